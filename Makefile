@@ -1,0 +1,131 @@
+# traefikee — one Makefile; every output goes under build/.
+#
+#   make              static musl binaries build/bin/traefikee, build/bin/traefikeectl
+#   make test         deps + static build + unit (ASan/UBSan) + fuzz corpora + regression
+#   make unit         host unit tests only (ASan + UBSan)
+#   make fuzz         libFuzzer harnesses, FUZZ_SECONDS each (default 60)
+#   make bench-parse  HTTP request-parse throughput
+#   make demo         README's main job
+#   make format / format-check
+#   make clean        removes build/ except the dependency cache (build/deps)
+
+VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+COMMIT    := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+BUILDDATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BEARSSL_VERSION := $(shell awk '$$1=="bearssl"{print $$2; exit}' tools/deps.lock)
+LMDB_VERSION    := $(shell awk '$$1=="lmdb"{print $$2; exit}' tools/deps.lock)
+MUSL_VERSION    := $(shell dpkg-query -W -f='$${Version}' musl-dev 2>/dev/null || echo unknown)
+
+DEPS := build/deps
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+VERDEFS := -DTEE_VERSION='"$(VERSION)"' -DTEE_COMMIT='"$(COMMIT)"' -DTEE_BUILDDATE='"$(BUILDDATE)"' \
+	-DTEE_BEARSSL_VERSION='"$(BEARSSL_VERSION)"' -DTEE_LMDB_VERSION='"$(LMDB_VERSION)"' \
+	-DTEE_MUSL_VERSION='"$(MUSL_VERSION)"'
+
+LIB_SRC  := $(sort $(filter-out src/cli/%_main.c,$(wildcard src/*/*.c)))
+MAINS    := traefikee traefikeectl
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+# --- static release build (musl) -------------------------------------------
+MUSL_CC     := musl-gcc
+MUSL_CFLAGS := -std=c11 -D_GNU_SOURCE -Os -ffunction-sections -fdata-sections $(WARN) -Isrc \
+	-isystem $(DEPS)/include/bearssl -isystem $(DEPS)/include/lmdb \
+	-isystem $(DEPS)/include/jsmn -isystem $(DEPS)/kinc
+MUSL_LDFLAGS := -static -s -Wl,--gc-sections
+MUSL_LIBS   := $(DEPS)/lib/libbearssl.a $(DEPS)/lib/liblmdb.a -lpthread
+MUSL_OBJ    := $(patsubst src/%.c,build/musl/%.o,$(LIB_SRC))
+
+# --- host test build (glibc, clang, ASan + UBSan) --------------------------
+HOST_CC     ?= clang
+SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+HOST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(SAN) $(WARN) -Isrc -Itests/unit -DTEE_TEST_BUILD
+HOST_LIBS   := -lbearssl -llmdb -lpthread
+HOST_OBJ    := $(patsubst src/%.c,build/host/%.o,$(LIB_SRC))
+UNIT_BIN    := $(patsubst tests/unit/%.c,build/host/tests/%,$(UNIT_SRC))
+REPLAY_BIN  := $(patsubst tests/fuzz/%.c,build/host/fuzz/replay_%,$(FUZZ_SRC))
+FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+
+.PHONY: all deps test unit replay regress fuzz bench-parse demo format format-check clean
+.DEFAULT_GOAL := all
+
+all: build/bin/traefikee build/bin/traefikeectl
+	@ls -l build/bin/traefikee build/bin/traefikeectl | awk '{printf "%-24s %9d bytes\n", $$9, $$5}'
+
+deps: $(DEPS)/stamp/done
+$(DEPS)/stamp/done: tools/deps.sh tools/deps.lock
+	tools/deps.sh
+	@touch $@
+
+build/musl/%.o: src/%.c | $(DEPS)/stamp/done
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(MUSL_CFLAGS) $(VERDEFS) -MMD -MP -c $< -o $@
+
+build/bin/%: build/musl/cli/cli_%_main.o $(MUSL_OBJ)
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(MUSL_LDFLAGS) -o $@ $^ $(MUSL_LIBS)
+
+build/host/%.o: src/%.c | $(DEPS)/stamp/done
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) $(VERDEFS) -MMD -MP -c $< -o $@
+
+build/host/libtee.a: $(HOST_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/host/tests/harness.o: tests/unit/harness.c tests/unit/test.h | $(DEPS)/stamp/done
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+
+build/host/tests/%: tests/unit/%.c build/host/tests/harness.o build/host/libtee.a
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -o $@ $< build/host/tests/harness.o build/host/libtee.a $(HOST_LIBS)
+
+# Fuzz corpora replay through the same harness, without libFuzzer, under ASan/UBSan.
+build/host/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/fuzz_replay.c build/host/libtee.a
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< tests/fuzz/fuzz_replay.c build/host/libtee.a $(HOST_LIBS)
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(DEPS)/stamp/done
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(LIB_SRC) $(HOST_LIBS)
+
+unit: $(UNIT_BIN)
+	tools/testrun.sh unit $(UNIT_BIN)
+
+replay: $(REPLAY_BIN)
+	tools/testrun.sh replay $(REPLAY_BIN)
+
+regress: all
+	tools/testrun.sh regress $(sort $(wildcard tests/regress/test_*.sh))
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(REPLAY_BIN)
+	tools/testrun.sh all
+
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz/corpus/$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/$$n.dict build/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
+
+build/bench/bench_parse: tools/bench_parse.c $(MUSL_OBJ)
+	@mkdir -p $(dir $@)
+	$(MUSL_CC) $(MUSL_CFLAGS) -O2 -static -o $@ $^ $(MUSL_LIBS)
+
+bench-parse: build/bench/bench_parse
+	build/bench/bench_parse
+
+demo: all
+	tools/demo.sh
+
+FMT_SRC = $(wildcard src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h tools/*.c)
+format:
+	clang-format -i $(FMT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FMT_SRC)
+
+clean:
+	rm -rf build/bin build/musl build/host build/fuzz build/bench build/regress
+
+-include $(MUSL_OBJ:.o=.d) $(HOST_OBJ:.o=.d)

@@ -26,6 +26,8 @@ LIB_SRC  := $(sort $(filter-out src/cli/%_main.c,$(wildcard src/*/*.c)))
 MAINS    := traefikee traefikeectl
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+SIM_SRC  := $(sort $(wildcard tests/sim/sim_*.c))
+SIM_LIB  := $(filter-out $(SIM_SRC),$(wildcard tests/sim/*.c))
 
 # --- static release build (musl) -------------------------------------------
 MUSL_CC     := musl-gcc
@@ -45,8 +47,9 @@ HOST_OBJ    := $(patsubst src/%.c,build/host/%.o,$(LIB_SRC))
 UNIT_BIN    := $(patsubst tests/unit/%.c,build/host/tests/%,$(UNIT_SRC))
 REPLAY_BIN  := $(patsubst tests/fuzz/%.c,build/host/fuzz/replay_%,$(FUZZ_SRC))
 FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+SIM_BIN     := $(patsubst tests/sim/%.c,build/host/sim/%,$(SIM_SRC))
 
-.PHONY: all deps test unit replay regress fuzz bench-parse demo format format-check clean
+.PHONY: all deps test unit sim replay regress fuzz bench-parse demo format format-check clean
 .DEFAULT_GOAL := all
 
 all: build/bin/traefikee build/bin/traefikeectl
@@ -81,6 +84,11 @@ build/host/tests/%: tests/unit/%.c build/host/tests/harness.o build/host/libtee.
 	@mkdir -p $(dir $@)
 	$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -o $@ $< build/host/tests/harness.o build/host/libtee.a $(HOST_LIBS)
 
+# Simulators: tests/sim/sim_<name>.c plus the shared tests/sim/*.c helpers.
+build/host/sim/%: tests/sim/%.c $(SIM_LIB) $(wildcard tests/sim/*.h) build/host/libtee.a
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -Itests/sim -o $@ $< $(SIM_LIB) build/host/libtee.a $(HOST_LIBS)
+
 # Fuzz corpora replay through the same harness, without libFuzzer, under ASan/UBSan.
 build/host/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/fuzz_replay.c build/host/libtee.a
 	@mkdir -p $(dir $@)
@@ -93,6 +101,9 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(DEPS)/stamp/done
 unit: $(UNIT_BIN)
 	tools/testrun.sh unit $(UNIT_BIN)
 
+sim: $(SIM_BIN)
+	tools/testrun.sh sim $(SIM_BIN)
+
 replay: $(REPLAY_BIN)
 	tools/testrun.sh replay $(REPLAY_BIN)
 
@@ -100,7 +111,7 @@ regress: all
 	tools/testrun.sh regress $(sort $(wildcard tests/regress/test_*.sh))
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(REPLAY_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(SIM_BIN) $(REPLAY_BIN)
 	tools/testrun.sh all
 
 FUZZ_SECONDS ?= 60

@@ -2,6 +2,7 @@
 # tools/testrun.sh — run test programs and add up their results.
 #
 #   tools/testrun.sh unit    BIN...     host unit-test binaries (tests/unit)
+#   tools/testrun.sh sim     BIN...     host simulators (tests/sim), each runs its seeds
 #   tools/testrun.sh replay  BIN...     fuzz harnesses replaying tests/fuzz/corpus/<name>
 #   tools/testrun.sh regress SCRIPT...  black-box scripts against build/bin (tests/regress)
 #   tools/testrun.sh all                all three, from their usual places
@@ -43,7 +44,7 @@ run_kind() { # run_kind KIND ITEMS...
     [ -e "$item" ] || continue
     name=$(basename "$item")
     case $kind in
-      unit)    run_one "$name" "$item" ;;
+      unit|sim) run_one "$name" "$item" ;;
       replay)  name=${name#replay_}
                run_one "$name" "$item" "tests/fuzz/corpus/$name" ;;
       regress) run_one "$name" timeout 600 bash "$item" ;;
@@ -53,13 +54,14 @@ run_kind() { # run_kind KIND ITEMS...
 
 mode=$1; shift
 case $mode in
-  unit|replay|regress) run_kind "$mode" "$@" ;;
+  unit|sim|replay|regress) run_kind "$mode" "$@" ;;
   all)
     run_kind unit build/host/tests/test_*
+    run_kind sim build/host/sim/sim_*
     run_kind replay build/host/fuzz/replay_*
     run_kind regress tests/regress/test_*.sh
     ;;
-  *) echo "usage: $0 unit|replay|regress|all [items]" >&2; exit 2 ;;
+  *) echo "usage: $0 unit|sim|replay|regress|all [items]" >&2; exit 2 ;;
 esac
 mv "$log.part" "$log"
 echo "$passed passed, $failed failed"

@@ -17,7 +17,7 @@ LMDB_VERSION    := $(shell awk '$$1=="lmdb"{print $$2; exit}' tools/deps.lock)
 MUSL_VERSION    := $(shell dpkg-query -W -f='$${Version}' musl-dev 2>/dev/null || echo unknown)
 
 DEPS := build/deps
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-missing-field-initializers
 VERDEFS := -DTEE_VERSION='"$(VERSION)"' -DTEE_COMMIT='"$(COMMIT)"' -DTEE_BUILDDATE='"$(BUILDDATE)"' \
 	-DTEE_BEARSSL_VERSION='"$(BEARSSL_VERSION)"' -DTEE_LMDB_VERSION='"$(LMDB_VERSION)"' \
 	-DTEE_MUSL_VERSION='"$(MUSL_VERSION)"'
@@ -51,6 +51,7 @@ SIM_BIN     := $(patsubst tests/sim/%.c,build/host/sim/%,$(SIM_SRC))
 
 .PHONY: all deps test unit sim replay regress fuzz bench-parse demo format format-check clean
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: build/bin/traefikee build/bin/traefikeectl
 	@ls -l build/bin/traefikee build/bin/traefikeectl | awk '{printf "%-24s %9d bytes\n", $$9, $$5}'

@@ -1,0 +1,113 @@
+/* cli_traefikee_main.c — the node program: `traefikee <command>`.
+ *
+ * Node commands (bootstrap, start-control-node, start-data-node) run the
+ * node's daemon in the foreground; the others talk to the local node
+ * through its unix socket (--traefikeesocket).
+ */
+#include "cli/cli_app.h"
+#include "cli/cli_tables.h"
+
+#define NODE_COMMON_FLAGS                                                                         \
+	{"advertise", FLAG_STRING, "0.0.0.0:4242", "Address other nodes use to reach this node"}, \
+	{"listen", FLAG_STRING, "0.0.0.0:4242", "Address for cluster traffic (joins, Raft, streams)"}, \
+	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket (mode 0600)"}, \
+	{"statedir", FLAG_STRING, "/var/lib/traefikee_state", "State directory"},                 \
+	{"name", FLAG_STRING, NULL, "Node name (default: the hostname)"},                         \
+	{"log.level", FLAG_STRING, "info", "Log level: debug, info, warn, error"}
+
+#define CONTROL_FLAGS                                                                             \
+	{"api", FLAG_BOOL, "false", "Serve the dashboard, JSON API and /metrics"},                \
+	{"api.listen", FLAG_STRING, ":8080", "Dashboard listen address"},                         \
+	{"controlapi.listen", FLAG_STRING, ":55055", "Control API listen address (mutual TLS)"}
+
+static const struct flag_def bootstrap_flags[] = {
+	NODE_COMMON_FLAGS,
+	CONTROL_FLAGS,
+	{"licensekey", FLAG_STRING, NULL, "License key (or --archivepath)"},
+	{"archivepath", FLAG_STRING, NULL, "Restore the cluster from this backup archive"},
+	{"controlnodes", FLAG_INT, "1", "Number of control nodes to wait for", 1, 9},
+	{"timeout", FLAG_INT, "300", "Seconds to wait for the control nodes", 1, 86400},
+	{"mtlscertsoutputdir", FLAG_STRING, "./.traefikee", "Where the admin credentials are written"},
+	{"clustername", FLAG_STRING, "traefikee", "Cluster name"},
+	{"cleanup.grace", FLAG_INT, "60", "Seconds before DOWN nodes are dropped", 1, 86400},
+};
+
+static const struct flag_def control_flags[] = {
+	NODE_COMMON_FLAGS,
+	CONTROL_FLAGS,
+	{"peeraddresses", FLAG_STRING, NULL, "Comma-separated host:port of existing control nodes"},
+	{"token", FLAG_STRING, NULL, "Control node join token (or $CONTROL_NODE_TOKEN)"},
+};
+
+static const struct flag_def data_flags[] = {
+	NODE_COMMON_FLAGS,
+	{"peeraddresses", FLAG_STRING, NULL, "Comma-separated host:port of control nodes"},
+	{"token", FLAG_STRING, NULL, "Data node join token (or $DATA_NODE_TOKEN)"},
+	{"accesslog", FLAG_BOOL, "false", "Write an access log (Traefik common format)"},
+	{"print-limits", FLAG_BOOL, "false", "Print the worst-case memory this node is sized for"},
+};
+
+static const struct flag_def socket_flags[] = {
+	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
+};
+
+static const struct flag_def list_flags[] = {
+	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
+	{"details", FLAG_BOOL, "false", "Show ID, membership, status and availability"},
+};
+
+static const struct flag_def backup_flags[] = {
+	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
+	{"outputdir", FLAG_STRING, ".", "Where the archive is written"},
+	{"force", FLAG_BOOL, "false", "Regenerate the backup even if one is in progress"},
+};
+
+static const struct flag_def rm_flags[] = {
+	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
+	{"force", FLAG_BOOL, "false", "Remove a node that is not DOWN"},
+};
+
+static const struct flag_def license_flags[] = {
+	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
+	{"licensekey", FLAG_STRING, NULL, "New license key"},
+};
+
+#define CMD(n, s, a, lo, hi, f, r) {n, s, a, lo, hi, f, CLI_NELEM(f), r}
+
+static const struct cli_cmd commands[] = {
+	CMD("bootstrap", "Create a cluster: its CA, tokens and admin credentials", NULL, 0, 0,
+	    bootstrap_flags, cli_run_unavailable),
+	CMD("start-control-node", "Join a control node (Raft voter) to the cluster", NULL, 0, 0,
+	    control_flags, cli_run_unavailable),
+	CMD("start-data-node", "Join a data node that proxies HTTP and HTTPS", NULL, 0, 0,
+	    data_flags, cli_run_unavailable),
+	CMD("list-nodes", "List the cluster's nodes", NULL, 0, 0, list_flags, cli_run_unavailable),
+	CMD("env", "Print the join tokens as environment variables", NULL, 0, 0, socket_flags,
+	    cli_run_unavailable),
+	{"deploy", "Deploy a static configuration (entry points, provider)", NULL, 0, 0,
+	 cli_deploy_flags, 0, cli_run_unavailable},
+	CMD("backup", "Write a backup archive of the cluster", NULL, 0, 0, backup_flags,
+	    cli_run_unavailable),
+	CMD("rm-node", "Remove a node from the cluster", "<ID|NAME>...", 1, FLAG_POS_MAX, rm_flags,
+	    cli_run_unavailable),
+	CMD("update-license", "Change the cluster's license key", NULL, 0, 0, license_flags,
+	    cli_run_unavailable),
+	{"version", "Print the version and the versions of the libraries built in", NULL, 0, 0,
+	 NULL, 0, cli_run_version},
+};
+
+int main(int argc, char **argv)
+{
+	/* The deploy table's size is only known at run time (another unit). */
+	static struct cli_cmd cmds[CLI_NELEM(commands)];
+	for (size_t i = 0; i < CLI_NELEM(commands); i++) {
+		cmds[i] = commands[i];
+		if (cmds[i].flags == cli_deploy_flags)
+			cmds[i].nflags = cli_deploy_nflags;
+	}
+	static const struct cli_prog prog = {
+		"traefikee",
+		"traefikee runs a node of a TraefikEE cluster and administers it from a control node.",
+		cmds, CLI_NELEM(cmds)};
+	return cli_main(&prog, argc, argv);
+}

@@ -1,0 +1,76 @@
+/* cli_traefikeectl_main.c — the remote admin program: `traefikeectl <command>`.
+ *
+ * Talks to a cluster's control API (mutual TLS, port 55055) with the
+ * credentials saved by `connect` under $HOME/.config/traefikee/<clustername>.
+ */
+#include "cli/cli_app.h"
+#include "cli/cli_tables.h"
+
+#define CLUSTER_FLAG {"clustername", FLAG_STRING, "traefikee", "Cluster whose credentials to use"}
+
+static const struct flag_def connect_flags[] = {
+	CLUSTER_FLAG,
+	{"onpremise.mtlscertsdir", FLAG_STRING, NULL, "Credentials written by bootstrap"},
+	{"onpremise.apiaddress", FLAG_STRING, NULL, "Control API address, host:55055"},
+};
+
+static const struct flag_def cluster_flags[] = {
+	CLUSTER_FLAG,
+};
+
+static const struct flag_def list_flags[] = {
+	CLUSTER_FLAG,
+	{"details", FLAG_BOOL, "false", "Show ID, membership, status and availability"},
+};
+
+static const struct flag_def backup_flags[] = {
+	CLUSTER_FLAG,
+	{"outputdir", FLAG_STRING, ".", "Where the archive is written"},
+	{"force", FLAG_BOOL, "false", "Regenerate the backup even if one is in progress"},
+};
+
+static const struct flag_def rm_flags[] = {
+	CLUSTER_FLAG,
+	{"force", FLAG_BOOL, "false", "Remove a node that is not DOWN"},
+};
+
+static const struct flag_def logs_flags[] = {
+	CLUSTER_FLAG,
+	{"follow", FLAG_BOOL, "false", "Keep printing new lines"},
+};
+
+/* deploy takes the cluster flag plus every Traefik v1 static flag. */
+static struct flag_def deploy_flags[64];
+
+#define CMD(n, s, a, lo, hi, f, r) {n, s, a, lo, hi, f, CLI_NELEM(f), r}
+
+int main(int argc, char **argv)
+{
+	size_t nd = 0;
+	deploy_flags[nd++] = (struct flag_def)CLUSTER_FLAG;
+	for (size_t i = 0; i < cli_deploy_nflags && nd < CLI_NELEM(deploy_flags); i++)
+		if (cli_deploy_flags[i].name[0] != 't') /* no local socket remotely */
+			deploy_flags[nd++] = cli_deploy_flags[i];
+	static struct cli_cmd cmds[] = {
+		CMD("connect", "Save the cluster's admin credentials on this machine", NULL, 0, 0,
+		    connect_flags, cli_run_unavailable),
+		CMD("list-nodes", "List the cluster's nodes", NULL, 0, 0, list_flags,
+		    cli_run_unavailable),
+		{"deploy", "Deploy a static configuration (entry points, provider)", NULL, 0, 0,
+		 deploy_flags, 0, cli_run_unavailable},
+		CMD("backup", "Write a backup archive of the cluster", NULL, 0, 0, backup_flags,
+		    cli_run_unavailable),
+		CMD("rm-node", "Remove a node from the cluster", "<ID|NAME>...", 1, FLAG_POS_MAX,
+		    rm_flags, cli_run_unavailable),
+		CMD("logs", "Print the cluster's logs", NULL, 0, 0, logs_flags,
+		    cli_run_unavailable),
+		{"version", "Print the version and the versions of the libraries built in", NULL, 0,
+		 0, NULL, 0, cli_run_version},
+	};
+	cmds[2].nflags = nd;
+	(void)cluster_flags;
+	static const struct cli_prog prog = {
+		"traefikeectl", "traefikeectl administers a TraefikEE cluster remotely over mutual TLS.",
+		cmds, CLI_NELEM(cmds)};
+	return cli_main(&prog, argc, argv);
+}

@@ -1,0 +1,49 @@
+# tests/regress/lib.sh — helpers for black-box tests against build/bin.
+#
+# Source it from a test_*.sh script. Each check prints "ok - ..." or
+# "not ok - ..." (counted by tools/testrun.sh); the script's exit status
+# is non-zero when a check failed. Processes started with `spawn` are
+# killed by PID when the script exits, whatever happens.
+set -u
+REGRESS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN="$REGRESS_TOP/build/bin"
+REGRESS_NAME=$(basename "$0" .sh)
+REGRESS_FAILED=0
+REGRESS_PIDS=()
+REGRESS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tee-$REGRESS_NAME.XXXXXX")
+
+regress_cleanup() {
+  local pid
+  for pid in "${REGRESS_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for pid in "${REGRESS_PIDS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null
+  done
+  rm -rf "$REGRESS_TMP"
+}
+trap regress_cleanup EXIT
+
+ok()     { printf 'ok - %s %s\n' "$REGRESS_NAME" "$1"; }
+not_ok() { printf 'not ok - %s %s\n' "$REGRESS_NAME" "$1"; REGRESS_FAILED=1; }
+
+# run CMD...: runs a command, keeps its stdout in $OUT, stderr in $ERR, status in $RC.
+run() {
+  OUT=$("$@" 2>"$REGRESS_TMP/stderr"); RC=$?
+  ERR=$(cat "$REGRESS_TMP/stderr")
+}
+
+# check DESC CONDITION...: evaluates a test(1)-style condition.
+check() {
+  local desc=$1; shift
+  if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# has TEXT NEEDLE: TEXT contains NEEDLE (fixed string).
+has() { printf '%s' "$1" | grep -qF -- "$2"; }
+
+# spawn CMD...: start a background process, remembered for cleanup; PID in $SPAWNED.
+spawn() { "$@" & SPAWNED=$!; REGRESS_PIDS+=("$SPAWNED"); }
+
+finish() { exit "$REGRESS_FAILED"; }

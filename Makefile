@@ -91,9 +91,9 @@ build/host/sim/%: tests/sim/%.c $(SIM_LIB) $(wildcard tests/sim/*.h) build/host/
 	$(HOST_CC) $(HOST_CFLAGS) -Itests/sim -o $@ $< $(SIM_LIB) build/host/libtee.a $(HOST_LIBS)
 
 # Fuzz corpora replay through the same harness, without libFuzzer, under ASan/UBSan.
-build/host/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/fuzz_replay.c build/host/libtee.a
+build/host/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c build/host/libtee.a
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< tests/fuzz/fuzz_replay.c build/host/libtee.a $(HOST_LIBS)
+	$(HOST_CC) $(HOST_CFLAGS) -o $@ $< tests/fuzz/replay.c build/host/libtee.a $(HOST_LIBS)
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(DEPS)/stamp/done
 	@mkdir -p $(dir $@)

@@ -43,6 +43,8 @@ run_kind() { # run_kind KIND ITEMS...
   for item in "$@"; do
     [ -e "$item" ] || continue
     name=$(basename "$item")
+    # Programs have no extension; skip make's .d/.o files beside them.
+    case "$kind:$name" in unit:*.*|sim:*.*|replay:*.*) continue ;; esac
     case $kind in
       unit|sim) run_one "$name" "$item" ;;
       replay)  name=${name#replay_}

@@ -1,4 +1,4 @@
-/* fuzz_replay.c — replays a fuzz harness's corpus without libFuzzer.
+/* replay.c — replays a fuzz harness's corpus without libFuzzer.
  *
  * Linked with one tests/fuzz/fuzz_<name>.c in the host ASan/UBSan build;
  * `make test` runs it over tests/fuzz/corpus/<name>/. Every file is fed to

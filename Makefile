@@ -9,18 +9,8 @@
 #   make format / format-check
 #   make clean        removes build/ except the dependency cache (build/deps)
 
-VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
-COMMIT    := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-BUILDDATE := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-BEARSSL_VERSION := $(shell awk '$$1=="bearssl"{print $$2; exit}' tools/deps.lock)
-LMDB_VERSION    := $(shell awk '$$1=="lmdb"{print $$2; exit}' tools/deps.lock)
-MUSL_VERSION    := $(shell dpkg-query -W -f='$${Version}' musl-dev 2>/dev/null || echo unknown)
-
 DEPS := build/deps
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter -Wno-missing-field-initializers
-VERDEFS := -DTEE_VERSION='"$(VERSION)"' -DTEE_COMMIT='"$(COMMIT)"' -DTEE_BUILDDATE='"$(BUILDDATE)"' \
-	-DTEE_BEARSSL_VERSION='"$(BEARSSL_VERSION)"' -DTEE_LMDB_VERSION='"$(LMDB_VERSION)"' \
-	-DTEE_MUSL_VERSION='"$(MUSL_VERSION)"'
 
 LIB_SRC  := $(sort $(filter-out src/cli/%_main.c,$(wildcard src/*/*.c)))
 MAINS    := traefikee traefikeectl
@@ -31,7 +21,7 @@ SIM_LIB  := $(filter-out $(SIM_SRC),$(wildcard tests/sim/*.c))
 
 # --- static release build (musl) -------------------------------------------
 MUSL_CC     := musl-gcc
-MUSL_CFLAGS := -std=c11 -D_GNU_SOURCE -Os -ffunction-sections -fdata-sections $(WARN) -Isrc \
+MUSL_CFLAGS := -std=c11 -D_GNU_SOURCE -Os -ffunction-sections -fdata-sections $(WARN) -Isrc -Ibuild/gen \
 	-isystem $(DEPS)/include/bearssl -isystem $(DEPS)/include/lmdb \
 	-isystem $(DEPS)/include/jsmn -isystem $(DEPS)/kinc
 MUSL_LDFLAGS := -static -s -Wl,--gc-sections
@@ -41,7 +31,7 @@ MUSL_OBJ    := $(patsubst src/%.c,build/musl/%.o,$(LIB_SRC))
 # --- host test build (glibc, clang, ASan + UBSan) --------------------------
 HOST_CC     ?= clang
 SAN         := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-HOST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(SAN) $(WARN) -Isrc -Itests/unit -DTEE_TEST_BUILD
+HOST_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 $(SAN) $(WARN) -Isrc -Ibuild/gen -Itests/unit -DTEE_TEST_BUILD
 HOST_LIBS   := -lbearssl -llmdb -lpthread
 HOST_OBJ    := $(patsubst src/%.c,build/host/%.o,$(LIB_SRC))
 UNIT_BIN    := $(patsubst tests/unit/%.c,build/host/tests/%,$(UNIT_SRC))
@@ -49,7 +39,7 @@ REPLAY_BIN  := $(patsubst tests/fuzz/%.c,build/host/fuzz/replay_%,$(FUZZ_SRC))
 FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 SIM_BIN     := $(patsubst tests/sim/%.c,build/host/sim/%,$(SIM_SRC))
 
-.PHONY: all deps test unit sim replay regress fuzz bench-parse demo format format-check clean
+.PHONY: FORCE all deps test unit sim replay regress fuzz bench-parse demo format format-check clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -61,9 +51,17 @@ $(DEPS)/stamp/done: tools/deps.sh tools/deps.lock
 	tools/deps.sh
 	@touch $@
 
+# build/gen/version.h: rewritten only when its content changes (new commit,
+# version or dependency), so a plain rebuild recompiles nothing. The build
+# date is the commit's date: the same commit gives the same binary.
+build/gen/version.h: FORCE | $(DEPS)/stamp/done
+	@mkdir -p build/gen; tools/version.sh > $@.tmp && (cmp -s $@.tmp $@ || mv $@.tmp $@); rm -f $@.tmp
+FORCE:
+build/musl/cli/cli_app.o build/host/cli/cli_app.o: build/gen/version.h
+
 build/musl/%.o: src/%.c | $(DEPS)/stamp/done
 	@mkdir -p $(dir $@)
-	$(MUSL_CC) $(MUSL_CFLAGS) $(VERDEFS) -MMD -MP -c $< -o $@
+	$(MUSL_CC) $(MUSL_CFLAGS) -MMD -MP -c $< -o $@
 
 build/bin/%: build/musl/cli/cli_%_main.o $(MUSL_OBJ)
 	@mkdir -p $(dir $@)
@@ -71,7 +69,7 @@ build/bin/%: build/musl/cli/cli_%_main.o $(MUSL_OBJ)
 
 build/host/%.o: src/%.c | $(DEPS)/stamp/done
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(HOST_CFLAGS) $(VERDEFS) -MMD -MP -c $< -o $@
+	$(HOST_CC) $(HOST_CFLAGS) -MMD -MP -c $< -o $@
 
 build/host/libtee.a: $(HOST_OBJ)
 	@rm -f $@
@@ -97,7 +95,7 @@ build/host/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c build/host/libtee.a
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(DEPS)/stamp/done
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(LIB_SRC) $(HOST_LIBS)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Ibuild/gen -o $@ $< $(LIB_SRC) $(HOST_LIBS)
 
 unit: $(UNIT_BIN)
 	tools/testrun.sh unit $(UNIT_BIN)

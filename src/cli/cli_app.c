@@ -9,24 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifndef TEE_VERSION
-#define TEE_VERSION "0.0.0-dev"
-#endif
-#ifndef TEE_COMMIT
-#define TEE_COMMIT "unknown"
-#endif
-#ifndef TEE_BUILDDATE
-#define TEE_BUILDDATE "unknown"
-#endif
-#ifndef TEE_BEARSSL_VERSION
-#define TEE_BEARSSL_VERSION "unknown"
-#endif
-#ifndef TEE_LMDB_VERSION
-#define TEE_LMDB_VERSION "unknown"
-#endif
-#ifndef TEE_MUSL_VERSION
-#define TEE_MUSL_VERSION "unknown"
-#endif
+#include "version.h" /* generated: build/gen/version.h */
 
 static void out_buf(const struct buf *b)
 {

@@ -139,3 +139,6 @@ clean:
 	rm -rf build/bin build/musl build/host build/fuzz build/bench build/regress
 
 -include $(MUSL_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
+
+# VM images (make images, make test-images, make bench-boot): see tools/images.mk.
+-include tools/images.mk

@@ -21,7 +21,10 @@ struct buf {
 };
 
 void buf_init(struct buf *b, void *mem, size_t cap);
-static inline size_t buf_avail(const struct buf *b) { return b->cap - b->len; }
+static inline size_t buf_avail(const struct buf *b)
+{
+	return b->cap - b->len;
+}
 static inline struct slice buf_slice(const struct buf *b)
 {
 	return (struct slice){(const char *)b->data, b->len};
@@ -31,12 +34,14 @@ int buf_append_cstr(struct buf *b, const char *s);
 int buf_append_slice(struct buf *b, struct slice s);
 int buf_append_byte(struct buf *b, uint8_t c);
 /* printf-style append; all or nothing: on -ERR_BUF_FULL nothing is added. */
-int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drop the first n bytes (n <= len), moving the rest to the front. */
 void buf_consume(struct buf *b, size_t n);
-static inline void buf_reset(struct buf *b) { b->len = 0; }
+static inline void buf_reset(struct buf *b)
+{
+	b->len = 0;
+}
 /* Mark n bytes, written directly at data + len, as used (n <= avail). */
 void buf_commit(struct buf *b, size_t n);
 

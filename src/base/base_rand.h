@@ -28,6 +28,9 @@ uint64_t rand_u64(struct rand *r);
 /* Uniform in [0, n), no modulo bias; n > 0. */
 uint64_t rand_below(struct rand *r, uint64_t n);
 /* The DRBG as a BearSSL PRNG class (for br_ec_keygen and friends). */
-static inline const br_prng_class **rand_prng(struct rand *r) { return &r->drbg.vtable; }
+static inline const br_prng_class **rand_prng(struct rand *r)
+{
+	return &r->drbg.vtable;
+}
 
 #endif

@@ -42,8 +42,7 @@ int slice_eq_cstr_ci(struct slice a, const char *s)
 
 int slice_starts_with(struct slice a, struct slice prefix)
 {
-	return a.len >= prefix.len &&
-	       (prefix.len == 0 || memcmp(a.p, prefix.p, prefix.len) == 0);
+	return a.len >= prefix.len && (prefix.len == 0 || memcmp(a.p, prefix.p, prefix.len) == 0);
 }
 
 struct slice slice_trim_ows(struct slice a)

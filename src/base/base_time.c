@@ -37,10 +37,10 @@ void time_civil_from_epoch(int64_t secs, struct time_civil *out)
 	out->sec = (int)(rem % 60);
 	int64_t z = days + 719468;
 	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;                                     /* [0, 146096] */
+	int64_t doe = z - era * 146097;                                      /* [0, 146096] */
 	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);              /* [0, 365] */
-	int64_t mp = (5 * doy + 2) / 153;                                   /* [0, 11] */
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+	int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
 	out->day = (int)(doy - (153 * mp + 2) / 5 + 1);
 	out->month = (int)(mp < 10 ? mp + 3 : mp - 9);
 	out->year = (int)(yoe + era * 400 + (out->month <= 2));

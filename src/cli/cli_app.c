@@ -83,7 +83,8 @@ int cli_main(const struct cli_prog *prog, int argc, char **argv)
 	}
 	static struct flag_val vals[64];
 	if (cmd->nflags > sizeof vals / sizeof vals[0]) {
-		fprintf(stderr, "%s: internal error: %s has too many flags\n", prog->name, cmd->name);
+		fprintf(stderr, "%s: internal error: %s has too many flags\n", prog->name,
+			cmd->name);
 		return CLI_EXIT_FAIL;
 	}
 	static struct flag_set fs;
@@ -98,8 +99,8 @@ int cli_main(const struct cli_prog *prog, int argc, char **argv)
 	}
 	if (fs.npos < cmd->min_args || fs.npos > cmd->max_args) {
 		if (cmd->max_args == 0)
-			fprintf(stderr, "%s %s: unexpected argument \"%s\"\n", prog->name, cmd->name,
-				fs.pos[0]);
+			fprintf(stderr, "%s %s: unexpected argument \"%s\"\n", prog->name,
+				cmd->name, fs.pos[0]);
 		else
 			fprintf(stderr, "%s %s: expected %s\n", prog->name, cmd->name,
 				cmd->args ? cmd->args : "no arguments");
@@ -122,8 +123,7 @@ int cli_run_version(const struct cli_prog *prog, const struct cli_cmd *cmd, stru
 	return CLI_EXIT_OK;
 }
 
-int cli_run_unavailable(const struct cli_prog *prog, const struct cli_cmd *cmd,
-			struct flag_set *fs)
+int cli_run_unavailable(const struct cli_prog *prog, const struct cli_cmd *cmd, struct flag_set *fs)
 {
 	fprintf(stderr,
 		"%s %s: not available in this build yet (version %s); see docs/ for the roadmap\n",

@@ -18,8 +18,8 @@ struct cli_prog;
 
 struct cli_cmd {
 	const char *name;
-	const char *summary;   /* one line for the command list */
-	const char *args;      /* positional arguments in usage, e.g. "<ID|NAME>", or NULL */
+	const char *summary; /* one line for the command list */
+	const char *args;    /* positional arguments in usage, e.g. "<ID|NAME>", or NULL */
 	unsigned min_args, max_args;
 	const struct flag_def *flags;
 	size_t nflags;

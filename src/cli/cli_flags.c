@@ -54,7 +54,8 @@ static int flag_assign(struct flag_set *fs, size_t i, const char *text, int from
 	switch (d->type) {
 	case FLAG_BOOL:
 		if (parse_bool(text, &v->on))
-			return usage_err(fs, "flag --%s: invalid boolean \"%s\" (use true or false)",
+			return usage_err(fs,
+					 "flag --%s: invalid boolean \"%s\" (use true or false)",
 					 d->name, text);
 		break;
 	case FLAG_INT:
@@ -74,8 +75,7 @@ static int flag_assign(struct flag_set *fs, size_t i, const char *text, int from
 			return usage_err(fs, "flag --%s: more than %s values", d->name, "32");
 		v->list[v->nlist++] = text;
 		break;
-	case FLAG_STRING:
-		break;
+	case FLAG_STRING: break;
 	}
 	v->str = text;
 	if (!from_default)
@@ -102,7 +102,8 @@ int flags_parse(struct flag_set *fs, const struct flag_def *defs, struct flag_va
 	fs->help = 0;
 	fs->errmsg[0] = 0;
 	for (size_t i = 0; i < ndefs; i++) {
-		const char *def = defs[i].def ? defs[i].def : (defs[i].type == FLAG_BOOL ? "false" : 0);
+		const char *def =
+			defs[i].def ? defs[i].def : (defs[i].type == FLAG_BOOL ? "false" : 0);
 		if (def) {
 			int rc = flag_assign(fs, i, def, 1);
 			assert(rc == 0); /* defaults are ours: they must parse */
@@ -187,8 +188,8 @@ int flags_help(const struct flag_def *defs, size_t ndefs, struct buf *out)
 	for (size_t i = 0; i < ndefs && !rc; i++) {
 		const struct flag_def *d = &defs[i];
 		char left[64];
-		const char *kind = d->type == FLAG_BOOL  ? ""
-				   : d->type == FLAG_INT ? "=<int>"
+		const char *kind = d->type == FLAG_BOOL   ? ""
+				   : d->type == FLAG_INT  ? "=<int>"
 				   : d->type == FLAG_LIST ? "=<value> ..."
 							  : "=<value>";
 		snprintf(left, sizeof left, "--%s%s", d->name, kind);

@@ -5,6 +5,7 @@
  */
 #include "cli/cli_tables.h"
 
+/* clang-format off */
 const struct flag_def cli_deploy_flags[] = {
 	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
 	{"configfile", FLAG_STRING, NULL, "Traefik v1 TOML static configuration file"},
@@ -34,4 +35,5 @@ const struct flag_def cli_deploy_flags[] = {
 	{"etcd.tls.insecureskipverify", FLAG_BOOL, "false", "Do not verify the server"},
 	{"providersthrottleduration", FLAG_STRING, "2s", "Wait this long for provider changes to settle"},
 };
+/* clang-format on */
 const size_t cli_deploy_nflags = CLI_NELEM(cli_deploy_flags);

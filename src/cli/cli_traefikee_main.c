@@ -7,6 +7,7 @@
 #include "cli/cli_app.h"
 #include "cli/cli_tables.h"
 
+/* clang-format off */
 #define NODE_COMMON_FLAGS                                                                         \
 	{"advertise", FLAG_STRING, "0.0.0.0:4242", "Address other nodes use to reach this node"}, \
 	{"listen", FLAG_STRING, "0.0.0.0:4242", "Address for cluster traffic (joins, Raft, streams)"}, \
@@ -95,6 +96,7 @@ static const struct cli_cmd commands[] = {
 	{"version", "Print the version and the versions of the libraries built in", NULL, 0, 0,
 	 NULL, 0, cli_run_version},
 };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {
@@ -105,9 +107,9 @@ int main(int argc, char **argv)
 		if (cmds[i].flags == cli_deploy_flags)
 			cmds[i].nflags = cli_deploy_nflags;
 	}
-	static const struct cli_prog prog = {
-		"traefikee",
-		"traefikee runs a node of a TraefikEE cluster and administers it from a control node.",
-		cmds, CLI_NELEM(cmds)};
+	static const struct cli_prog prog = {"traefikee",
+					     "traefikee runs a node of a TraefikEE cluster and "
+					     "administers it from a control node.",
+					     cmds, CLI_NELEM(cmds)};
 	return cli_main(&prog, argc, argv);
 }

@@ -6,6 +6,7 @@
 #include "cli/cli_app.h"
 #include "cli/cli_tables.h"
 
+/* clang-format off */
 #define CLUSTER_FLAG {"clustername", FLAG_STRING, "traefikee", "Cluster whose credentials to use"}
 
 static const struct flag_def connect_flags[] = {
@@ -38,11 +39,15 @@ static const struct flag_def logs_flags[] = {
 	CLUSTER_FLAG,
 	{"follow", FLAG_BOOL, "false", "Keep printing new lines"},
 };
+/* clang-format on */
 
 /* deploy takes the cluster flag plus every Traefik v1 static flag. */
 static struct flag_def deploy_flags[64];
 
-#define CMD(n, s, a, lo, hi, f, r) {n, s, a, lo, hi, f, CLI_NELEM(f), r}
+#define CMD(n, s, a, lo, hi, f, r)                  \
+	{                                           \
+		n, s, a, lo, hi, f, CLI_NELEM(f), r \
+	}
 
 int main(int argc, char **argv)
 {
@@ -70,7 +75,8 @@ int main(int argc, char **argv)
 	cmds[2].nflags = nd;
 	(void)cluster_flags;
 	static const struct cli_prog prog = {
-		"traefikeectl", "traefikeectl administers a TraefikEE cluster remotely over mutual TLS.",
-		cmds, CLI_NELEM(cmds)};
+		"traefikeectl",
+		"traefikeectl administers a TraefikEE cluster remotely over mutual TLS.", cmds,
+		CLI_NELEM(cmds)};
 	return cli_main(&prog, argc, argv);
 }

@@ -22,51 +22,51 @@
 
 extern int test_failures_; /* failures in the current case */
 
-#define TEST_FAIL_(...)                                                     \
-	do {                                                                \
-		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__);           \
-		fprintf(stderr, __VA_ARGS__);                               \
-		fputc('\n', stderr);                                        \
-		test_failures_++;                                           \
+#define TEST_FAIL_(...)                                           \
+	do {                                                      \
+		fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__); \
+		fprintf(stderr, __VA_ARGS__);                     \
+		fputc('\n', stderr);                              \
+		test_failures_++;                                 \
 	} while (0)
 
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (!(cond))                                                \
-			TEST_FAIL_("CHECK(%s) failed", #cond);              \
+#define CHECK(cond)                                            \
+	do {                                                   \
+		if (!(cond))                                   \
+			TEST_FAIL_("CHECK(%s) failed", #cond); \
 	} while (0)
 
-#define REQUIRE(cond)                                                       \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			TEST_FAIL_("REQUIRE(%s) failed", #cond);            \
-			return;                                             \
-		}                                                           \
+#define REQUIRE(cond)                                            \
+	do {                                                     \
+		if (!(cond)) {                                   \
+			TEST_FAIL_("REQUIRE(%s) failed", #cond); \
+			return;                                  \
+		}                                                \
 	} while (0)
 
-#define CHECK_EQ_INT(a, b)                                                  \
-	do {                                                                \
-		long long a_ = (long long)(a), b_ = (long long)(b);         \
-		if (a_ != b_)                                               \
+#define CHECK_EQ_INT(a, b)                                                             \
+	do {                                                                           \
+		long long a_ = (long long)(a), b_ = (long long)(b);                    \
+		if (a_ != b_)                                                          \
 			TEST_FAIL_("%s == %lld, expected %s == %lld", #a, a_, #b, b_); \
 	} while (0)
 
-#define CHECK_EQ_STR(a, b)                                                  \
-	do {                                                                \
-		const char *a_ = (a), *b_ = (b);                            \
-		if (!a_ || !b_ || strcmp(a_, b_) != 0)                      \
-			TEST_FAIL_("%s == \"%s\", expected \"%s\"", #a,      \
-				   a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
+#define CHECK_EQ_STR(a, b)                                                                  \
+	do {                                                                                \
+		const char *a_ = (a), *b_ = (b);                                            \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0)                                      \
+			TEST_FAIL_("%s == \"%s\", expected \"%s\"", #a, a_ ? a_ : "(null)", \
+				   b_ ? b_ : "(null)");                                     \
 	} while (0)
 
 /* Compare a (pointer, length) pair with a C string. */
-#define CHECK_EQ_MEM(p, n, s)                                               \
-	do {                                                                \
-		const char *p_ = (const char *)(p), *s_ = (s);              \
-		size_t n_ = (n);                                            \
-		if (n_ != strlen(s_) || (n_ && memcmp(p_, s_, n_) != 0))    \
-			TEST_FAIL_("%s == \"%.*s\", expected \"%s\"", #p,    \
-				   (int)n_, p_ ? p_ : "", s_);              \
+#define CHECK_EQ_MEM(p, n, s)                                                                    \
+	do {                                                                                     \
+		const char *p_ = (const char *)(p), *s_ = (s);                                   \
+		size_t n_ = (n);                                                                 \
+		if (n_ != strlen(s_) || (n_ && memcmp(p_, s_, n_) != 0))                         \
+			TEST_FAIL_("%s == \"%.*s\", expected \"%s\"", #p, (int)n_, p_ ? p_ : "", \
+				   s_);                                                          \
 	} while (0)
 
 struct test_case {
@@ -77,27 +77,26 @@ struct test_case {
 int test_run_(const char *file, const struct test_case *cases, size_t n);
 
 #define TEST_CASE_(fn) {#fn, fn},
-#define TEST_MAIN(...)                                                      \
-	int main(void)                                                      \
-	{                                                                   \
-		static const struct test_case cases_[] = {                  \
-			TEST_FOREACH_(TEST_CASE_, __VA_ARGS__)};            \
-		return test_run_(__FILE__, cases_,                          \
-				 sizeof cases_ / sizeof cases_[0]);         \
+#define TEST_MAIN(...)                                                                             \
+	int main(void)                                                                             \
+	{                                                                                          \
+		static const struct test_case cases_[] = {TEST_FOREACH_(TEST_CASE_, __VA_ARGS__)}; \
+		return test_run_(__FILE__, cases_, sizeof cases_ / sizeof cases_[0]);              \
 	}
 
 /* Apply M to each of up to 64 arguments. */
 #define TEST_FOREACH_(M, ...) TEST_FE_N_(__VA_ARGS__, TEST_FE_SEQ_)(M, __VA_ARGS__)
 #define TEST_FE_N_(...) TEST_FE_PICK_(__VA_ARGS__)
-#define TEST_FE_PICK_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, \
-		      _17, _18, _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30, _31, _32, \
-		      _33, _34, _35, _36, _37, _38, _39, _40, _41, _42, _43, _44, _45, _46, _47, _48, \
-		      _49, _50, _51, _52, _53, _54, _55, _56, _57, _58, _59, _60, _61, _62, _63, _64, \
-		      N, ...) TEST_FE_##N
-#define TEST_FE_SEQ_ 64, 63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, \
-		     48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, \
-		     32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, \
-		     16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1
+#define TEST_FE_PICK_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, \
+		      _18, _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30, _31, _32,  \
+		      _33, _34, _35, _36, _37, _38, _39, _40, _41, _42, _43, _44, _45, _46, _47,  \
+		      _48, _49, _50, _51, _52, _53, _54, _55, _56, _57, _58, _59, _60, _61, _62,  \
+		      _63, _64, N, ...)                                                           \
+	TEST_FE_##N
+#define TEST_FE_SEQ_                                                                            \
+	64, 63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, \
+		42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, \
+		22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1
 #define TEST_FE_1(M, a) M(a)
 #define TEST_FE_2(M, a, ...) M(a) TEST_FE_1(M, __VA_ARGS__)
 #define TEST_FE_3(M, a, ...) M(a) TEST_FE_2(M, __VA_ARGS__)

@@ -36,7 +36,8 @@ static void defaults_apply(void)
 
 static void three_forms_and_case(void)
 {
-	char *argv[] = {"--controlNodes=3", "--STATEDIR", "/tmp/s", "--api", "--Consul.Endpoint=h:1"};
+	char *argv[] = {"--controlNodes=3", "--STATEDIR", "/tmp/s", "--api",
+			"--Consul.Endpoint=h:1"};
 	REQUIRE(parse(5, argv) == 0);
 	CHECK_EQ_INT(flags_int(&fs, "controlnodes"), 3);
 	CHECK_EQ_STR(flags_str(&fs, "statedir"), "/tmp/s");
@@ -88,7 +89,8 @@ static void int_bounds_both_sides(void)
 	CHECK_EQ_INT(parse(1, lo), -ERR_USAGE);
 	CHECK(strstr(fs.errmsg, "out of range") != NULL);
 	CHECK_EQ_INT(parse(1, hi), -ERR_USAGE);
-	char *junk[] = {"--timeout=12s"}, *neg[] = {"--timeout=-5"}, *huge[] = {"--timeout=99999999999999999999"};
+	char *junk[] = {"--timeout=12s"}, *neg[] = {"--timeout=-5"},
+	     *huge[] = {"--timeout=99999999999999999999"};
 	CHECK_EQ_INT(parse(1, junk), -ERR_USAGE);
 	CHECK_EQ_INT(parse(1, neg), 0); /* unbounded flag: accepted as given */
 	CHECK_EQ_INT(flags_int(&fs, "timeout"), -5);

@@ -5,7 +5,7 @@
 #   tools/testrun.sh sim     BIN...     host simulators (tests/sim), each runs its seeds
 #   tools/testrun.sh replay  BIN...     fuzz harnesses replaying tests/fuzz/corpus/<name>
 #   tools/testrun.sh regress SCRIPT...  black-box scripts against build/bin (tests/regress)
-#   tools/testrun.sh all                all three, from their usual places
+#   tools/testrun.sh all                all of them from their usual places, then tools/lint.sh
 #
 # Every program prints "ok - ..." or "not ok - ..." per case; a program that
 # exits non-zero without reporting a failure (a crash, a sanitizer report)
@@ -62,6 +62,7 @@ case $mode in
     run_kind sim build/host/sim/sim_*
     run_kind replay build/host/fuzz/replay_*
     run_kind regress tests/regress/test_*.sh
+    kind=lint; run_one "tools/lint.sh" tools/lint.sh
     ;;
   *) echo "usage: $0 unit|sim|replay|regress|all [items]" >&2; exit 2 ;;
 esac

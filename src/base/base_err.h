@@ -43,10 +43,23 @@
 	X(HTTP_BAD_FRAMING, 33, "ambiguous or invalid message framing")     \
 	X(HTTP_BAD_CHUNK, 34, "invalid chunked encoding")                   \
 	X(HTTP_BODY_TOO_LARGE, 35, "body over limit (max_body)")            \
+	X(HTTP_UNKNOWN_CODING, 36, "unknown transfer coding")            \
+	X(HTTP_BAD_HOST, 37, "missing, repeated or malformed Host")        \
+	X(HTTP_BAD_VERSION, 38, "unsupported HTTP version")               \
+	X(HTTP_TRAILER_TOO_LARGE, 39, "trailer section over limit (max_trailer_bytes)") \
 	X(JSON_PARSE, 40, "malformed JSON")                                 \
 	X(JSON_TOO_MANY_TOKENS, 41, "JSON document over token limit (max_tokens)") \
 	X(JSON_TYPE, 42, "JSON value has the wrong type")                   \
-	X(JSON_DEPTH, 43, "JSON nesting over limit")
+	X(JSON_DEPTH, 43, "JSON nesting over limit")                        \
+	X(JSON_DUP_KEY, 44, "duplicate key in JSON object")                \
+	X(JSON_WRITE_ORDER, 45, "JSON writer call out of order")              \
+	X(LOOP_CHILDREN_FULL, 50, "child table full (max_children)") \
+	X(PKI_TOKEN_FORMAT, 80, "malformed join token") \
+	X(PKI_TOKEN_ROLE, 81, "join token is for another node role") \
+	X(PKI_CA_MISMATCH, 82, "cluster CA does not match the join token") \
+	X(PKI_BAD_PROOF, 83, "join proof does not match the token") \
+	X(PKI_CERT, 84, "malformed or unacceptable certificate") \
+	X(PKI_KEY, 85, "malformed or unusable private key")
 
 enum err {
 #define ERR_ENUM_(name, num, msg) ERR_##name = num,

@@ -54,12 +54,43 @@
 	X(JSON_DUP_KEY, 44, "duplicate key in JSON object")                \
 	X(JSON_WRITE_ORDER, 45, "JSON writer call out of order")              \
 	X(LOOP_CHILDREN_FULL, 50, "child table full (max_children)") \
+	X(RAFT_NOT_LEADER, 60, "not the raft leader") \
+	X(RAFT_LOG_FULL, 61, "raft log full (max_log_entries, window_entries, window_bytes)") \
+	X(RAFT_ENTRY_TOO_LARGE, 62, "raft entry over limit (max_entry_bytes)") \
+	X(RAFT_CONF_PENDING, 63, "a raft membership change is still in progress") \
+	X(RAFT_TRANSFERRING, 64, "raft leadership transfer in progress") \
+	X(RAFT_NOT_CAUGHT_UP, 65, "raft learner has not caught up yet") \
+	X(RAFT_READS_FULL, 66, "too many pending raft reads (max_pending_reads)") \
+	X(RAFT_TOO_MANY_VOTERS, 67, "too many raft voters (max_voters)") \
+	X(RAFT_TOO_MANY_SERVERS, 68, "too many raft servers (max_servers)") \
+	X(RAFT_BUSY, 69, "raft ready handed out and not yet acknowledged") \
+	X(RAFT_STORAGE, 70, "raft storage callback failed") \
 	X(PKI_TOKEN_FORMAT, 80, "malformed join token") \
 	X(PKI_TOKEN_ROLE, 81, "join token is for another node role") \
 	X(PKI_CA_MISMATCH, 82, "cluster CA does not match the join token") \
 	X(PKI_BAD_PROOF, 83, "join proof does not match the token") \
 	X(PKI_CERT, 84, "malformed or unacceptable certificate") \
-	X(PKI_KEY, 85, "malformed or unusable private key")
+	X(PKI_KEY, 85, "malformed or unusable private key") \
+	X(STORE_FULL, 90, "state directory full (map_size)") \
+	X(STORE_CORRUPT, 91, "state directory corrupt") \
+	X(STORE_FOREIGN, 92, "state directory not written by traefikee") \
+	X(STORE_VERSION, 93, "state directory from a newer version") \
+	X(STORE_LOCKED, 94, "state directory in use by another process") \
+	X(STORE_READERS_FULL, 95, "too many store read transactions (max_readers)") \
+	X(STORE_TABLES_FULL, 96, "too many state machine tables (max_dbs)") \
+	X(STORE_PANIC, 97, "state store failed fatally; reopen it") \
+	X(STORE_ENTRY_TOO_LARGE, 98, "log entry or snapshot chunk over limit (max_entry)") \
+	X(STORE_BATCH_TOO_LARGE, 99, "too many entries in one store write (max_batch)") \
+	X(TLS_HANDSHAKE, 100, "TLS handshake failed") \
+	X(TLS_CERT, 101, "certificate rejected") \
+	X(TLS_PROTOCOL, 102, "TLS protocol error") \
+	X(TLS_TRUNCATED, 103, "TLS stream cut without close_notify") \
+	X(TLS_CONFIG, 104, "invalid TLS configuration") \
+	X(TLS_PEM, 105, "malformed PEM, certificate or key") \
+	X(TLS_CHAIN_FULL, 106, "certificate chain over limit (TLS_CHAIN_MAX)") \
+	X(TLS_SNI_FULL, 107, "server certificates over limit (TLS_SNI_MAX)") \
+	X(TLS_TA_FULL, 108, "trust anchors over limit (TLS_TA_MAX)") \
+	X(TLS_STORE_FULL, 109, "TLS configuration store full (store size)")
 
 enum err {
 #define ERR_ENUM_(name, num, msg) ERR_##name = num,

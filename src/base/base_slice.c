@@ -80,7 +80,7 @@ int slice_to_u64(struct slice a, uint64_t max, uint64_t *out)
 		if (c < '0' || c > '9')
 			return -ERR_PARSE;
 		unsigned d = c - '0';
-		if (v > (max - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return -ERR_RANGE;
 		v = v * 10 + d;
 	}

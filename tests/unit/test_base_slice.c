@@ -40,6 +40,10 @@ static void slice_u64_limits(void)
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("18446744073709551615"), UINT64_MAX, &v), 0);
 	CHECK(v == UINT64_MAX);
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("18446744073709551616"), UINT64_MAX, &v), -ERR_RANGE);
+	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("9"), 5, &v), -ERR_RANGE); /* a digit over a small max */
+	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("5"), 5, &v), 0);
+	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("0"), 0, &v), 0);
+	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("1"), 0, &v), -ERR_RANGE);
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT(""), 10, &v), -ERR_PARSE);
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("+1"), 10, &v), -ERR_PARSE);
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("1 "), 10, &v), -ERR_PARSE);

@@ -1,0 +1,745 @@
+/* tls_conn.c — one TLS connection: the BearSSL engine glue.
+ *
+ * A struct tls_conn holds a BearSSL server or client context, our X.509
+ * engine (tls_x509.c), the SNI policy (servers) and the 33178-byte
+ * full-duplex I/O buffer. It never touches a socket except through
+ * tls_conn_on_readable / tls_conn_on_writable, which the event loop's fd
+ * callback calls; everything else moves bytes between the caller's buffers
+ * and the engine's (the buffer/ack pairs of bearssl_ssl.h, one level up).
+ *
+ * State is read back from the engine after every operation (conn_sync):
+ * the handshake is done when the engine first accepts or yields application
+ * data; a closed engine is either a clean close_notify exchange (error 0) or
+ * a failure, whose BearSSL code is mapped by tls_err_from_br and latched
+ * with its message. Transport events (EOF, read/write errors) are latched
+ * here. The first error wins; after it every call returns it and
+ * tls_conn_want returns 0.
+ */
+#include "tls/tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/base_err.h"
+#include "loop/loop.h"
+
+_Static_assert(TLS_WANT_READ == LOOP_READ, "TLS_WANT_READ must equal LOOP_READ");
+_Static_assert(TLS_WANT_WRITE == LOOP_WRITE, "TLS_WANT_WRITE must equal LOOP_WRITE");
+_Static_assert(sizeof(struct tls_conn) < 48 * 1024, "tls_conn grew: update docs/internals/tls.md");
+
+/* ECDHE only (forward secrecy), AEAD only. AES-GCM first when the CPU has
+ * AES-NI (BearSSL then uses it), ChaCha20-Poly1305 first otherwise (constant
+ * time and fast in software). Servers enforce their order. */
+static const uint16_t suites_aes_first[] = {
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+};
+
+static const uint16_t suites_chacha_first[] = {
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+};
+
+_Static_assert(sizeof suites_aes_first == sizeof suites_chacha_first, "suite lists differ");
+
+static const br_hash_class *hash_by_id(int id)
+{
+	switch (id) {
+	case br_sha1_ID: return &br_sha1_vtable;
+	case br_sha224_ID: return &br_sha224_vtable;
+	case br_sha256_ID: return &br_sha256_vtable;
+	case br_sha384_ID: return &br_sha384_vtable;
+	case br_sha512_ID: return &br_sha512_vtable;
+	default: return NULL;
+	}
+}
+
+static const unsigned char *rsa_hash_oid(int id)
+{
+	switch (id) {
+	case br_sha1_ID: return BR_HASH_OID_SHA1;
+	case br_sha224_ID: return BR_HASH_OID_SHA224;
+	case br_sha256_ID: return BR_HASH_OID_SHA256;
+	case br_sha384_ID: return BR_HASH_OID_SHA384;
+	case br_sha512_ID: return BR_HASH_OID_SHA512;
+	default: return NULL;
+	}
+}
+
+/* Errors ------------------------------------------------------------------------- */
+
+static void conn_latch(struct tls_conn *c, int err, int br_err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Keep the first error. A detail written to errmsg before the failure (the
+ * SNI policy does that) is kept in front of the message. */
+static void conn_latch(struct tls_conn *c, int err, int br_err, const char *fmt, ...)
+{
+	char msg[TLS_ERRMSG_MAX];
+	va_list ap;
+
+	if (c->err)
+		return;
+	c->err = err;
+	c->br_err = br_err;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (c->errmsg[0]) {
+		size_t n = strlen(c->errmsg);
+		snprintf(c->errmsg + n, sizeof c->errmsg - n, ": %s", msg);
+	} else {
+		memcpy(c->errmsg, msg, sizeof msg);
+	}
+}
+
+static enum tls_peer_status peer_status_of(const struct tls_conn *c)
+{
+	const struct tls_x509 *x = &c->x509;
+
+	if (!x->started || x->ncerts == 0)
+		return TLS_PEER_NONE;
+	if (x->result != 0)
+		return TLS_PEER_REJECTED;
+	return x->verify->insecure ? TLS_PEER_UNVERIFIED : TLS_PEER_VERIFIED;
+}
+
+/* After the handshake, an engine that takes no more records and holds no
+ * plaintext has received close_notify (it is sending its own). */
+static bool peer_sent_close(const struct tls_conn *c)
+{
+	if (!c->handshake_done)
+		return false;
+	unsigned st = br_ssl_engine_current_state(c->eng);
+	return !(st & (BR_SSL_CLOSED | BR_SSL_RECVREC | BR_SSL_RECVAPP));
+}
+
+/* The transport is at EOF: decide once no plaintext is left to read. */
+static void eof_check(struct tls_conn *c)
+{
+	unsigned st = br_ssl_engine_current_state(c->eng);
+
+	if (st & BR_SSL_RECVAPP)
+		return;
+	if (c->close_called || peer_sent_close(c)) {
+		/* We sent close_notify (the peer need not answer), or the peer
+		 * did and our answer is still queued: both are clean ends. */
+		c->closed = true;
+	} else if (!c->handshake_done) {
+		conn_latch(c, -ERR_TLS_HANDSHAKE, 0,
+			   "peer closed the connection during the handshake");
+	} else {
+		conn_latch(c, -ERR_TLS_TRUNCATED, 0,
+			   "peer closed the connection without close_notify");
+	}
+}
+
+/* Read the engine's state back into c: closure, failure, handshake end. */
+static void conn_sync(struct tls_conn *c)
+{
+	if (c->err || c->closed)
+		return;
+	unsigned st = br_ssl_engine_current_state(c->eng);
+	if (st & BR_SSL_CLOSED) {
+		int br = br_ssl_engine_last_error(c->eng);
+		if (br == BR_ERR_OK && (c->handshake_done || c->close_called)) {
+			c->closed = true;
+			return;
+		}
+		if (br == BR_ERR_OK) {
+			conn_latch(c, -ERR_TLS_HANDSHAKE, 0, "peer closed during the handshake");
+			return;
+		}
+		char msg[TLS_ERRMSG_MAX];
+		int e = tls_err_from_br(br, c->handshake_done, msg, sizeof msg);
+		if (e == -ERR_TLS_CERT && br != BR_ERR_NO_CLIENT_AUTH)
+			conn_latch(c, e, br, "%s certificate: %s",
+				   c->is_server ? "client" : "server", msg);
+		else
+			conn_latch(c, e, br, "%s", msg);
+		return;
+	}
+	if (!c->handshake_done && (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))) {
+		c->handshake_done = true;
+		c->peer = peer_status_of(c);
+	}
+	if (c->eof)
+		eof_check(c);
+}
+
+/* A failed read(2)/send(2). During the handshake it is a handshake failure;
+ * after, errno's code. Once we closed, or the peer did, it ends the
+ * connection cleanly. */
+static void conn_transport_error(struct tls_conn *c, const char *op, int errnum)
+{
+	if (c->close_called || peer_sent_close(c)) {
+		c->closed = true;
+		return;
+	}
+	if (!c->handshake_done)
+		conn_latch(c, -ERR_TLS_HANDSHAKE, 0, "%s: %s (during the handshake)", op,
+			   strerror(errnum));
+	else
+		conn_latch(c, err_from_errno(errnum), 0, "%s: %s", op, strerror(errnum));
+}
+
+/* Server policy: SNI choice, suite, signing ------------------------------------- */
+
+static struct tls_conn *conn_of_policy(const br_ssl_server_policy_class **pctx)
+{
+	return (struct tls_conn *)(void *)((char *)pctx - offsetof(struct tls_conn, policy));
+}
+
+/* Strongest hash the peer accepts, from the bit mask of hash ids. */
+static int pick_hash(uint32_t mask)
+{
+	static const int pref[] = {br_sha256_ID, br_sha384_ID, br_sha512_ID, br_sha224_ID,
+				   br_sha1_ID};
+	for (size_t i = 0; i < sizeof pref / sizeof pref[0]; i++)
+		if (mask >> pref[i] & 1)
+			return pref[i];
+	return 0;
+}
+
+static int policy_choose(const br_ssl_server_policy_class **pctx, const br_ssl_server_context *cc,
+			 br_ssl_server_choices *choices)
+{
+	struct tls_conn *c = conn_of_policy(pctx);
+	const struct tls_server_config *cfg = c->scfg;
+	const char *sni = br_ssl_engine_get_server_name(&cc->eng);
+
+	int idx = tls_server_pick_(cfg, sni);
+	if (idx < 0) {
+		snprintf(c->errmsg, sizeof c->errmsg, "no certificate for server name \"%.64s\"%s",
+			 sni, cfg->sni_strict ? " (sni_strict)" : "");
+		return 0;
+	}
+	const struct tls_chain *ch = &cfg->certs[idx].chain;
+	bool ec = ch->key_type == BR_KEYTYPE_EC;
+	uint32_t hashes = br_ssl_server_get_client_hashes(cc);
+	int hid = pick_hash(ec ? (hashes >> 8) & 0xff : hashes & 0xff);
+	if (!hid) {
+		snprintf(c->errmsg, sizeof c->errmsg, "client accepts no %s signature we make",
+			 ec ? "ECDSA" : "RSA");
+		return 0;
+	}
+	size_t n;
+	const br_suite_translated *st = br_ssl_server_get_client_suites(cc, &n);
+	unsigned kx = ec ? BR_SSLKEYX_ECDHE_ECDSA : BR_SSLKEYX_ECDHE_RSA;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned)(st[i][1] >> 12) != kx)
+			continue;
+		choices->cipher_suite = st[i][0];
+		choices->algo_id = 0xff00u + (unsigned)hid;
+		choices->chain = ch->certs;
+		choices->chain_len = ch->ncerts;
+		c->cert_index = idx;
+		return 1;
+	}
+	snprintf(c->errmsg, sizeof c->errmsg, "no cipher suite in common for an %s certificate",
+		 ec ? "ECDSA" : "RSA");
+	return 0;
+}
+
+/* Only ECDHE suites are offered: no static ECDH or RSA key exchange. */
+static uint32_t policy_do_keyx(const br_ssl_server_policy_class **pctx, unsigned char *data,
+			       size_t *len)
+{
+	return 0;
+}
+
+/* Sign the ServerKeyExchange hash (data[0..hv_len)) in place. */
+static size_t policy_do_sign(const br_ssl_server_policy_class **pctx, unsigned algo_id,
+			     unsigned char *data, size_t hv_len, size_t len)
+{
+	struct tls_conn *c = conn_of_policy(pctx);
+	const struct tls_chain *ch = &c->scfg->certs[c->cert_index].chain;
+	int hid = (int)(algo_id & 0xff);
+	const br_hash_class *hc = hash_by_id(hid);
+	uint8_t hv[64];
+
+	if (algo_id < 0xff00u || !hc || hv_len > sizeof hv ||
+	    hv_len != ((hc->desc >> BR_HASHDESC_OUT_OFF) & BR_HASHDESC_OUT_MASK))
+		return 0;
+	memcpy(hv, data, hv_len);
+	if (ch->key_type == BR_KEYTYPE_EC) {
+		uint8_t sig[160]; /* ASN.1 ECDSA signature, P-521 at most 139 bytes */
+		size_t sl = br_ecdsa_sign_asn1_get_default()(br_ec_get_default(), hc, hv,
+							     &ch->key.ec, sig);
+		if (sl == 0 || sl > len)
+			return 0;
+		memcpy(data, sig, sl);
+		return sl;
+	}
+	size_t ml = (ch->key.rsa.n_bitlen + 7) / 8;
+	if (ml > len)
+		return 0;
+	if (!br_rsa_pkcs1_sign_get_default()(rsa_hash_oid(hid), hv, hv_len, &ch->key.rsa, data))
+		return 0;
+	return ml;
+}
+
+static const br_ssl_server_policy_class policy_vtable = {
+	sizeof(const br_ssl_server_policy_class *),
+	policy_choose,
+	policy_do_keyx,
+	policy_do_sign,
+};
+
+/* Set-up ------------------------------------------------------------------------- */
+
+/* What client and server engines share: TLS 1.2 only, our suites, hashes,
+ * PRFs, AEADs, curves, signature verifiers, our X.509 engine, the buffer. */
+static void engine_setup(struct tls_conn *c)
+{
+	br_ssl_engine_context *eng = c->eng;
+
+	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
+	if (br_aes_x86ni_ctr_get_vtable())
+		br_ssl_engine_set_suites(eng, suites_aes_first,
+					 sizeof suites_aes_first / sizeof suites_aes_first[0]);
+	else
+		br_ssl_engine_set_suites(eng, suites_chacha_first,
+					 sizeof suites_chacha_first /
+						 sizeof suites_chacha_first[0]);
+	for (int id = br_sha1_ID; id <= br_sha512_ID; id++)
+		br_ssl_engine_set_hash(eng, id, hash_by_id(id));
+	br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
+	br_ssl_engine_set_prf_sha384(eng, &br_tls12_sha384_prf);
+	br_ssl_engine_set_default_aes_gcm(eng);
+	br_ssl_engine_set_default_chapol(eng);
+	br_ssl_engine_set_default_ec(eng);
+	br_ssl_engine_set_default_ecdsa(eng); /* CertificateVerify / ServerKeyExchange */
+	br_ssl_engine_set_default_rsavrfy(eng);
+	br_ssl_engine_set_x509(eng, &c->x509.vtable);
+	br_ssl_engine_set_buffer(eng, c->iobuf, sizeof c->iobuf, 1);
+	br_ssl_engine_add_flags(eng, BR_OPT_NO_RENEGOTIATION);
+}
+
+/* 32 bytes from rng (or getrandom) into the engine: BearSSL 0.6 never calls
+ * getrandom itself and its own seeder may find nothing in an initramfs. */
+static int engine_seed(struct tls_conn *c, struct rand *rng)
+{
+	uint8_t seed[32];
+
+	if (rng) {
+		rand_bytes(rng, seed, sizeof seed);
+	} else {
+		int r = rand_os_bytes(seed, sizeof seed);
+		if (r) {
+			conn_latch(c, r, 0, "no entropy for the TLS engine");
+			return r;
+		}
+	}
+	br_ssl_engine_inject_entropy(c->eng, seed, sizeof seed);
+	memset(seed, 0, sizeof seed);
+	return 0;
+}
+
+static void conn_clear(struct tls_conn *c)
+{
+	/* The I/O buffer needs no clearing: the engine tracks what it holds. */
+	memset(c, 0, offsetof(struct tls_conn, iobuf));
+	c->cert_index = -1;
+}
+
+size_t tls_conn_size(void)
+{
+	return sizeof(struct tls_conn);
+}
+
+void tls_conn_wipe(struct tls_conn *c)
+{
+	volatile uint8_t *p = (volatile uint8_t *)c;
+	for (size_t i = 0; i < sizeof *c; i++)
+		p[i] = 0;
+}
+
+int tls_conn_init_server(struct tls_conn *c, const struct tls_server_config *cfg, struct rand *rng)
+{
+	if (!c || !cfg)
+		return -ERR_INVAL;
+	conn_clear(c);
+	c->is_server = true;
+	c->scfg = cfg;
+	br_ssl_server_context *sc = &c->u.srv;
+	br_ssl_server_zero(sc);
+	c->eng = &sc->eng;
+	if (cfg->ncerts == 0) {
+		conn_latch(c, -ERR_TLS_CONFIG, 0, "server config has no certificate");
+		return c->err;
+	}
+	if (cfg->client_auth != TLS_CLIENT_AUTH_NONE && cfg->verify.ntas == 0) {
+		conn_latch(c, -ERR_TLS_CONFIG, 0, "client authentication without a client CA");
+		return c->err;
+	}
+	tls_x509_init_(&c->x509, &cfg->verify, NULL, 0);
+	engine_setup(c);
+	br_ssl_engine_add_flags(c->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
+	c->policy = &policy_vtable;
+	br_ssl_server_set_policy(sc, &c->policy);
+	if (cfg->client_auth != TLS_CLIENT_AUTH_NONE) {
+		/* Sending the CA names is what makes BearSSL ask for a certificate. */
+		br_ssl_server_set_trust_anchor_names_alt(sc, cfg->verify.tas, cfg->verify.ntas);
+		if (cfg->client_auth == TLS_CLIENT_AUTH_OPTIONAL)
+			br_ssl_engine_add_flags(c->eng, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
+	}
+	int r = engine_seed(c, rng);
+	if (r)
+		return r;
+	if (!br_ssl_server_reset(sc)) {
+		conn_sync(c);
+		conn_latch(c, -ERR_TLS_HANDSHAKE, 0, "server engine reset failed");
+		return c->err;
+	}
+	return 0;
+}
+
+int tls_conn_init_client(struct tls_conn *c, const struct tls_client_config *cfg,
+			 const char *server_name, struct rand *rng)
+{
+	uint8_t ip[16];
+	size_t ip_len = 0;
+
+	if (!c || !cfg)
+		return -ERR_INVAL;
+	if (server_name && strlen(server_name) > TLS_SERVER_NAME_MAX)
+		return -ERR_INVAL;
+	conn_clear(c);
+	c->ccfg = cfg;
+	br_ssl_client_context *cc = &c->u.cli;
+	br_ssl_client_zero(cc);
+	c->eng = &cc->eng;
+	const struct tls_verify *v = &cfg->verify;
+	if (!v->insecure && !v->has_pin && v->ntas == 0) {
+		conn_latch(c, -ERR_TLS_CONFIG, 0,
+			   "client config has no CA, no pin and is not insecure_skip_verify");
+		return c->err;
+	}
+	const char *sni = server_name && *server_name ? server_name : NULL;
+	if (sni && inet_pton(AF_INET, sni, ip) == 1)
+		ip_len = 4;
+	else if (sni && inet_pton(AF_INET6, sni, ip) == 1)
+		ip_len = 16;
+	if (ip_len)
+		sni = NULL; /* RFC 6066 3: no IP literals in SNI; checked as iPAddress */
+	tls_x509_init_(&c->x509, v, ip, ip_len);
+	engine_setup(c);
+	br_ssl_client_set_default_rsapub(cc);
+	if (cfg->has_cert) {
+		const struct tls_chain *ch = &cfg->cert;
+		if (ch->key_type == BR_KEYTYPE_EC)
+			br_ssl_client_set_single_ec(cc, ch->certs, ch->ncerts, &ch->key.ec,
+						    BR_KEYTYPE_SIGN, ch->issuer_key_type,
+						    br_ec_get_default(),
+						    br_ecdsa_sign_asn1_get_default());
+		else
+			br_ssl_client_set_single_rsa(cc, ch->certs, ch->ncerts, &ch->key.rsa,
+						     br_rsa_pkcs1_sign_get_default());
+	}
+	int r = engine_seed(c, rng);
+	if (r)
+		return r;
+	if (!br_ssl_client_reset(cc, sni, 0)) {
+		conn_sync(c);
+		conn_latch(c, -ERR_TLS_HANDSHAKE, 0, "client engine reset failed");
+		return c->err;
+	}
+	return 0;
+}
+
+/* Ciphertext side ----------------------------------------------------------------- */
+
+unsigned tls_conn_want(const struct tls_conn *c)
+{
+	if (!c->eng || c->err || c->closed)
+		return 0;
+	unsigned st = br_ssl_engine_current_state(c->eng);
+	unsigned w = 0;
+	if (st & BR_SSL_CLOSED)
+		return 0;
+	if (st & BR_SSL_SENDREC)
+		w |= TLS_WANT_WRITE;
+	if ((st & BR_SSL_RECVREC) && !c->eof)
+		w |= TLS_WANT_READ;
+	return w;
+}
+
+const uint8_t *tls_conn_send_buf(struct tls_conn *c, size_t *len)
+{
+	*len = 0;
+	if (!c->eng || c->err || c->closed)
+		return NULL;
+	return br_ssl_engine_sendrec_buf(c->eng, len);
+}
+
+void tls_conn_send_ack(struct tls_conn *c, size_t n)
+{
+	if (!c->eng || c->err || c->closed || n == 0)
+		return;
+	br_ssl_engine_sendrec_ack(c->eng, n);
+	conn_sync(c);
+}
+
+uint8_t *tls_conn_recv_buf(struct tls_conn *c, size_t *len)
+{
+	*len = 0;
+	if (!c->eng || c->err || c->closed || c->eof)
+		return NULL;
+	return br_ssl_engine_recvrec_buf(c->eng, len);
+}
+
+void tls_conn_recv_ack(struct tls_conn *c, size_t n)
+{
+	if (!c->eng || c->err || c->closed || c->eof || n == 0)
+		return;
+	br_ssl_engine_recvrec_ack(c->eng, n);
+	conn_sync(c);
+}
+
+void tls_conn_recv_eof(struct tls_conn *c)
+{
+	if (!c->eng || c->err || c->closed)
+		return;
+	c->eof = true;
+	conn_sync(c);
+}
+
+int tls_conn_on_readable(struct tls_conn *c, int fd)
+{
+	for (;;) {
+		size_t room;
+		uint8_t *p = tls_conn_recv_buf(c, &room);
+		if (!p)
+			return c->err;
+		ssize_t n = read(fd, p, room);
+		if (n > 0) {
+			tls_conn_recv_ack(c, (size_t)n);
+			continue;
+		}
+		if (n == 0) {
+			tls_conn_recv_eof(c);
+			return c->err;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		conn_transport_error(c, "read", errno);
+		return c->err;
+	}
+}
+
+int tls_conn_on_writable(struct tls_conn *c, int fd)
+{
+	for (;;) {
+		size_t len;
+		const uint8_t *p = tls_conn_send_buf(c, &len);
+		if (!p)
+			return c->err;
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, p, len);
+		if (n > 0) {
+			tls_conn_send_ack(c, (size_t)n);
+			continue;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		conn_transport_error(c, "write", errno);
+		return c->err;
+	}
+}
+
+/* Plaintext side ------------------------------------------------------------------ */
+
+ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len)
+{
+	if (!c->eng || len == 0)
+		return -ERR_INVAL;
+	if (c->err)
+		return c->err;
+	if (c->closed)
+		return 0;
+	size_t n;
+	uint8_t *p = br_ssl_engine_recvapp_buf(c->eng, &n);
+	if (p) {
+		if (n > len)
+			n = len;
+		memcpy(buf, p, n);
+		br_ssl_engine_recvapp_ack(c->eng, n);
+		conn_sync(c);
+		return (ssize_t)n;
+	}
+	conn_sync(c);
+	if (c->err)
+		return c->err;
+	if (c->closed)
+		return 0;
+	return -ERR_AGAIN;
+}
+
+ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
+{
+	if (!c->eng || len == 0)
+		return -ERR_INVAL;
+	if (c->err)
+		return c->err;
+	if (c->closed || c->close_called)
+		return -ERR_CLOSED;
+	size_t room;
+	uint8_t *p = br_ssl_engine_sendapp_buf(c->eng, &room);
+	if (!p) {
+		conn_sync(c);
+		if (c->err)
+			return c->err;
+		return c->closed ? -ERR_CLOSED : -ERR_AGAIN;
+	}
+	if (room > len)
+		room = len;
+	memcpy(p, buf, room);
+	br_ssl_engine_sendapp_ack(c->eng, room);
+	br_ssl_engine_flush(c->eng, 0);
+	conn_sync(c);
+	return (ssize_t)room;
+}
+
+void tls_conn_close(struct tls_conn *c)
+{
+	if (!c->eng || c->err || c->closed || c->close_called)
+		return;
+	c->close_called = true;
+	if (!c->handshake_done) {
+		c->closed = true; /* nothing worth a close_notify yet: abandon */
+		return;
+	}
+	br_ssl_engine_close(c->eng);
+	conn_sync(c);
+}
+
+/* State --------------------------------------------------------------------------- */
+
+bool tls_conn_handshake_done(const struct tls_conn *c)
+{
+	return c->handshake_done;
+}
+
+bool tls_conn_done(const struct tls_conn *c)
+{
+	return c->err != 0 || c->closed;
+}
+
+int tls_conn_error(const struct tls_conn *c)
+{
+	return c->err;
+}
+
+const char *tls_conn_errmsg(const struct tls_conn *c)
+{
+	return c->err ? c->errmsg : "";
+}
+
+int tls_conn_br_error(const struct tls_conn *c)
+{
+	return c->br_err;
+}
+
+unsigned tls_conn_version(const struct tls_conn *c)
+{
+	return c->handshake_done ? br_ssl_engine_get_version(c->eng) : 0;
+}
+
+unsigned tls_conn_cipher_suite(const struct tls_conn *c)
+{
+	br_ssl_session_parameters sp;
+
+	if (!c->handshake_done)
+		return 0;
+	br_ssl_engine_get_session_parameters(c->eng, &sp);
+	unsigned suite = sp.cipher_suite;
+	memset(&sp, 0, sizeof sp); /* holds the master secret */
+	return suite;
+}
+
+const char *tls_conn_server_name(const struct tls_conn *c)
+{
+	return c->eng ? br_ssl_engine_get_server_name(c->eng) : "";
+}
+
+int tls_conn_cert_index(const struct tls_conn *c)
+{
+	return c->cert_index;
+}
+
+enum tls_peer_status tls_conn_peer_status(const struct tls_conn *c)
+{
+	return c->handshake_done ? c->peer : TLS_PEER_NONE;
+}
+
+int tls_conn_peer_br_error(const struct tls_conn *c)
+{
+	return tls_conn_peer_status(c) == TLS_PEER_REJECTED ? (int)c->x509.result : 0;
+}
+
+static bool peer_known(const struct tls_conn *c)
+{
+	enum tls_peer_status s = tls_conn_peer_status(c);
+	return s == TLS_PEER_VERIFIED || s == TLS_PEER_UNVERIFIED;
+}
+
+const char *tls_conn_peer_cn(const struct tls_conn *c)
+{
+	if (!peer_known(c) || c->x509.cn_elt.status != 1)
+		return NULL;
+	return c->x509.cn;
+}
+
+const uint8_t *tls_conn_peer_dn(const struct tls_conn *c, size_t *len)
+{
+	*len = 0;
+	if (!peer_known(c) || !c->x509.ee_decoded || c->x509.dn_len == 0)
+		return NULL;
+	*len = c->x509.dn_len;
+	return c->x509.ee_der + c->x509.dn_off;
+}
+
+const uint8_t *tls_conn_peer_cert(const struct tls_conn *c, size_t *len)
+{
+	*len = 0;
+	if (!peer_known(c) || c->x509.ee_overflow)
+		return NULL;
+	*len = c->x509.ee_len;
+	return c->x509.ee_der;
+}
+
+const uint8_t *tls_conn_peer_cert_sha256(const struct tls_conn *c)
+{
+	return peer_known(c) ? c->x509.ee_sha256 : NULL;
+}
+
+const br_x509_pkey *tls_conn_peer_key(const struct tls_conn *c)
+{
+	if (!peer_known(c))
+		return NULL;
+	if (c->x509.ee_decoded)
+		return &c->x509.pkey;
+	/* Leaf too large to keep: minimal still holds the verified key. */
+	return c->x509.minimal.vtable->get_pkey(&c->x509.minimal.vtable, NULL);
+}

@@ -90,7 +90,35 @@
 	X(TLS_CHAIN_FULL, 106, "certificate chain over limit (TLS_CHAIN_MAX)") \
 	X(TLS_SNI_FULL, 107, "server certificates over limit (TLS_SNI_MAX)") \
 	X(TLS_TA_FULL, 108, "trust anchors over limit (TLS_TA_MAX)") \
-	X(TLS_STORE_FULL, 109, "TLS configuration store full (store size)")
+	X(TLS_STORE_FULL, 109, "TLS configuration store full (store size)") \
+	X(PROXY_CONFIG, 110, "invalid routing document") \
+	X(PROXY_VERSION, 111, "routing document version not supported") \
+	X(PROXY_ENTRYPOINTS_FULL, 112, "too many entry points (max_entrypoints)") \
+	X(PROXY_FRONTENDS_FULL, 113, "too many frontends (max_frontends)") \
+	X(PROXY_BACKENDS_FULL, 114, "too many backends (max_backends)") \
+	X(PROXY_SERVERS_FULL, 115, "too many servers (max_servers)") \
+	X(PROXY_ROUTES_FULL, 116, "too many routes (max_routes)") \
+	X(PROXY_RULE_TOO_LONG, 117, "rule over limit (max_rule_bytes)") \
+	X(PROXY_MATCHERS_FULL, 118, "too many rule values (max_matchers)") \
+	X(PROXY_REGEX_TOO_BIG, 119, "regular expressions over limit (max_regex_insts)") \
+	X(PROXY_CERTS_FULL, 120, "too many certificates (max_certs)") \
+	X(PROXY_CERT_TOO_LARGE, 121, "certificates over limit (max_cert_bytes)") \
+	X(PROXY_DOC_TOO_LARGE, 122, "routing document over limit (max_doc_bytes)") \
+	X(PROXY_LIST_TOO_LONG, 123, "too many list or map items (max_list_items)") \
+	X(PROXY_RULE, 124, "invalid routing rule") \
+	X(PROXY_NO_SERVER, 125, "no healthy server in the backend") \
+	X(PROXY_MAXCONN, 126, "maxConn reached for this key") \
+	X(PROXY_CONN_KEYS_FULL, 127, "maxConn key table full (max_conn_keys)") \
+	X(PROXY_ENTRYPOINT, 128, "invalid --entryPoints value") \
+	X(PROVIDER_CONFIG, 130, "invalid provider configuration (provider flags)") \
+	X(PROVIDER_DOC_TOO_LARGE, 131, "provider routing document over limit (max_doc_bytes)") \
+	X(PROVIDER_TOO_MANY_KEYS, 132, "too many keys under the provider prefix (max_keys)") \
+	X(PROVIDER_RESPONSE_TOO_LARGE, 133, "provider response over limit (max_response_bytes)") \
+	X(PROVIDER_AUTH, 134, "provider refused the credentials (token, username, password)") \
+	X(PROVIDER_STATUS, 135, "unexpected HTTP status from the provider") \
+	X(PROVIDER_COMPACTED, 136, "etcd revision compacted; re-listing") \
+	X(PROVIDER_PROXY, 137, "HTTP proxy refused the CONNECT tunnel") \
+	X(PROVIDER_FILE, 138, "invalid provider file")
 
 enum err {
 #define ERR_ENUM_(name, num, msg) ERR_##name = num,

@@ -13,6 +13,7 @@
 #define BASE_ERR_H
 
 /* X(NAME, number, message). Numbers are stable: never reuse or renumber. */
+/* clang-format off */
 #define ERR_TABLE(X)                                                        \
 	X(OK, 0, "success")                                                 \
 	X(NOMEM, 1, "out of memory at start-up")                           \
@@ -110,6 +111,21 @@
 	X(PROXY_MAXCONN, 126, "maxConn reached for this key") \
 	X(PROXY_CONN_KEYS_FULL, 127, "maxConn key table full (max_conn_keys)") \
 	X(PROXY_ENTRYPOINT, 128, "invalid --entryPoints value") \
+	X(PROXY_CONNS_FULL, 160, "connection pool full (max_conns)") \
+	X(PROXY_UPSTREAMS_FULL, 161, "upstream connection pool full (max_upstream_conns)") \
+	X(PROXY_BUFS_FULL, 162, "I/O buffers exhausted (max_bufs)") \
+	X(PROXY_LARGE_BUFS_FULL, 163, "large header buffers exhausted (max_large_bufs)") \
+	X(PROXY_TLS_FULL, 164, "TLS connection pool full (max_tls_conns)") \
+	X(PROXY_TABLES_FULL, 165, "routing tables still in use over limit (max_tables)") \
+	X(PROXY_LISTEN, 166, "cannot listen on an entry point address") \
+	X(PROXY_UPSTREAM_REFUSED, 167, "upstream refused or reset the connection") \
+	X(PROXY_UPSTREAM_MALFORMED, 168, "malformed upstream response") \
+	X(PROXY_UPSTREAM_TIMEOUT, 169, "upstream timed out") \
+	X(PROXY_TARGETS_FULL, 170, "upstream address table full (max_targets)") \
+	X(PROXY_HEALTH_FULL, 171, "health check pool full (max_health_checks)") \
+	X(PROXY_LIMITS, 172, "invalid proxy limits") \
+	X(PROXY_METRICS_FULL, 173, "metric series table full (max_metric_series)") \
+	X(PROXY_RESOLVE, 174, "cannot resolve a server address") \
 	X(PROVIDER_CONFIG, 130, "invalid provider configuration (provider flags)") \
 	X(PROVIDER_DOC_TOO_LARGE, 131, "provider routing document over limit (max_doc_bytes)") \
 	X(PROVIDER_TOO_MANY_KEYS, 132, "too many keys under the provider prefix (max_keys)") \
@@ -119,6 +135,7 @@
 	X(PROVIDER_COMPACTED, 136, "etcd revision compacted; re-listing") \
 	X(PROVIDER_PROXY, 137, "HTTP proxy refused the CONNECT tunnel") \
 	X(PROVIDER_FILE, 138, "invalid provider file")
+/* clang-format on */
 
 enum err {
 #define ERR_ENUM_(name, num, msg) ERR_##name = num,

@@ -40,7 +40,8 @@ static void slice_u64_limits(void)
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("18446744073709551615"), UINT64_MAX, &v), 0);
 	CHECK(v == UINT64_MAX);
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("18446744073709551616"), UINT64_MAX, &v), -ERR_RANGE);
-	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("9"), 5, &v), -ERR_RANGE); /* a digit over a small max */
+	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("9"), 5, &v),
+		     -ERR_RANGE); /* a digit over a small max */
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("5"), 5, &v), 0);
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("0"), 0, &v), 0);
 	CHECK_EQ_INT(slice_to_u64(SLICE_LIT("1"), 0, &v), -ERR_RANGE);
@@ -90,4 +91,21 @@ static void err_table(void)
 	CHECK(err_from_errno(2 /* ENOENT */) == -ERR_NOTFOUND);
 }
 
-TEST_MAIN(slice_compare, slice_cut_parts, slice_u64_limits, slice_cstr_cap, buf_caps, err_table)
+/* Two codes with one number would make err_name lie: numbers must be unique. */
+static void err_numbers_unique(void)
+{
+	static const int nums[] = {
+#define ERR_NUM_(name, num, msg) num,
+		ERR_TABLE(ERR_NUM_)
+#undef ERR_NUM_
+	};
+	size_t n = sizeof nums / sizeof nums[0];
+	CHECK(n > 10);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (nums[i] == nums[j])
+				TEST_FAIL_("error number %d used twice", nums[i]);
+}
+
+TEST_MAIN(slice_compare, slice_cut_parts, slice_u64_limits, slice_cstr_cap, buf_caps, err_table,
+	  err_numbers_unique)

@@ -109,9 +109,9 @@ replay: $(REPLAY_BIN)
 regress: all
 	tools/testrun.sh regress $(sort $(wildcard tests/regress/test_*.sh))
 
-test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(SIM_BIN) $(REPLAY_BIN)
-	tools/testrun.sh all
+test: deps image-deps
+	@$(MAKE) --no-print-directory all images $(UNIT_BIN) $(SIM_BIN) $(REPLAY_BIN)
+	TEE_IMAGE_NOBUILD=1 tools/testrun.sh all
 
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZ_BIN)

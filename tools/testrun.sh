@@ -62,6 +62,7 @@ case $mode in
     run_kind sim build/host/sim/sim_*
     run_kind replay build/host/fuzz/replay_*
     run_kind regress tests/regress/test_*.sh
+    run_kind regress tests/image/test_*.sh
     kind=lint; run_one "tools/lint.sh" tools/lint.sh
     ;;
   *) echo "usage: $0 unit|sim|replay|regress|all [items]" >&2; exit 2 ;;

@@ -77,10 +77,11 @@ have_debsrc() {
   grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
 }
 build_dropbear() {
-  local dir=$deps/src/dropbear dsc tree
+  local dir=$deps/src/dropbear dsc tree ver
+  ver=$(awk '$1=="dropbear" {print $2; exit}' "$top/tools/deps.lock")
   mkdir -p "$dir"
   rm -f "$dir"/*.dsc
-  if ! ( cd "$dir" && apt-get source --download-only dropbear >/dev/null 2>&1 ); then
+  if ! ( cd "$dir" && apt-get source --download-only "dropbear=$ver" >/dev/null 2>&1 ); then
     if ! have_debsrc; then
       say "adding a deb-src entry for Debian bookworm"
       $SUDO tee /etc/apt/sources.list.d/traefikee-src.sources >/dev/null <<'SRC'
@@ -92,9 +93,13 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     fi
     $SUDO apt-get update -qq || true
-    ( cd "$dir" && apt-get source --download-only dropbear >/dev/null 2>&1 ) \
-      || { say "apt-get source dropbear failed"; return 1; }
+    ( cd "$dir" && apt-get source --download-only "dropbear=$ver" >/dev/null 2>&1 ) \
+      || { say "apt-get source dropbear=$ver failed"; return 1; }
   fi
+  # The same lock as BearSSL and LMDB: every fetched file must match.
+  awk '$1=="dropbear" {print $4"  "$3}' "$top/tools/deps.lock" > "$dir/SHA256SUMS"
+  ( cd "$dir" && sha256sum --quiet -c SHA256SUMS ) \
+    || { say "dropbear sources do not match tools/deps.lock"; return 1; }
   dsc=$(printf '%s\n' "$dir"/dropbear_*.dsc | sort -V | tail -n1)
   [ -f "$dsc" ] || { say "no dropbear .dsc in $dir"; return 1; }
   tree=$dir/tree

@@ -44,9 +44,9 @@
 	X(HTTP_BAD_FRAMING, 33, "ambiguous or invalid message framing")     \
 	X(HTTP_BAD_CHUNK, 34, "invalid chunked encoding")                   \
 	X(HTTP_BODY_TOO_LARGE, 35, "body over limit (max_body)")            \
-	X(HTTP_UNKNOWN_CODING, 36, "unknown transfer coding")            \
-	X(HTTP_BAD_HOST, 37, "missing, repeated or malformed Host")        \
-	X(HTTP_BAD_VERSION, 38, "unsupported HTTP version")               \
+	X(HTTP_UNKNOWN_CODING, 36, "unknown transfer coding")               \
+	X(HTTP_BAD_HOST, 37, "missing, repeated or malformed Host")         \
+	X(HTTP_BAD_VERSION, 38, "unsupported HTTP version")                 \
 	X(HTTP_TRAILER_TOO_LARGE, 39, "trailer section over limit (max_trailer_bytes)") \
 	X(JSON_PARSE, 40, "malformed JSON")                                 \
 	X(JSON_TOO_MANY_TOKENS, 41, "JSON document over token limit (max_tokens)") \
@@ -134,7 +134,36 @@
 	X(PROVIDER_STATUS, 135, "unexpected HTTP status from the provider") \
 	X(PROVIDER_COMPACTED, 136, "etcd revision compacted; re-listing") \
 	X(PROVIDER_PROXY, 137, "HTTP proxy refused the CONNECT tunnel") \
-	X(PROVIDER_FILE, 138, "invalid provider file")
+	X(PROVIDER_FILE, 138, "invalid provider file") \
+	X(API_NOT_FOUND, 150, "no such API endpoint") \
+	X(API_METHOD, 151, "method not allowed on this API endpoint") \
+	X(API_FORBIDDEN, 152, "the caller's role may not use this API endpoint") \
+	X(API_CLIENTS_FULL, 153, "too many API clients (max_clients)") \
+	X(API_TLS_CLIENTS_FULL, 154, "too many TLS API clients (max_tls_clients)") \
+	X(API_RESP_TOO_LARGE, 155, "API response over limit (max_resp)") \
+	X(API_ROUTES_FULL, 156, "too many API routes (max_routes)") \
+	X(API_CONNECT, 157, "cannot connect to the API") \
+	X(API_LISTENERS_FULL, 158, "too many API listeners (API_LISTENERS_MAX)") \
+	X(API_CREDS, 159, "missing or unusable API credentials") \
+	X(CLUSTER_CMD, 180, "malformed cluster command") \
+	X(CLUSTER_CMD_VERSION, 181, "cluster command from a newer version") \
+	X(CLUSTER_NOT_INIT, 182, "cluster not initialised yet") \
+	X(CLUSTER_INITIALISED, 183, "cluster already initialised") \
+	X(CLUSTER_NODES_FULL, 184, "too many nodes (max_nodes)") \
+	X(CLUSTER_ROUTING_TOO_LARGE, 185, "routing document over limit (max_routing_bytes)") \
+	X(CLUSTER_DEPLOY_TOO_LARGE, 186, "static configuration over limit (max_deploy_bytes)") \
+	X(CLUSTER_REVOKED_FULL, 187, "too many revoked certificates (max_revoked)") \
+	X(CLUSTER_STALE, 188, "routing revision not newer than the current one") \
+	X(CLUSTER_DEPLOY, 189, "invalid static configuration") \
+	X(CLUSTER_AMBIGUOUS, 190, "several nodes have this name; use the node ID") \
+	X(CLUSTER_UNCHANGED, 191, "nothing to change") \
+	X(CLUSTER_NODE_UP, 192, "node is still READY; stop it first or force the removal") \
+	X(CLUSTER_LIMITS, 193, "cluster limit out of bounds or below current use") \
+	X(CLUSTER_SNAPSHOT, 194, "malformed state machine snapshot") \
+	X(CLUSTER_BACKUP, 195, "invalid backup archive") \
+	X(CLUSTER_BACKUP_VERSION, 196, "backup archive from a newer version") \
+	X(CLUSTER_REVOKED, 197, "certificate serial is revoked") \
+	X(CLUSTER_TOKEN, 198, "join token does not match its verifier, role or cluster CA")
 /* clang-format on */
 
 enum err {

@@ -102,20 +102,28 @@ cmdline=$(cat "$top/board/qemu-x86_64/cmdline" 2>/dev/null || echo 'console=ttyS
 # KVM with a short timeout; it must print a line and power off. The answer is
 # kept for this host boot (build/images/kvm-probe.result).
 kvm_works() {
-  local dir=$images/kvm-probe res boot_id
+  local res boot_id
   res=$images/kvm-probe.result
   boot_id=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null || echo none)
+  mkdir -p "$images"
+  # Several VMs start at once (the cluster test): one probes, the others wait
+  # for its answer instead of racing on the same files.
+  exec 9>"$images/kvm-probe.lock"
+  flock 9
   if [ -r "$res" ] && [ "$(sed -n 2p "$res")" = "$boot_id" ]; then
+    exec 9>&-
     [ "$(sed -n 1p "$res")" = kvm ]
     return
   fi
   if [ ! -f "$kernel" ] || [ ! -x /bin/busybox ]; then
+    exec 9>&-
     say "no kernel file (or busybox) for the KVM probe: using TCG (--accel kvm forces KVM)"
     return 1
   fi
-  local verdict=tcg
+  local verdict=tcg dir
   if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-    rm -rf "$dir"; mkdir -p "$dir/root/bin" "$dir/root/dev"
+    dir=$(mktemp -d "$images/kvm-probe.XXXXXX")
+    mkdir -p "$dir/root/bin" "$dir/root/dev"
     cp /bin/busybox "$dir/root/bin/busybox"
     printf '#!/bin/busybox sh\n/bin/busybox mount -t devtmpfs d /dev\n/bin/busybox echo KVM-PROBE-OK > /dev/console\n/bin/busybox poweroff -f\n' > "$dir/root/init"
     chmod 0755 "$dir/root/init"
@@ -124,9 +132,10 @@ kvm_works() {
         -display none -serial "file:$dir/serial.log" -kernel "$kernel" -initrd "$dir/probe.cpio.gz" \
         -append 'console=ttyS0 panic=-1 quiet' ) >/dev/null 2>&1 || true
     grep -q KVM-PROBE-OK "$dir/serial.log" 2>/dev/null && verdict=kvm
+    rm -rf "$dir" || true
   fi
-  mkdir -p "$images"
   printf '%s\n%s\n' "$verdict" "$boot_id" > "$res"
+  exec 9>&-
   say "KVM probe: $verdict"
   [ "$verdict" = kvm ]
 }

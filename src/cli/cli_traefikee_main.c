@@ -6,6 +6,44 @@
  */
 #include "cli/cli_app.h"
 #include "cli/cli_tables.h"
+#include "node/node.h"
+
+/* Hand every flag of the command (value or default, given or not) to a node command. */
+static int bridge(int (*fn)(const struct node_args *), const struct cli_prog *prog,
+		  const struct cli_cmd *cmd, struct flag_set *fs)
+{
+	static struct node_arg args[64 + FLAG_LIST_MAX];
+	size_t n = 0;
+	for (size_t i = 0; i < fs->ndefs && n < 64; i++) {
+		const struct flag_def *d = &fs->defs[i];
+		const struct flag_val *v = &fs->vals[i];
+		if (d->type == FLAG_LIST) {
+			for (unsigned j = 0; j < v->nlist && n < CLI_NELEM(args); j++)
+				args[n++] = (struct node_arg){d->name, v->list[j], true};
+		} else if (d->type == FLAG_BOOL) {
+			args[n++] = (struct node_arg){d->name, v->on ? "true" : "false", v->set};
+		} else {
+			args[n++] = (struct node_arg){d->name, v->str, v->set};
+		}
+	}
+	struct node_args a = {prog->name, cmd->name, args, n, fs->pos, fs->npos};
+	return fn(&a);
+}
+
+#define NODE_RUN(fn)                                                                               \
+	static int run_##fn(const struct cli_prog *p, const struct cli_cmd *c, struct flag_set *f) \
+	{                                                                                          \
+		return bridge(node_cmd_##fn, p, c, f);                                             \
+	}
+NODE_RUN(bootstrap)
+NODE_RUN(start_control)
+NODE_RUN(start_data)
+NODE_RUN(list_nodes)
+NODE_RUN(env)
+NODE_RUN(deploy)
+NODE_RUN(backup)
+NODE_RUN(rm_node)
+NODE_RUN(update_license)
 
 /* clang-format off */
 #define NODE_COMMON_FLAGS                                                                         \
@@ -15,6 +53,11 @@
 	{"statedir", FLAG_STRING, "/var/lib/traefikee_state", "State directory"},                 \
 	{"name", FLAG_STRING, NULL, "Node name (default: the hostname)"},                         \
 	{"log.level", FLAG_STRING, "info", "Log level: debug, info, warn, error"}
+
+#define CLEANUP_FLAGS                                                                             \
+	{"cleanup.grace", FLAG_INT, "60", "Seconds before DOWN nodes are dropped", 1, 86400},     \
+	{"status.downafter", FLAG_INT, "5", "Seconds without news before a node is DOWN", 1, 3600}, \
+	{"raft.snapshot", FLAG_INT, "4096", "Raft entries between two snapshots", 16, 1000000}
 
 #define CONTROL_FLAGS                                                                             \
 	{"api", FLAG_BOOL, "false", "Serve the dashboard, JSON API and /metrics"},                \
@@ -30,7 +73,7 @@ static const struct flag_def bootstrap_flags[] = {
 	{"timeout", FLAG_INT, "300", "Seconds to wait for the control nodes", 1, 86400},
 	{"mtlscertsoutputdir", FLAG_STRING, "./.traefikee", "Where the admin credentials are written"},
 	{"clustername", FLAG_STRING, "traefikee", "Cluster name"},
-	{"cleanup.grace", FLAG_INT, "60", "Seconds before DOWN nodes are dropped", 1, 86400},
+	CLEANUP_FLAGS,
 };
 
 static const struct flag_def control_flags[] = {
@@ -38,6 +81,7 @@ static const struct flag_def control_flags[] = {
 	CONTROL_FLAGS,
 	{"peeraddresses", FLAG_STRING, NULL, "Comma-separated host:port of existing control nodes"},
 	{"token", FLAG_STRING, NULL, "Control node join token (or $CONTROL_NODE_TOKEN)"},
+	CLEANUP_FLAGS,
 };
 
 static const struct flag_def data_flags[] = {
@@ -77,22 +121,22 @@ static const struct flag_def license_flags[] = {
 
 static const struct cli_cmd commands[] = {
 	CMD("bootstrap", "Create a cluster: its CA, tokens and admin credentials", NULL, 0, 0,
-	    bootstrap_flags, cli_run_unavailable),
+	    bootstrap_flags, run_bootstrap),
 	CMD("start-control-node", "Join a control node (Raft voter) to the cluster", NULL, 0, 0,
-	    control_flags, cli_run_unavailable),
+	    control_flags, run_start_control),
 	CMD("start-data-node", "Join a data node that proxies HTTP and HTTPS", NULL, 0, 0,
-	    data_flags, cli_run_unavailable),
-	CMD("list-nodes", "List the cluster's nodes", NULL, 0, 0, list_flags, cli_run_unavailable),
+	    data_flags, run_start_data),
+	CMD("list-nodes", "List the cluster's nodes", NULL, 0, 0, list_flags, run_list_nodes),
 	CMD("env", "Print the join tokens as environment variables", NULL, 0, 0, socket_flags,
-	    cli_run_unavailable),
+	    run_env),
 	{"deploy", "Deploy a static configuration (entry points, provider)", NULL, 0, 0,
-	 cli_deploy_flags, 0, cli_run_unavailable},
+	 cli_deploy_flags, 0, run_deploy},
 	CMD("backup", "Write a backup archive of the cluster", NULL, 0, 0, backup_flags,
-	    cli_run_unavailable),
+	    run_backup),
 	CMD("rm-node", "Remove a node from the cluster", "<ID|NAME>...", 1, FLAG_POS_MAX, rm_flags,
-	    cli_run_unavailable),
+	    run_rm_node),
 	CMD("update-license", "Change the cluster's license key", NULL, 0, 0, license_flags,
-	    cli_run_unavailable),
+	    run_update_license),
 	{"version", "Print the version and the versions of the libraries built in", NULL, 0, 0,
 	 NULL, 0, cli_run_version},
 };

@@ -5,6 +5,40 @@
  */
 #include "cli/cli_app.h"
 #include "cli/cli_tables.h"
+#include "node/node.h"
+
+/* Hand every flag of the command (value or default, given or not) to a node command. */
+static int bridge(int (*fn)(const struct node_args *), const struct cli_prog *prog,
+		  const struct cli_cmd *cmd, struct flag_set *fs)
+{
+	static struct node_arg args[64 + FLAG_LIST_MAX];
+	size_t n = 0;
+	for (size_t i = 0; i < fs->ndefs && n < 64; i++) {
+		const struct flag_def *d = &fs->defs[i];
+		const struct flag_val *v = &fs->vals[i];
+		if (d->type == FLAG_LIST) {
+			for (unsigned j = 0; j < v->nlist && n < CLI_NELEM(args); j++)
+				args[n++] = (struct node_arg){d->name, v->list[j], true};
+		} else if (d->type == FLAG_BOOL) {
+			args[n++] = (struct node_arg){d->name, v->on ? "true" : "false", v->set};
+		} else {
+			args[n++] = (struct node_arg){d->name, v->str, v->set};
+		}
+	}
+	struct node_args a = {prog->name, cmd->name, args, n, fs->pos, fs->npos};
+	return fn(&a);
+}
+
+#define CTL_RUN(fn)                                                                                \
+	static int run_##fn(const struct cli_prog *p, const struct cli_cmd *c, struct flag_set *f) \
+	{                                                                                          \
+		return bridge(node_ctl_##fn, p, c, f);                                             \
+	}
+CTL_RUN(connect)
+CTL_RUN(list_nodes)
+CTL_RUN(deploy)
+CTL_RUN(backup)
+CTL_RUN(rm_node)
 
 /* clang-format off */
 #define CLUSTER_FLAG {"clustername", FLAG_STRING, "traefikee", "Cluster whose credentials to use"}
@@ -58,15 +92,15 @@ int main(int argc, char **argv)
 			deploy_flags[nd++] = cli_deploy_flags[i];
 	static struct cli_cmd cmds[] = {
 		CMD("connect", "Save the cluster's admin credentials on this machine", NULL, 0, 0,
-		    connect_flags, cli_run_unavailable),
+		    connect_flags, run_connect),
 		CMD("list-nodes", "List the cluster's nodes", NULL, 0, 0, list_flags,
-		    cli_run_unavailable),
+		    run_list_nodes),
 		{"deploy", "Deploy a static configuration (entry points, provider)", NULL, 0, 0,
-		 deploy_flags, 0, cli_run_unavailable},
+		 deploy_flags, 0, run_deploy},
 		CMD("backup", "Write a backup archive of the cluster", NULL, 0, 0, backup_flags,
-		    cli_run_unavailable),
+		    run_backup),
 		CMD("rm-node", "Remove a node from the cluster", "<ID|NAME>...", 1, FLAG_POS_MAX,
-		    rm_flags, cli_run_unavailable),
+		    rm_flags, run_rm_node),
 		CMD("logs", "Print the cluster's logs", NULL, 0, 0, logs_flags,
 		    cli_run_unavailable),
 		{"version", "Print the version and the versions of the libraries built in", NULL, 0,

@@ -51,13 +51,13 @@ done
 run "$T" help deploy
 check "traefikee help deploy shows deploy's help" has "$OUT" "Usage: traefikee deploy"
 
-# Flag forms: case-insensitive, --f=v, --f v, bare booleans. Bootstrap's
-# engine is not in this build, so a well-formed line reaches the command (exit 1),
-# a malformed one is refused by the parser (exit 2).
-run "$T" bootstrap --controlNodes=3 --api --Timeout 600 --licensekey=fakeLicense
-check "seed's bootstrap flags parse (reach the command)" [ "$RC" -ne 2 ]
-run "$T" bootstrap --controlnodes=3
-check "--controlnodes spelled in lower case parses too" [ "$RC" -ne 2 ]
+# Flag forms: case-insensitive, --f=v, --f v, bare booleans. A trailing --help
+# keeps the daemon from starting: a well-formed line shows the help (exit 0), a
+# malformed one is refused by the parser (exit 2).
+run "$T" bootstrap --controlNodes=3 --api --Timeout 600 --licensekey=fakeLicense --help
+check "seed's bootstrap flags parse" [ "$RC" -eq 0 ]
+run "$T" bootstrap --controlnodes=3 --help
+check "--controlnodes spelled in lower case parses too" [ "$RC" -eq 0 ]
 run "$T" bootstrap --controlNodes=three
 check "a non-integer count exits 2" [ "$RC" -eq 2 ]
 check "a non-integer count is explained" has "$ERR" 'invalid integer "three"'
@@ -66,16 +66,20 @@ check "a count under 1 exits 2" [ "$RC" -eq 2 ]
 run "$T" bootstrap --timeout
 check "a flag without its value exits 2" [ "$RC" -eq 2 ]
 check "a missing value is explained" has "$ERR" "needs a value"
+# No node listens on this socket: the command runs and fails (1), it is not refused (2).
 run "$T" deploy --entryPoints='Name:http Address::80' --entryPoints='Name:https Address::443 TLS' \
-  --defaultentrypoints=http,https --consul.endpoint=127.0.0.1:8500
-check "seed's deploy flags parse (reach the command)" [ "$RC" -ne 2 ]
+  --defaultentrypoints=http,https --consul.endpoint=127.0.0.1:8500 \
+  --traefikeesocket="$REGRESS_TMP/none.sock"
+check "seed's deploy flags parse (reach the command)" [ "$RC" -eq 1 ]
+check "deploy without a node says why" has "$ERR" "cannot connect to $REGRESS_TMP/none.sock"
 run "$T" rm-node
 check "rm-node without a node exits 2" [ "$RC" -eq 2 ]
 run "$T" env extra
 check "env with an argument exits 2" [ "$RC" -eq 2 ]
 
-run "$BIN/traefikeectl" connect --onpremise.mtlscertsdir=/x --onpremise.apiaddress=127.0.0.1:55055
-check "traefikeectl connect's seed flags parse" [ "$RC" -ne 2 ]
+HOME="$REGRESS_TMP/home" run "$BIN/traefikeectl" connect --onpremise.mtlscertsdir="$REGRESS_TMP/x" \
+  --onpremise.apiaddress=127.0.0.1:55055
+check "traefikeectl connect's seed flags parse (missing credentials: exit 1)" [ "$RC" -eq 1 ]
 run "$BIN/traefikeectl" deploy --traefikeesocket=/x
 check "traefikeectl deploy has no local socket flag" [ "$RC" -eq 2 ]
 finish

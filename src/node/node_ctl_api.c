@@ -1,0 +1,1122 @@
+/* node_ctl_api.c — the control node's API routes (docs/internals/node.md, "API").
+ *
+ * Listeners: the unix socket (--traefikeesocket, local admin), mutual TLS on
+ * --controlapi.listen (traefikeectl) and on --listen (other nodes: joins, Raft, routing
+ * streams), and with --api a plaintext listener on --api.listen for anonymous status routes.
+ * One route table serves them all; each route's access mask decides who may call it.
+ *
+ * Writes (deploy, license, rm-node, join) are proposed by the leader and answered once
+ * committed (deferred responses). A follower passes them on to the leader over one link with
+ * its node certificate (control nodes may do what an admin does: they hold the CA key) and
+ * relays the answer; a request that arrives forwarded at a node that is no longer the leader
+ * is answered 503 RAFT_NOT_LEADER rather than forwarded again.
+ *
+ * Routing streams: GET /stream/routing?after=REV. The body is a sequence of lines and
+ * documents:
+ *     P <addr>,<addr>,...\n          the control nodes' advertise addresses
+ *     R <revision> <length>\n<document>\n
+ *     H\n                            heartbeat, every second when idle
+ * pushed with back-pressure (api_stream_push / API_EV_DRAINED). Open streams of data nodes
+ * are how the leader learns that they are alive: every second each control node reports the
+ * data nodes it serves (the leader directly, followers with POST /nodes/seen).
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bearssl.h>
+
+#include "base/base_err.h"
+#include "base/base_log.h"
+#include "cluster/cluster_backup.h"
+#include "node/node_control.h"
+#include "pki/pki_pem.h"
+#include "pki/pki_token.h"
+
+#include "version.h"
+
+#define NONCE_TTL_MS 60000
+
+/* --- Helpers -------------------------------------------------------------------------- */
+
+static int json_str_field(const struct json_doc *d, const char *key, char *out, size_t cap)
+{
+	if (!d)
+		return -ERR_NOTFOUND;
+	return json_get_str(d, json_obj_get(d, JSON_ROOT, key), out, cap);
+}
+
+/* Answer `resp` (inside a handler) or the deferred h with an error. */
+static void finish_error(struct ctl *c, struct api_handle h, int err, const char *msg)
+{
+	struct api_resp *r = api_resp_get(&c->api, h);
+	if (!r)
+		return;
+	api_resp_error(r, 0, err, "%s", msg);
+	api_resp_finish(&c->api, h);
+}
+
+/* Pass the request on to the leader; the handler returns what this returns. */
+static int forward(struct ctl *c, struct api_req *req, struct api_resp *resp)
+{
+	if (req->peer->kind == API_PEER_CONTROL)
+		return api_resp_error(resp, 0, -ERR_RAFT_NOT_LEADER,
+				      "this node is not the leader any more; retry");
+	if (req->body.len > CTL_FWD_BODY)
+		return -ERR_TOO_LARGE;
+	char path[256];
+	int n = snprintf(path, sizeof path, "%.*s%s%.*s", (int)req->path.len, req->path.p,
+			 req->query.len ? "?" : "", (int)req->query.len, req->query.p);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return -ERR_TOO_LARGE;
+	char method[8];
+	if (slice_to_cstr(req->method, method, sizeof method) < 0)
+		return -ERR_INVAL;
+	struct api_handle h;
+	int rc = api_resp_defer(resp, &h);
+	int frc = ctl_fwd_submit(c, &h, false, method, path, req->body.p, req->body.len);
+	if (frc < 0)
+		finish_error(c, h, frc,
+			     frc == -ERR_AGAIN ? "too many requests waiting for the leader; retry"
+					       : err_str(frc));
+	return rc;
+}
+
+/* --- Forwarding link ------------------------------------------------------------------ */
+
+static void fwd_done(struct ctl *c, int status, struct slice body, int err, const char *why)
+{
+	if (c->fwd_cur < 0)
+		return;
+	struct ctl_fwd_job *j = &c->jobs[c->fwd_cur];
+	c->fwd_cur = -1;
+	if (!j->internal) {
+		struct api_resp *r = api_resp_get(&c->api, j->h);
+		if (r) {
+			if (status >= 100) {
+				r->status = status;
+				r->content_type = "application/json";
+				buf_reset(&r->body);
+				if (buf_append(&r->body, body.p, body.len) < 0)
+					api_resp_error(r, 502, -ERR_TOO_LARGE,
+						       "the leader's answer is too large");
+			} else {
+				api_resp_error(r, 503, err, "cannot reach the leader: %s",
+					       why ? why : "unknown");
+			}
+			api_resp_finish(&c->api, j->h);
+		}
+	}
+	j->used = false;
+}
+
+static void fwd_resp(struct node_link *k, int status, struct slice body, void *arg)
+{
+	struct ctl *c = arg;
+	fwd_done(c, status, body, 0, NULL);
+	ctl_fwd_pump(c);
+}
+
+static void fwd_err(struct node_link *k, int err, const char *why, void *arg)
+{
+	struct ctl *c = arg;
+	fwd_done(c, 0, (struct slice){0}, err, why);
+	c->fwd_retry_at = loop_now_ms(&c->loop) + 200;
+}
+
+int ctl_fwd_submit(struct ctl *c, const struct api_handle *h, bool internal, const char *method,
+		   const char *path, const void *body, size_t len)
+{
+	if (len > CTL_FWD_BODY || strlen(path) >= sizeof c->jobs[0].path)
+		return -ERR_TOO_LARGE;
+	for (int i = 0; i < CTL_FWD_JOBS; i++) {
+		struct ctl_fwd_job *j = &c->jobs[i];
+		if (j->used)
+			continue;
+		if (!j->body && !(j->body = malloc(CTL_FWD_BODY)))
+			return -ERR_NOMEM;
+		j->used = true;
+		j->internal = internal;
+		if (h)
+			j->h = *h;
+		snprintf(j->method, sizeof j->method, "%s", method);
+		snprintf(j->path, sizeof j->path, "%s", path);
+		memcpy(j->body, body, len);
+		j->len = len;
+		ctl_fwd_pump(c);
+		return 0;
+	}
+	return -ERR_AGAIN;
+}
+
+void ctl_fwd_pump(struct ctl *c)
+{
+	if (c->fwd_cur >= 0 || loop_now_ms(&c->loop) < c->fwd_retry_at)
+		return;
+	int next = -1;
+	for (int i = 0; i < CTL_FWD_JOBS && next < 0; i++)
+		if (c->jobs[i].used)
+			next = i;
+	if (next < 0)
+		return;
+	struct ctl_fwd_job *j = &c->jobs[next];
+	if (!j->internal && !api_resp_get(&c->api, j->h)) {
+		j->used = false; /* the client gave up */
+		ctl_fwd_pump(c);
+		return;
+	}
+	char lid[ID_LEN + 1], laddr[NODE_ADDR_MAX];
+	if (!ctl_leader(c, lid, sizeof lid, laddr, sizeof laddr) ||
+	    strcmp(lid, c->ident.node_id) == 0)
+		return; /* no leader known yet (or we just became it): the status timer retries */
+	if (node_link_set_addr(&c->fwd, laddr, lid) < 0) {
+		fwd_done(c, 0, (struct slice){0}, -ERR_API_CONNECT,
+			 "the leader's address does not "
+			 "resolve");
+		return;
+	}
+	c->fwd_cur = next;
+	int rc = node_link_request(&c->fwd, j->method, j->path, NULL, j->body, j->len);
+	if (rc < 0) {
+		fwd_done(c, 0, (struct slice){0}, rc,
+			 c->fwd.errmsg[0] ? c->fwd.errmsg : err_str(rc));
+		c->fwd_retry_at = loop_now_ms(&c->loop) + 200;
+	}
+}
+
+/* --- Proposals answered after the commit ---------------------------------------------- */
+
+static int join_answer(struct ctl *c, struct ctl_pending *p, struct json_writer *w);
+
+void ctl_pending_fail(struct ctl *c, struct ctl_pending *p, int err, const char *msg)
+{
+	if (p->kind == CTL_P_PLAIN || p->kind == CTL_P_JOIN)
+		finish_error(c, p->h, err, msg);
+	p->kind = CTL_P_NONE;
+}
+
+void ctl_pending_done(struct ctl *c, struct ctl_pending *p, const struct cluster_result *res)
+{
+	if (p->kind != CTL_P_PLAIN && p->kind != CTL_P_JOIN) {
+		p->kind = CTL_P_NONE;
+		return;
+	}
+	struct api_resp *r = api_resp_get(&c->api, p->h);
+	if (r) {
+		if (res->code < 0) {
+			api_resp_error(r, 0, res->code, "%s", res->msg);
+		} else {
+			struct json_writer *w = api_resp_json(r);
+			json_w_obj_begin(w);
+			json_w_key(w, "index");
+			json_w_uint(w, p->index);
+			json_w_key(w, "message");
+			json_w_str(w, res->msg);
+			if (p->kind == CTL_P_JOIN && join_answer(c, p, w) < 0) {
+				api_resp_error(r, 500, -ERR_INVAL, "cannot build the join answer");
+			} else {
+				json_w_obj_end(w);
+			}
+		}
+		api_resp_finish(&c->api, p->h);
+	}
+	p->kind = CTL_P_NONE;
+}
+
+/* --- Read routes ---------------------------------------------------------------------- */
+
+struct nodes_ctx {
+	struct json_writer *w;
+	const char *leader;
+};
+
+static int nodes_cb(void *arg, const struct cluster_node *n)
+{
+	struct nodes_ctx *x = arg;
+	struct json_writer *w = x->w;
+	json_w_obj_begin(w);
+	json_w_key(w, "id");
+	json_w_str(w, n->id);
+	json_w_key(w, "name");
+	json_w_str(w, n->name);
+	json_w_key(w, "membership");
+	json_w_str(w, cluster_membership_str(n->membership));
+	json_w_key(w, "status");
+	json_w_str(w, cluster_status_str(n->status));
+	json_w_key(w, "availability");
+	json_w_str(w, cluster_avail_str(n->availability));
+	json_w_key(w, "role");
+	json_w_str(w, cluster_role_str(n->role));
+	json_w_key(w, "address");
+	json_w_str(w, n->addr);
+	json_w_key(w, "leader");
+	json_w_bool(w, x->leader && strcmp(x->leader, n->id) == 0);
+	json_w_obj_end(w);
+	return json_w_error(w) ? json_w_error(w) : 0;
+}
+
+static int h_nodes(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	struct store_txn t;
+	char lid[ID_LEN + 1] = "", laddr[NODE_ADDR_MAX];
+	if (!ctl_leader(c, lid, sizeof lid, laddr, sizeof laddr)) {
+		/* the leader's ID is known even without its address */
+		struct ctl_peer *p = ctl_peer_by_raft(c, raft_leader(&c->raft));
+		if (p)
+			snprintf(lid, sizeof lid, "%s", p->node_id);
+	}
+	int rc = store_txn_begin(&c->store, &t, STORE_TXN_READ);
+	if (rc < 0)
+		return rc;
+	struct json_writer *w = api_resp_json(resp);
+	json_w_obj_begin(w);
+	json_w_key(w, "leader");
+	json_w_str(w, lid);
+	json_w_key(w, "nodes");
+	json_w_arr_begin(w);
+	struct nodes_ctx x = {w, lid};
+	rc = cluster_sm_nodes_each(&c->sm, &t, nodes_cb, &x);
+	store_txn_abort(&t);
+	if (rc < 0)
+		return rc;
+	json_w_arr_end(w);
+	json_w_obj_end(w);
+	return API_DONE;
+}
+
+static int h_env(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	static struct cluster_tokens tk;
+	int rc = cluster_sm_tokens(&c->sm, NULL, &tk);
+	if (rc < 0)
+		return rc;
+	struct json_writer *w = api_resp_json(resp);
+	json_w_obj_begin(w);
+	json_w_key(w, "controlNodeToken");
+	json_w_str(w, tk.control.text);
+	json_w_key(w, "dataNodeToken");
+	json_w_str(w, tk.data.text);
+	json_w_obj_end(w);
+	pki_wipe(&tk, sizeof tk);
+	return API_DONE;
+}
+
+static int h_status(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	struct cluster_info ci;
+	char lid[ID_LEN + 1] = "", laddr[NODE_ADDR_MAX] = "";
+	ctl_leader(c, lid, sizeof lid, laddr, sizeof laddr);
+	if (cluster_sm_info(&c->sm, NULL, &ci) < 0)
+		memset(&ci, 0, sizeof ci);
+	const struct raft_conf *conf = raft_config(&c->raft);
+	struct json_writer *w = api_resp_json(resp);
+	json_w_obj_begin(w);
+	json_w_key(w, "nodeId");
+	json_w_str(w, c->ident.node_id);
+	json_w_key(w, "name");
+	json_w_str(w, c->ident.name);
+	json_w_key(w, "clusterId");
+	json_w_str(w, c->ident.cluster_id);
+	json_w_key(w, "clusterName");
+	json_w_str(w, c->ident.cluster_name);
+	json_w_key(w, "version");
+	json_w_str(w, TEE_VERSION);
+	json_w_key(w, "raftRole");
+	json_w_str(w, raft_role_name(raft_role(&c->raft)));
+	json_w_key(w, "term");
+	json_w_uint(w, raft_term(&c->raft));
+	json_w_key(w, "leader");
+	json_w_str(w, lid);
+	json_w_key(w, "leaderAddress");
+	json_w_str(w, laddr);
+	json_w_key(w, "commit");
+	json_w_uint(w, raft_commit_index(&c->raft));
+	json_w_key(w, "applied");
+	json_w_uint(w, store_applied(&c->store));
+	json_w_key(w, "voters");
+	json_w_uint(w, raft_conf_voters(conf));
+	json_w_key(w, "servers");
+	json_w_uint(w, conf->n);
+	json_w_key(w, "initialised");
+	json_w_bool(w, ci.initialised);
+	json_w_key(w, "bootstrapDone");
+	json_w_bool(w, ci.bootstrap_done);
+	json_w_key(w, "routingRevision");
+	json_w_uint(w, ci.routing_revision);
+	json_w_key(w, "deployed");
+	json_w_bool(w, ci.deployed);
+	json_w_obj_end(w);
+	return API_DONE;
+}
+
+static int h_ping(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	resp->content_type = "text/plain";
+	buf_append_cstr(&resp->body, "OK");
+	return API_DONE;
+}
+
+/* --- Write routes --------------------------------------------------------------------- */
+
+static int propose_plain(struct ctl *c, struct api_req *req, struct api_resp *resp,
+			 const struct cluster_cmd *cmd)
+{
+	char why[CLUSTER_WHY_MAX];
+	int rc = cluster_cmd_check(cmd, why, sizeof why);
+	if (rc < 0)
+		return api_resp_error(resp, 400, rc, "%s", why);
+	struct api_handle h;
+	struct ctl_pending *p;
+	int drc = api_resp_defer(resp, &h);
+	rc = ctl_propose(c, cmd, CTL_P_PLAIN, &h, &p);
+	if (rc < 0)
+		finish_error(c, h, rc,
+			     rc == -ERR_RAFT_NOT_LEADER ? "no leader at the moment; retry"
+			     : rc == -ERR_RAFT_ENTRY_TOO_LARGE
+				     ? "the change is larger than a Raft entry may be"
+				     : err_str(rc));
+	return drc;
+}
+
+static int h_deploy(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	if (!ctl_is_leader(c))
+		return forward(c, req, resp);
+	json_tok *toks = c->sm.toks;
+	char why[CLUSTER_WHY_MAX];
+	int rc = cluster_cmd_check_deploy(req->body, toks, CLUSTER_DEPLOY_TOKENS, why, sizeof why);
+	if (rc < 0)
+		return api_resp_error(resp, 400, rc, "%s", why);
+	struct cluster_cmd cmd = {.type = CLUSTER_CMD_DEPLOY};
+	cmd.u.deploy.config = req->body;
+	cmd.u.deploy.at = ctl_wall_ms();
+	return propose_plain(c, req, resp, &cmd);
+}
+
+static int h_license(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	static char lic[CLUSTER_LICENSE_MAX + 1];
+	int n = json_str_field(req->json, "licenseKey", lic, sizeof lic);
+	if (n <= 0)
+		return api_resp_error(resp, 400, -ERR_INVAL, "want {\"licenseKey\":\"...\"}");
+	if (!ctl_is_leader(c))
+		return forward(c, req, resp);
+	struct cluster_cmd cmd = {.type = CLUSTER_CMD_LICENSE_SET};
+	cmd.u.license.license = (struct slice){lic, (size_t)n};
+	cmd.u.license.at = ctl_wall_ms();
+	return propose_plain(c, req, resp, &cmd);
+}
+
+static int h_rm_node(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	char key[CLUSTER_NODE_NAME_MAX + 1], force[8] = "";
+	if (api_req_param(req, "id", key, sizeof key) <= 0)
+		return api_resp_error(resp, 400, -ERR_INVAL, "bad node ID or name");
+	api_req_query(req, "force", force, sizeof force);
+	if (!ctl_is_leader(c))
+		return forward(c, req, resp);
+	struct cluster_node n;
+	int rc = cluster_sm_node_find(&c->sm, NULL, slice_from_cstr(key), &n);
+	if (rc == -ERR_NOTFOUND)
+		return api_resp_error(resp, 404, rc, "no node has the ID or name \"%s\"", key);
+	if (rc == -ERR_CLUSTER_AMBIGUOUS)
+		return api_resp_error(resp, 409, rc,
+				      "several nodes are called \"%s\": give the node ID", key);
+	if (rc < 0)
+		return rc;
+	struct cluster_cmd cmd = {.type = CLUSTER_CMD_NODE_REMOVE};
+	cmd.u.remove.id = slice_from_cstr(n.id);
+	cmd.u.remove.force = strcmp(force, "true") == 0;
+	cmd.u.remove.at = ctl_wall_ms();
+	return propose_plain(c, req, resp, &cmd);
+}
+
+/* --- Backup --------------------------------------------------------------------------- */
+
+static struct {
+	bool busy;
+	struct api_handle h;
+	uint8_t *data;
+	size_t len, off;
+} bk;
+
+static void backup_push(struct ctl *c)
+{
+	while (bk.busy && bk.off < bk.len) {
+		ssize_t n = api_stream_push(&c->api, bk.h, bk.data + bk.off, bk.len - bk.off);
+		if (n < 0) {
+			bk.busy = false;
+			break;
+		}
+		bk.off += (size_t)n;
+		if (bk.off < bk.len)
+			return; /* wait for DRAINED */
+	}
+	if (bk.busy)
+		api_stream_end(&c->api, bk.h);
+	bk.busy = false;
+	free(bk.data);
+	bk.data = NULL;
+}
+
+static void backup_event(struct api_server *s, struct api_handle h, enum api_event ev, void *arg)
+{
+	struct ctl *c = arg;
+	if (ev == API_EV_CLOSED) {
+		bk.busy = false;
+		free(bk.data);
+		bk.data = NULL;
+		return;
+	}
+	backup_push(c);
+}
+
+static int h_backup(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	struct cluster_info ci;
+	if (bk.busy)
+		return api_resp_error(resp, 503, -ERR_AGAIN, "a backup is being sent; retry");
+	int rc = cluster_sm_info(&c->sm, NULL, &ci);
+	if (rc < 0)
+		return rc;
+	if (!ci.initialised)
+		return -ERR_CLUSTER_NOT_INIT;
+	size_t cap = cluster_backup_max_bytes(&ci.limits);
+	uint8_t *mem = malloc(cap);
+	if (!mem)
+		return -ERR_NOMEM;
+	struct buf b;
+	buf_init(&b, mem, cap);
+	int64_t now = ctl_wall_ms();
+	rc = cluster_backup_write(&c->sm, NULL, now, &b);
+	if (rc < 0) {
+		free(mem);
+		return api_resp_error(resp, 0, rc, "%s",
+				      c->sm.errmsg[0] ? c->sm.errmsg : err_str(rc));
+	}
+	char name[CLUSTER_BACKUP_NAME_LEN + 1], disp[CLUSTER_BACKUP_NAME_LEN + 40];
+	cluster_backup_filename(now, name);
+	snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", name);
+	resp->content_type = "application/x-tar";
+	api_resp_header(resp, "Content-Disposition", disp);
+	rc = api_resp_stream(resp, &bk.h);
+	api_resp_on_event(resp, backup_event, c);
+	bk.busy = true;
+	bk.data = mem;
+	bk.len = b.len;
+	bk.off = 0;
+	backup_push(c);
+	return rc;
+}
+
+/* --- Join (server side) --------------------------------------------------------------- */
+
+/* Nonces need no state: expiry (8) || random (8) || HMAC(K, expiry || random) (16), with K
+ * derived from the CA key every control node holds, so any of them can check one. */
+static int nonce_key(struct ctl *c, uint8_t key[32])
+{
+	struct store_txn t;
+	struct slice cert, ckey;
+	int rc = store_txn_begin(&c->store, &t, STORE_TXN_READ);
+	if (rc < 0)
+		return rc;
+	rc = cluster_sm_ca(&c->sm, &t, &cert, &ckey);
+	if (rc == 0) {
+		br_sha256_context h;
+		br_sha256_init(&h);
+		br_sha256_update(&h, "traefikee join nonce key v1", 27);
+		br_sha256_update(&h, ckey.p, ckey.len);
+		br_sha256_out(&h, key);
+	}
+	store_txn_abort(&t);
+	return rc;
+}
+
+static void nonce_mac(const uint8_t key[32], const uint8_t head[16], uint8_t out[16])
+{
+	br_hmac_key_context kc;
+	br_hmac_context hc;
+	uint8_t full[32];
+	br_hmac_key_init(&kc, &br_sha256_vtable, key, 32);
+	br_hmac_init(&hc, &kc, 0);
+	br_hmac_update(&hc, head, 16);
+	br_hmac_out(&hc, full);
+	memcpy(out, full, 16);
+}
+
+static int h_challenge(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	uint8_t key[32], nonce[PKI_NONCE_LEN];
+	int rc = nonce_key(c, key);
+	if (rc < 0)
+		return rc == -ERR_CLUSTER_NOT_INIT ? api_resp_error(resp, 503, rc,
+								    "the cluster is not created "
+								    "yet; retry")
+						   : rc;
+	uint64_t exp = (uint64_t)ctl_wall_ms() + NONCE_TTL_MS;
+	for (int i = 0; i < 8; i++)
+		nonce[i] = (uint8_t)(exp >> (56 - 8 * i));
+	rand_bytes(&c->rng, nonce + 8, 8);
+	nonce_mac(key, nonce, nonce + 16);
+	pki_wipe(key, sizeof key);
+	char hex[2 * PKI_NONCE_LEN + 1];
+	node_hex(nonce, sizeof nonce, hex);
+	struct json_writer *w = api_resp_json(resp);
+	json_w_obj_begin(w);
+	json_w_key(w, "nonce");
+	json_w_str(w, hex);
+	json_w_obj_end(w);
+	return API_DONE;
+}
+
+static int nonce_check(struct ctl *c, const uint8_t nonce[PKI_NONCE_LEN])
+{
+	uint8_t key[32], mac[16];
+	int rc = nonce_key(c, key);
+	if (rc < 0)
+		return rc;
+	nonce_mac(key, nonce, mac);
+	pki_wipe(key, sizeof key);
+	if (!pki_ct_eq(mac, nonce + 16, 16))
+		return -ERR_PKI_BAD_PROOF;
+	uint64_t exp = 0;
+	for (int i = 0; i < 8; i++)
+		exp = exp << 8 | nonce[i];
+	if ((uint64_t)ctl_wall_ms() > exp)
+		return -ERR_TIMEOUT;
+	return 0;
+}
+
+static int join_answer(struct ctl *c, struct ctl_pending *p, struct json_writer *w)
+{
+	static char pem[2 * PKI_CERT_MAX + 128];
+	struct buf b;
+	struct store_txn t;
+	struct slice cert, key;
+	json_w_key(w, "nodeId");
+	json_w_str(w, p->node_id);
+	json_w_key(w, "clusterId");
+	json_w_str(w, c->ident.cluster_id);
+	json_w_key(w, "clusterName");
+	json_w_str(w, c->ident.cluster_name);
+	buf_init(&b, pem, sizeof pem);
+	if (pki_pem_encode(PKI_PEM_CERT, p->cert, p->cert_len, &b) < 0)
+		return -1;
+	json_w_key(w, "certificate");
+	json_w_str_slice(w, buf_slice(&b));
+	if (store_txn_begin(&c->store, &t, STORE_TXN_READ) < 0)
+		return -1;
+	int rc = cluster_sm_ca(&c->sm, &t, &cert, &key);
+	buf_reset(&b);
+	if (rc == 0)
+		rc = pki_pem_encode(PKI_PEM_CERT, cert.p, cert.len, &b);
+	store_txn_abort(&t);
+	if (rc < 0)
+		return -1;
+	json_w_key(w, "ca");
+	json_w_str_slice(w, buf_slice(&b));
+	json_w_key(w, "controlNodes");
+	json_w_arr_begin(w);
+	json_w_obj_begin(w);
+	json_w_key(w, "id");
+	json_w_str(w, c->ident.node_id);
+	json_w_key(w, "address");
+	json_w_str(w, c->o->advertise);
+	json_w_obj_end(w);
+	for (int i = 0; i < NODE_PEERS_MAX; i++) {
+		struct ctl_peer *pe = &c->peers[i];
+		if (!pe->used || !pe->addr[0] || strcmp(pe->node_id, p->node_id) == 0)
+			continue;
+		json_w_obj_begin(w);
+		json_w_key(w, "id");
+		json_w_str(w, pe->node_id);
+		json_w_key(w, "address");
+		json_w_str(w, pe->addr);
+		json_w_obj_end(w);
+	}
+	json_w_arr_end(w);
+	json_w_key(w, "bootstrapWaitMs");
+	int64_t wait = -1;
+	if (c->boot && c->boot_deadline_ms && !c->boot_handing) {
+		uint64_t now = loop_now_ms(&c->loop);
+		wait = c->boot_deadline_ms > now ? (int64_t)(c->boot_deadline_ms - now) : 0;
+	}
+	json_w_int(w, wait);
+	return json_w_error(w) ? -1 : 0;
+}
+
+static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	char role_s[16], name[CLUSTER_NODE_NAME_MAX + 1], adv[NODE_ADDR_MAX];
+	char pub_h[2 * PKI_KEY_PUB_LEN + 1], nonce_h[2 * PKI_NONCE_LEN + 1],
+		proof_h[2 * PKI_PROOF_LEN + 1];
+	uint8_t pub[PKI_KEY_PUB_LEN], nonce[PKI_NONCE_LEN], proof[PKI_PROOF_LEN];
+	const struct json_doc *d = req->json;
+	int nr = json_str_field(d, "role", role_s, sizeof role_s);
+	int nn = json_str_field(d, "name", name, sizeof name);
+	int na = json_str_field(d, "advertise", adv, sizeof adv);
+	int np = json_str_field(d, "pub", pub_h, sizeof pub_h);
+	int no = json_str_field(d, "nonce", nonce_h, sizeof nonce_h);
+	int nf = json_str_field(d, "proof", proof_h, sizeof proof_h);
+	int role = nr > 0 && strcmp(role_s, "control") == 0 ? CLUSTER_ROLE_CONTROL
+		   : nr > 0 && strcmp(role_s, "data") == 0  ? CLUSTER_ROLE_DATA
+							    : 0;
+	if (!role || nn <= 0 || na <= 0 || np < 0 || no < 0 || nf < 0 ||
+	    node_unhex(pub_h, (size_t)np, pub, sizeof pub) < 0 ||
+	    node_unhex(nonce_h, (size_t)no, nonce, sizeof nonce) < 0 ||
+	    node_unhex(proof_h, (size_t)nf, proof, sizeof proof) < 0)
+		return api_resp_error(resp, 400, -ERR_INVAL,
+				      "want {\"role\",\"name\",\"advertise\",\"pub\",\"nonce\","
+				      "\"proof\"}");
+	if (!cluster_name_valid(slice_from_cstr(name), CLUSTER_NODE_NAME_MAX))
+		return api_resp_error(resp, 400, -ERR_INVAL, "node name not allowed");
+	if (!ctl_is_leader(c))
+		return forward(c, req, resp);
+
+	int rc = nonce_check(c, nonce);
+	if (rc < 0)
+		return api_resp_error(resp, 403, rc == -ERR_TIMEOUT ? rc : -ERR_PKI_BAD_PROOF,
+				      rc == -ERR_TIMEOUT ? "join challenge expired; retry"
+							 : "join challenge not issued by this "
+							   "cluster");
+	static struct cluster_tokens tk;
+	struct store_txn t;
+	struct slice ca_cert, ca_key;
+	static struct pki_ca ca;
+	unsigned char digest[PKI_CA_DIGEST_LEN];
+	if ((rc = cluster_sm_tokens(&c->sm, NULL, &tk)) < 0)
+		return rc;
+	if ((rc = store_txn_begin(&c->store, &t, STORE_TXN_READ)) < 0)
+		return rc;
+	rc = cluster_sm_ca(&c->sm, &t, &ca_cert, &ca_key);
+	if (rc == 0) {
+		pki_ca_digest(ca_cert.p, ca_cert.len, digest);
+		rc = pki_ca_load(&ca, ca_cert.p, ca_cert.len, ca_key.p, ca_key.len);
+	}
+	store_txn_abort(&t);
+	if (rc < 0) {
+		pki_wipe(&tk, sizeof tk);
+		return rc;
+	}
+	const unsigned char *ver =
+		role == CLUSTER_ROLE_CONTROL ? tk.control.verifier : tk.data.verifier;
+	rc = pki_token_verify_proof(ver,
+				    role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL : PKI_ROLE_DATA,
+				    digest, nonce, pub, proof);
+	pki_wipe(&tk, sizeof tk);
+	char q[80];
+	if (rc < 0) {
+		pki_ca_wipe(&ca);
+		log_warn("join refused: bad token proof", "peer=%s role=%s name=%s",
+			 req->peer->addr, role_s, log_q(q, sizeof q, name));
+		return api_resp_error(resp, 403, -ERR_PKI_BAD_PROOF,
+				      "the join token is not valid for a %s node of this cluster",
+				      role_s);
+	}
+	if (pki_key_pub_check(pub, sizeof pub) < 0) {
+		pki_ca_wipe(&ca);
+		return api_resp_error(resp, 400, -ERR_PKI_KEY,
+				      "the public key is not a P-256 point");
+	}
+
+	/* Issue the certificate now; the node exists once NODE_JOIN commits. */
+	struct ctl_pending *p = NULL;
+	struct api_handle h;
+	char id[ID_LEN + 1];
+	uint8_t der[PKI_CERT_MAX];
+	struct buf b;
+	struct pki_ip ip;
+	char host[NODE_ADDR_MAX];
+	uint16_t port;
+	const char *dnsv[1] = {host};
+	size_t nips = 0, ndns = 0;
+	if (role == CLUSTER_ROLE_CONTROL && api_addr_split(adv, host, sizeof host, &port) == 0 &&
+	    host[0]) {
+		if (pki_ip_parse(host, &ip) == 0)
+			nips = 1;
+		else if (pki_dns_name_valid(host))
+			ndns = 1;
+	}
+	id_generate(&c->rng, id);
+	struct pki_cert_req cr = {.role = role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL
+								       : PKI_ROLE_DATA,
+				  .id = id,
+				  .pub = pub,
+				  .dns = dnsv,
+				  .ndns = ndns,
+				  .ips = &ip,
+				  .nips = nips};
+	buf_init(&b, der, sizeof der);
+	int64_t now = ctl_wall_ms();
+	rc = pki_cert_issue(&ca, &c->rng, &cr, now / 1000, &b);
+	pki_ca_wipe(&ca);
+	if (rc < 0)
+		return api_resp_error(resp, 500, rc, "cannot issue the node certificate: %s",
+				      err_str(rc));
+	struct slice serial;
+	struct pki_cert_info info;
+	if (node_cert_serial(der, b.len, &serial) < 0 || pki_cert_parse(der, b.len, &info) < 0)
+		return -ERR_PKI_CERT;
+	struct cluster_cmd cmd = {.type = CLUSTER_CMD_NODE_JOIN};
+	cmd.u.join.id = slice_from_cstr(id);
+	cmd.u.join.name = slice_from_cstr(name);
+	cmd.u.join.role = (uint8_t)role;
+	cmd.u.join.addr = slice_from_cstr(adv);
+	cmd.u.join.serial = serial;
+	cmd.u.join.cert_not_after = info.not_after * 1000;
+	cmd.u.join.at = now;
+	char why[CLUSTER_WHY_MAX];
+	if ((rc = cluster_cmd_check(&cmd, why, sizeof why)) < 0)
+		return api_resp_error(resp, 400, rc, "%s", why);
+	int drc = api_resp_defer(resp, &h);
+	rc = ctl_propose(c, &cmd, CTL_P_JOIN, &h, &p);
+	if (rc < 0) {
+		finish_error(c, h, rc,
+			     rc == -ERR_RAFT_NOT_LEADER ? "no leader; retry" : err_str(rc));
+		return drc;
+	}
+	if (!p->cert && !(p->cert = malloc(PKI_CERT_MAX))) {
+		ctl_pending_fail(c, p, -ERR_NOMEM, "out of memory");
+		return drc;
+	}
+	memcpy(p->cert, der, b.len);
+	p->cert_len = b.len;
+	p->role = role;
+	snprintf(p->node_id, sizeof p->node_id, "%s", id);
+	log_info("join accepted, waiting for the commit", "node=%s name=%s role=%s peer=%s", id,
+		 log_q(q, sizeof q, name), role_s, req->peer->addr);
+	return drc;
+}
+
+/* --- Raft and node reports ------------------------------------------------------------ */
+
+static int h_raft(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	char err[160];
+	int rc = ctl_transport_receive(c, req->peer->id, req->body,
+				       api_req_header(req, "X-Tee-Advertise"), err, sizeof err);
+	if (rc < 0)
+		return api_resp_error(resp, 400, rc, "%s", err);
+	buf_append_cstr(&resp->body, "{}");
+	return API_DONE;
+}
+
+static int h_seen(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	if (!ctl_is_leader(c))
+		return -ERR_RAFT_NOT_LEADER;
+	const struct json_doc *d = req->json;
+	struct json_iter it;
+	int v;
+	char id[ID_LEN + 1];
+	if (!d || json_iter_begin(d, json_obj_get(d, JSON_ROOT, "ids"), &it) < 0)
+		return api_resp_error(resp, 400, -ERR_INVAL, "want {\"ids\":[...]}");
+	while ((v = json_iter_next(d, &it, NULL)) >= 0)
+		if (json_get_str(d, v, id, sizeof id) == ID_LEN)
+			ctl_leader_seen(c, id);
+	buf_append_cstr(&resp->body, "{}");
+	return API_DONE;
+}
+
+/* --- Routing streams ------------------------------------------------------------------ */
+
+static void stream_free(struct ctl_stream *s)
+{
+	s->used = false;
+}
+
+/* Push what is due; stops at a short push (then API_EV_DRAINED calls again). */
+static void stream_kick(struct ctl *c, struct ctl_stream *s)
+{
+	for (int guard = 0; guard < 8 && s->used && !s->blocked; guard++) {
+		if (!s->line_on && !s->doc_on) {
+			if (s->peers_gen != c->peers_gen) {
+				struct buf b;
+				buf_init(&b, s->line, sizeof s->line);
+				buf_printf(&b, "P %s", c->o->advertise);
+				for (int i = 0; i < NODE_PEERS_MAX; i++)
+					if (c->peers[i].used && c->peers[i].addr[0])
+						buf_printf(&b, ",%s", c->peers[i].addr);
+				buf_append_byte(&b, '\n');
+				s->line_len = b.len;
+				s->line_off = 0;
+				s->line_on = true;
+				s->peers_gen = c->peers_gen;
+			} else if (c->doc && c->doc_rev > s->sent_rev) {
+				s->doc_on = true;
+				s->doc_off = 0;
+				s->doc_rev = c->doc_rev;
+			} else {
+				return;
+			}
+		}
+		const char *p;
+		size_t len;
+		size_t *off;
+		if (s->line_on) {
+			p = s->line;
+			len = s->line_len;
+			off = &s->line_off;
+		} else {
+			p = (const char *)c->doc;
+			len = c->doc_len;
+			off = &s->doc_off;
+		}
+		ssize_t n = api_stream_push(&c->api, s->h, p + *off, len - *off);
+		if (n < 0) {
+			stream_free(s);
+			return;
+		}
+		*off += (size_t)n;
+		if (*off < len) {
+			s->blocked = true;
+			return;
+		}
+		if (s->line_on) {
+			s->line_on = false;
+		} else {
+			s->doc_on = false;
+			s->sent_rev = s->doc_rev;
+		}
+	}
+}
+
+static void stream_event(struct api_server *srv, struct api_handle h, enum api_event ev, void *arg)
+{
+	struct ctl_stream *s = arg;
+	if (!s->used || s->h.seq != h.seq || s->h.conn.gen != h.conn.gen)
+		return;
+	if (ev == API_EV_CLOSED) {
+		stream_free(s);
+		return;
+	}
+	s->blocked = false;
+	stream_kick(s->ctl, s);
+}
+
+static int h_stream(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	char after[24] = "";
+	uint64_t rev = 0;
+	if (api_req_query(req, "after", after, sizeof after) > 0 &&
+	    slice_to_u64(slice_from_cstr(after), UINT64_MAX, &rev) < 0)
+		return api_resp_error(resp, 400, -ERR_INVAL, "after: not a revision");
+	struct ctl_stream *s = NULL;
+	for (int i = 0; i < CTL_STREAMS_MAX && !s; i++)
+		if (!c->streams[i].used)
+			s = &c->streams[i];
+	if (!s)
+		return api_resp_error(resp, 503, -ERR_AGAIN, "too many routing streams here");
+	memset(s, 0, offsetof(struct ctl_stream, line));
+	s->line_len = s->line_off = s->doc_off = 0;
+	s->doc_on = false;
+	s->doc_rev = 0;
+	s->ctl = c;
+	s->sent_rev = rev;
+	s->peers_gen = c->peers_gen - 1;
+	s->data_node = req->peer->kind == API_PEER_DATA;
+	snprintf(s->node_id, sizeof s->node_id, "%s", req->peer->id);
+	resp->content_type = "text/plain";
+	int rc = api_resp_stream(resp, &s->h);
+	api_resp_on_event(resp, stream_event, s);
+	s->used = true;
+	if (s->data_node && ctl_is_leader(c))
+		ctl_leader_seen(c, s->node_id);
+	stream_kick(c, s);
+	return rc;
+}
+
+void ctl_api_peers_changed(struct ctl *c)
+{
+	for (int i = 0; i < CTL_STREAMS_MAX; i++)
+		if (c->streams[i].used)
+			stream_kick(c, &c->streams[i]);
+}
+
+/* The committed routing document changed (or the node started): frame it once for all. */
+void ctl_api_routing_changed(struct ctl *c)
+{
+	struct store_txn t;
+	struct cluster_routing r;
+	if (store_txn_begin(&c->store, &t, STORE_TXN_READ) < 0)
+		return;
+	int rc = cluster_sm_routing(&c->sm, &t, &r);
+	if (rc < 0 || r.revision == c->doc_rev) {
+		store_txn_abort(&t);
+		return;
+	}
+	/* Streams part-way through the old document end: the node reconnects for the new one. */
+	for (int i = 0; i < CTL_STREAMS_MAX; i++) {
+		struct ctl_stream *s = &c->streams[i];
+		if (s->used && s->doc_on && s->doc_off) {
+			api_stream_end(&c->api, s->h);
+			stream_free(s);
+		} else if (s->used) {
+			s->doc_on = false;
+		}
+	}
+	size_t cap = CTL_MAX_ROUTING + 64;
+	if (!c->doc && !(c->doc = malloc(cap))) {
+		store_txn_abort(&t);
+		return;
+	}
+	struct buf b;
+	buf_init(&b, c->doc, cap);
+	if (r.doc.len > CTL_MAX_ROUTING ||
+	    buf_printf(&b, "R %llu %zu\n", (unsigned long long)r.revision, r.doc.len) < 0 ||
+	    buf_append(&b, r.doc.p, r.doc.len) < 0 || buf_append_byte(&b, '\n') < 0) {
+		store_txn_abort(&t);
+		log_error("routing document too large to serve", "revision=%llu bytes=%zu",
+			  (unsigned long long)r.revision, r.doc.len);
+		return;
+	}
+	store_txn_abort(&t);
+	c->doc_len = b.len;
+	c->doc_rev = r.revision;
+	for (int i = 0; i < CTL_STREAMS_MAX; i++)
+		if (c->streams[i].used)
+			stream_kick(c, &c->streams[i]);
+}
+
+/* Every second: heartbeats on idle streams, and the data nodes we serve to the leader. */
+void ctl_api_heartbeat(struct ctl *c)
+{
+	char body[CTL_STREAMS_MAX * (ID_LEN + 4) + 16];
+	struct buf b;
+	buf_init(&b, body, sizeof body);
+	buf_append_cstr(&b, "{\"ids\":[");
+	int n = 0;
+	bool leader = ctl_is_leader(c);
+	for (int i = 0; i < CTL_STREAMS_MAX; i++) {
+		struct ctl_stream *s = &c->streams[i];
+		if (!s->used)
+			continue;
+		if (!s->blocked && !s->line_on && !s->doc_on) {
+			s->line[0] = 'H';
+			s->line[1] = '\n';
+			s->line_len = 2;
+			s->line_off = 0;
+			s->line_on = true;
+		}
+		stream_kick(c, s);
+		if (!s->used || !s->data_node || !id_valid(slice_from_cstr(s->node_id)))
+			continue;
+		if (leader)
+			ctl_leader_seen(c, s->node_id);
+		else
+			buf_printf(&b, "%s\"%s\"", n++ ? "," : "", s->node_id);
+	}
+	buf_append_cstr(&b, "]}");
+	if (!leader && n) {
+		bool queued = false;
+		for (int i = 0; i < CTL_FWD_JOBS; i++)
+			queued |= c->jobs[i].used && c->jobs[i].internal;
+		if (!queued)
+			ctl_fwd_submit(c, NULL, true, "POST", "/nodes/seen", b.data, b.len);
+	}
+	ctl_fwd_pump(c);
+}
+
+/* --- Start ---------------------------------------------------------------------------- */
+
+static int peer_check(const struct api_peer *peer, const uint8_t *cert, size_t len, void *arg)
+{
+	struct ctl *c = arg;
+	struct slice serial;
+	if (!cert || peer->kind == API_PEER_ADMIN)
+		return 0;
+	if (node_cert_serial(cert, len, &serial) < 0)
+		return -ERR_PKI_CERT;
+	if (cluster_sm_is_revoked(&c->sm, NULL, serial) == 1) {
+		log_warn("refused a revoked certificate", "peer=%s node=%s", peer->addr, peer->id);
+		return -ERR_CLUSTER_REVOKED;
+	}
+	return 0;
+}
+
+#define ADMIN_W (API_ROLE_ADMIN | API_ROLE_CONTROL)
+
+int ctl_api_start(struct ctl *c)
+{
+	struct node_opts *o = c->o;
+	struct api_limits lim;
+	api_limits_default(&lim);
+	lim.max_clients = 96;
+	lim.max_tls_clients = 80;
+	lim.max_body = CTL_API_MAX_BODY;
+	lim.max_resp = 256 << 10;
+	int rc = api_server_init(&c->api, &c->loop, &c->rng, &lim);
+	if (rc < 0)
+		return rc;
+	c->api_init = true;
+	const struct api_route routes[] = {
+		{"GET", "/nodes", ADMIN_W, h_nodes, c},
+		{"DELETE", "/nodes/{id}", ADMIN_W, h_rm_node, c},
+		{"GET", "/env", API_ROLE_ADMIN, h_env, c},
+		{"POST", "/deploy", ADMIN_W, h_deploy, c},
+		{"PUT", "/license", ADMIN_W, h_license, c},
+		{"GET", "/backup", API_ROLE_ADMIN, h_backup, c},
+		{"POST", "/join/challenge", API_ROLE_ANON | API_ROLE_NODE, h_challenge, c},
+		{"POST", "/join", API_ROLE_ANON | API_ROLE_CONTROL, h_join, c},
+		{"POST", "/raft", API_ROLE_CONTROL | API_F_RAW_BODY, h_raft, c},
+		{"POST", "/nodes/seen", API_ROLE_CONTROL, h_seen, c},
+		{"GET", "/stream/routing", API_ROLE_NODE, h_stream, c},
+		{"GET", "/status", API_ROLE_ANY | API_ROLE_ANON, h_status, c},
+		{"GET", "/ping", API_ROLE_ANY | API_ROLE_ANON, h_ping, c},
+	};
+	if ((rc = api_server_add_routes(&c->api, routes, sizeof routes / sizeof routes[0])) < 0)
+		return rc;
+	api_server_set_peer_check(&c->api, peer_check, c);
+
+	struct node_link_config lc = {
+		.loop = &c->loop,
+		.rng = &c->rng,
+		.tls = &c->tls_cli,
+		.out_cap = CTL_FWD_BODY + 2048,
+		.in_cap = (256 << 10) + 4096,
+		.connect_timeout_ms = 3000,
+		.response_timeout_ms = 25000,
+		.on_resp = fwd_resp,
+		.on_err = fwd_err,
+		.arg = c,
+	};
+	if ((rc = node_link_init(&c->fwd, &lc)) < 0)
+		return rc;
+
+	if ((rc = api_server_listen_unix(&c->api, o->socket)) < 0) {
+		if (!c->api.errmsg[0])
+			snprintf(c->api.errmsg, sizeof c->api.errmsg, "--traefikeesocket %s: %s",
+				 o->socket, err_str(rc));
+		return rc;
+	}
+	if ((rc = api_server_listen_tcp(&c->api, o->listen, &c->tls_srv)) < 0) {
+		snprintf(c->api.errmsg, sizeof c->api.errmsg, "--listen %s: %s", o->listen,
+			 err_str(rc));
+		return rc;
+	}
+	if (strcmp(o->controlapi, o->listen) != 0 &&
+	    (rc = api_server_listen_tcp(&c->api, o->controlapi, &c->tls_srv)) < 0) {
+		snprintf(c->api.errmsg, sizeof c->api.errmsg, "--controlapi.listen %s: %s",
+			 o->controlapi, err_str(rc));
+		return rc;
+	}
+	if (o->api && (rc = api_server_listen_tcp(&c->api, o->api_listen, NULL)) < 0) {
+		snprintf(c->api.errmsg, sizeof c->api.errmsg, "--api.listen %s: %s", o->api_listen,
+			 err_str(rc));
+		return rc;
+	}
+	return 0;
+}

@@ -1,0 +1,468 @@
+/* node_data.c — the data node daemon: join, stream the routing document, proxy.
+ *
+ * Start-up (blocking, before the loop):
+ *   1. lock the state directory (one process per --statedir);
+ *   2. resume from node.json and the node's PEM files, or join with DATA_NODE_TOKEN
+ *      (node_join.c) and write them;
+ *   3. build the proxy engine (proxy_engine.h) on this process's loop, and load the last good
+ *      routing document kept in <statedir>/routing.json, so the node serves at once, even
+ *      with every control node down.
+ * Then, on the loop:
+ *   - one node_link streams GET /stream/routing?after=<revision> from a control node (mutual
+ *     TLS with the data node certificate). Lines and documents (node_ctl_api.c):
+ *       P <addr>,...   control node addresses: merged into the peer list (saved)
+ *       R <rev> <len>  then <len> bytes and "\n": a routing document
+ *       H              heartbeat (one a second; 5 s of silence drops the link)
+ *   - a newer document is validated and swapped in by proxy_engine_load (atomic: requests in
+ *     flight finish on the old table; unchanged listeners stay open). A refused document
+ *     changes nothing. An accepted one is written to routing.json (atomically) before the
+ *     next is read;
+ *   - when the link fails, the next control node in the list is tried after a back-off of
+ *     200 ms doubling to 3 s: the data plane never stops serving meanwhile.
+ *   - SIGTERM/SIGINT: the engine drains (grace timeout) and the process exits 0.
+ * Every input is bounded: lines by NODE_STREAM_LINE_MAX, documents by the proxy's
+ * max_doc_bytes; anything malformed drops the link (and the document in progress).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api_server.h"
+#include "base/base_err.h"
+#include "base/base_log.h"
+#include "base/base_time.h"
+#include "node/node.h"
+#include "pki/pki_pem.h"
+#include "proxy/proxy_engine.h"
+
+struct dn {
+	struct node_opts *o;
+	struct loop loop;
+	struct rand rng;
+	struct node_ident ident;
+	struct node_creds creds;
+	struct tls_client_config tls;
+	uint8_t *tls_store;
+	struct node_link link;
+	bool link_init;
+	struct proxy_engine *eng;
+	struct proxy_dp_limits lim;
+	int lock_fd;
+	char peers[NODE_PEERS_MAX][NODE_ADDR_MAX];
+	size_t npeers, cur;
+	unsigned fails;
+	struct loop_timer_id retry;
+	uint64_t rev; /* revision being served */
+	/* stream parser */
+	bool in_doc;
+	char line[NODE_STREAM_LINE_MAX];
+	size_t line_len;
+	uint8_t *acc; /* max_doc_bytes + 1 */
+	size_t acc_len, need;
+	uint64_t doc_rev;
+	bool stopping;
+	int exit_code;
+};
+
+static void dn_connect(struct dn *d);
+
+static void dn_retry_cb(struct loop *l, void *arg)
+{
+	struct dn *d = arg;
+	d->retry = (struct loop_timer_id){0};
+	dn_connect(d);
+}
+
+static void dn_schedule(struct dn *d, bool next_peer)
+{
+	if (d->stopping)
+		return;
+	if (next_peer && d->npeers)
+		d->cur = (d->cur + 1) % d->npeers;
+	unsigned f = d->fails < 4 ? d->fails : 4;
+	uint64_t ms = 200u << f;
+	if (ms > 3000)
+		ms = 3000;
+	d->fails++;
+	loop_timer_cancel(&d->loop, d->retry);
+	loop_timer_add(&d->loop, ms, dn_retry_cb, d, &d->retry);
+}
+
+static void dn_connect(struct dn *d)
+{
+	if (d->stopping || !d->npeers)
+		return;
+	char path[64];
+	snprintf(path, sizeof path, "/stream/routing?after=%llu", (unsigned long long)d->rev);
+	d->in_doc = false;
+	d->line_len = 0;
+	if (node_link_set_addr(&d->link, d->peers[d->cur], NULL) < 0) {
+		log_warn("control node address does not resolve", "addr=%s", d->peers[d->cur]);
+		dn_schedule(d, true);
+		return;
+	}
+	int rc = node_link_stream(&d->link, path, NULL);
+	if (rc < 0) {
+		if (d->fails < 2)
+			log_warn("cannot reach a control node", "addr=%s err=%s", d->peers[d->cur],
+				 d->link.errmsg[0] ? d->link.errmsg : err_str(rc));
+		dn_schedule(d, true);
+	}
+}
+
+static void dn_save_peers(struct dn *d)
+{
+	d->ident.npeers = 0;
+	for (size_t i = 0; i < d->npeers; i++)
+		snprintf(d->ident.peers[d->ident.npeers++], NODE_ADDR_MAX, "%s", d->peers[i]);
+	int rc = node_ident_save(d->o->statedir, &d->ident);
+	if (rc < 0)
+		log_warn("cannot save the control node list", "err=%s", err_name(rc));
+}
+
+static bool dn_add_peer(struct dn *d, const char *addr)
+{
+	char host[NODE_ADDR_MAX];
+	uint16_t port;
+	if (api_addr_split(addr, host, sizeof host, &port) < 0 || !host[0] || !port ||
+	    !strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
+		return false; /* a listen address, not a destination */
+	for (size_t i = 0; i < d->npeers; i++)
+		if (strcmp(d->peers[i], addr) == 0)
+			return false;
+	if (d->npeers == NODE_PEERS_MAX)
+		return false;
+	snprintf(d->peers[d->npeers++], NODE_ADDR_MAX, "%s", addr);
+	return true;
+}
+
+static void dn_peers_line(struct dn *d, char *list)
+{
+	bool changed = false;
+	char *save = NULL;
+	for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save))
+		changed |= dn_add_peer(d, a);
+	if (changed)
+		dn_save_peers(d);
+}
+
+static void dn_apply(struct dn *d, const char *doc, size_t len, uint64_t rev)
+{
+	char msg[300] = "";
+	if (rev <= d->rev)
+		return;
+	int rc = proxy_engine_load(d->eng, doc, len, msg, sizeof msg);
+	char q[320];
+	if (rc < 0) {
+		log_error("routing document refused; the running one stays",
+			  "revision=%llu err=%s msg=%s", (unsigned long long)rev, err_name(rc),
+			  log_q(q, sizeof q, msg));
+		if (rc != -ERR_PROXY_TABLES_FULL && rc != -ERR_PROXY_LISTEN)
+			d->rev = rev; /* do not ask for it again */
+		return;
+	}
+	d->rev = rev;
+	char path[NODE_PATH_MAX];
+	if (node_path(path, sizeof path, d->o->statedir, "routing.json") == 0 &&
+	    (rc = pki_file_write_atomic(path, doc, len, 0600)) < 0)
+		log_warn("cannot keep the routing document on disk", "err=%s", err_name(rc));
+	log_info("routing document applied", "revision=%llu bytes=%zu", (unsigned long long)rev,
+		 len);
+}
+
+static bool dn_line(struct dn *d)
+{
+	d->line[d->line_len] = '\0';
+	if (d->line_len == 1 && d->line[0] == 'H')
+		return true;
+	if (d->line_len > 2 && d->line[0] == 'P' && d->line[1] == ' ') {
+		dn_peers_line(d, d->line + 2);
+		return true;
+	}
+	unsigned long long rev, len;
+	char extra;
+	if (sscanf(d->line, "R %llu %llu%c", &rev, &len, &extra) == 2 && rev > 0) {
+		if (len > d->lim.table.max_doc_bytes) {
+			log_error("routing document over max_doc_bytes",
+				  "revision=%llu bytes=%llu max_doc_bytes=%zu", rev, len,
+				  d->lim.table.max_doc_bytes);
+			return false;
+		}
+		d->in_doc = true;
+		d->need = (size_t)len + 1;
+		d->acc_len = 0;
+		d->doc_rev = rev;
+		return true;
+	}
+	return false;
+}
+
+static void dn_data(struct node_link *k, struct slice data, void *arg)
+{
+	struct dn *d = arg;
+	const char *p = data.p;
+	size_t n = data.len;
+	d->fails = 0;
+	while (n) {
+		if (d->in_doc) {
+			size_t take = n < d->need ? n : d->need;
+			memcpy(d->acc + d->acc_len, p, take);
+			d->acc_len += take;
+			d->need -= take;
+			p += take;
+			n -= take;
+			if (d->need == 0) {
+				d->in_doc = false;
+				if (d->acc[d->acc_len - 1] != '\n')
+					goto bad;
+				dn_apply(d, (const char *)d->acc, d->acc_len - 1, d->doc_rev);
+			}
+			continue;
+		}
+		const char *nl = memchr(p, '\n', n);
+		size_t take = nl ? (size_t)(nl - p) : n;
+		if (d->line_len + take >= sizeof d->line)
+			goto bad;
+		memcpy(d->line + d->line_len, p, take);
+		d->line_len += take;
+		p += take;
+		n -= take;
+		if (nl) {
+			p++;
+			n--;
+			if (!dn_line(d))
+				goto bad;
+			d->line_len = 0;
+		}
+	}
+	return;
+bad:
+	log_warn("malformed routing stream; reconnecting", "addr=%s", d->peers[d->cur]);
+	node_link_close(k);
+	dn_schedule(d, true);
+}
+
+static void dn_resp(struct node_link *k, int status, struct slice body, void *arg)
+{
+	struct dn *d = arg;
+	if (status != 200)
+		log_warn("control node refused the routing stream", "addr=%s status=%d body=%.*s",
+			 d->peers[d->cur], status, (int)(body.len > 200 ? 200 : body.len), body.p);
+	node_link_close(k);
+	dn_schedule(d, status != 200);
+}
+
+static void dn_err(struct node_link *k, int err, const char *why, void *arg)
+{
+	struct dn *d = arg;
+	char q[256];
+	if (d->fails < 3)
+		log_warn("routing stream lost; trying another control node", "err=%s why=%s",
+			 err_name(err), log_q(q, sizeof q, why));
+	dn_schedule(d, true);
+}
+
+static void dn_signal(struct loop *l, int signo, void *arg)
+{
+	struct dn *d = arg;
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_info("data node stopping", "signal=%d", signo);
+	node_link_close(&d->link);
+	loop_timer_cancel(&d->loop, d->retry);
+	proxy_engine_shutdown(d->eng); /* drains, then loop_stop */
+}
+
+static uint64_t doc_revision(const char *doc, size_t len)
+{
+	const char *k = "\"revision\":";
+	size_t kl = strlen(k);
+	for (size_t i = 0; i + kl < len && i < 256; i++)
+		if (memcmp(doc + i, k, kl) == 0)
+			return strtoull(doc + i + kl, NULL, 10);
+	return 0;
+}
+
+static int dn_start(struct dn *d, char *err, size_t cap)
+{
+	struct node_opts *o = d->o;
+	int rc;
+	d->lock_fd = node_dir_lock(o->statedir, err, cap);
+	if (d->lock_fd < 0)
+		return d->lock_fd;
+	if ((rc = rand_init_os(&d->rng)) < 0) {
+		snprintf(err, cap, "no entropy");
+		return rc;
+	}
+	rc = node_ident_load(o->statedir, &d->ident, err, cap);
+	if (rc == 0) {
+		if (d->ident.role != CLUSTER_ROLE_DATA) {
+			snprintf(err, cap, "%s belongs to a control node, not a data node",
+				 o->statedir);
+			return -ERR_INVAL;
+		}
+		if ((rc = node_creds_load(o->statedir, &d->creds)) < 0) {
+			snprintf(err, cap, "cannot read the node's certificate in %s: %s",
+				 o->statedir, err_str(rc));
+			return rc;
+		}
+		log_info("resuming from the state directory", "node=%s statedir=%s",
+			 d->ident.node_id, o->statedir);
+	} else if (rc == -ERR_NOTFOUND) {
+		static struct node_join_result jr;
+		if ((rc = node_join(o, o->token, CLUSTER_ROLE_DATA, &jr, err, cap)) < 0)
+			return rc;
+		snprintf(d->ident.cluster_id, sizeof d->ident.cluster_id, "%s", jr.cluster_id);
+		snprintf(d->ident.cluster_name, sizeof d->ident.cluster_name, "%s",
+			 jr.cluster_name);
+		snprintf(d->ident.node_id, sizeof d->ident.node_id, "%s", jr.node_id);
+		snprintf(d->ident.name, sizeof d->ident.name, "%s", o->name);
+		d->ident.role = CLUSTER_ROLE_DATA;
+		d->creds = jr.creds;
+		for (size_t i = 0; i < jr.npeers; i++)
+			dn_add_peer(d, jr.peers[i]);
+		if ((rc = node_creds_save(o->statedir, &d->creds)) < 0) {
+			snprintf(err, cap, "cannot write to %s: %s", o->statedir, err_str(rc));
+			return rc;
+		}
+	} else {
+		return rc;
+	}
+	for (size_t i = 0; i < o->npeers; i++)
+		dn_add_peer(d, o->peers[i]);
+	for (size_t i = 0; i < d->ident.npeers; i++)
+		dn_add_peer(d, d->ident.peers[i]);
+	dn_save_peers(d);
+
+	/* TLS: our certificate, the cluster CA. */
+	d->tls_store = malloc(64 << 10);
+	if (!d->tls_store)
+		return -ERR_NOMEM;
+	rc = tls_client_config_init(&d->tls, d->tls_store, 64 << 10);
+	if (rc == 0)
+		rc = tls_client_add_ca(&d->tls, d->creds.ca, d->creds.ca_len) < 0 ? -ERR_TLS_PEM
+										  : 0;
+	if (rc == 0)
+		rc = tls_client_set_cert(&d->tls, d->creds.cert, d->creds.cert_len, d->creds.key,
+					 d->creds.key_len);
+	if (rc < 0) {
+		snprintf(err, cap, "TLS client configuration: %s", d->tls.errmsg);
+		return rc;
+	}
+
+	struct loop_config lc = {0};
+	lc.max_fds = d->lim.max_conns + d->lim.max_upstream_conns + d->lim.max_health_checks + 128;
+	lc.max_timers = lc.max_fds + d->lim.max_tables * d->lim.table.max_backends + 64;
+	lc.max_events = 512;
+	if ((rc = loop_init(&d->loop, &lc)) < 0) {
+		snprintf(err, cap, "event loop: %s", err_str(rc));
+		return rc;
+	}
+	struct proxy_engine_config pc = {0};
+	pc.loop = &d->loop;
+	pc.lim = &d->lim;
+	pc.access_log_fd = o->accesslog ? 1 : -1;
+	pc.server_name = NULL;
+	/* Several data nodes on one machine share the entry point ports (DESIGN.md, "Several
+	 * nodes on one machine"); the kernel spreads the connections between them. */
+	pc.reuse_port = true;
+	char msg[300] = "";
+	if ((rc = proxy_engine_create(&pc, &d->eng, msg, sizeof msg)) < 0) {
+		snprintf(err, cap, "proxy engine: %s", msg[0] ? msg : err_str(rc));
+		return rc;
+	}
+	d->acc = malloc(d->lim.table.max_doc_bytes + 2);
+	if (!d->acc)
+		return -ERR_NOMEM;
+
+	/* The last good document: serve it before talking to anyone. */
+	char path[NODE_PATH_MAX];
+	struct buf b;
+	buf_init(&b, d->acc, d->lim.table.max_doc_bytes);
+	if (node_path(path, sizeof path, o->statedir, "routing.json") == 0 &&
+	    pki_file_read(path, &b) == 0 && b.len) {
+		uint64_t rev = doc_revision((const char *)d->acc, b.len);
+		rc = proxy_engine_load(d->eng, (const char *)d->acc, b.len, msg, sizeof msg);
+		if (rc == 0) {
+			d->rev = rev;
+			log_info("serving the routing document kept on disk",
+				 "revision=%llu bytes=%zu", (unsigned long long)rev, b.len);
+		} else {
+			char q[320];
+			log_warn("the routing document kept on disk is refused", "err=%s msg=%s",
+				 err_name(rc), log_q(q, sizeof q, msg));
+		}
+	}
+
+	struct node_link_config kc = {
+		.loop = &d->loop,
+		.rng = &d->rng,
+		.tls = &d->tls,
+		.out_cap = 4096,
+		.in_cap = 64 << 10,
+		.connect_timeout_ms = 3000,
+		.response_timeout_ms = 10000,
+		.stream_idle_ms = 5000,
+		.on_resp = dn_resp,
+		.on_data = dn_data,
+		.on_err = dn_err,
+		.arg = d,
+	};
+	if ((rc = node_link_init(&d->link, &kc)) < 0)
+		return rc;
+	d->link_init = true;
+	loop_signal_add(&d->loop, SIGTERM, dn_signal, d);
+	loop_signal_add(&d->loop, SIGINT, dn_signal, d);
+	dn_connect(d);
+	return 0;
+}
+
+int node_data_run(struct node_opts *o)
+{
+	static struct dn d;
+	char err[512] = "";
+	memset(&d, 0, sizeof d);
+	d.o = o;
+	d.lock_fd = -1;
+	proxy_dp_limits_default(&d.lim);
+	node_daemon_signals();
+	if (o->print_limits) {
+		struct proxy_mem_sizes sz;
+		struct proxy_mem_report rep;
+		static char text[8192];
+		struct buf tb;
+		proxy_engine_mem_sizes(&d.lim, &sz);
+		proxy_dp_limits_memory(&d.lim, &sz, &rep);
+		buf_init(&tb, text, sizeof text);
+		proxy_dp_limits_format(&d.lim, &rep, &tb);
+		fwrite(text, 1, tb.len, stdout);
+		return 0;
+	}
+	int rc = dn_start(&d, err, sizeof err);
+	int code = 0;
+	if (rc < 0) {
+		fprintf(stderr, "traefikee: %s\n", err[0] ? err : err_str(rc));
+		code = rc == -ERR_USAGE ? 2 : 1;
+	} else {
+		log_info("data node started", "node=%s name=%s cluster=%s peers=%zu",
+			 d.ident.node_id, d.ident.name, d.ident.cluster_name, d.npeers);
+		rc = loop_run(&d.loop);
+		if (rc < 0)
+			code = 1;
+		log_info("data node stopped", "status=%d", code);
+	}
+	if (d.link_init)
+		node_link_fini(&d.link);
+	if (d.eng)
+		proxy_engine_destroy(d.eng);
+	if (d.loop.mem)
+		loop_fini(&d.loop);
+	free(d.acc);
+	free(d.tls_store);
+	pki_wipe(&d.creds, sizeof d.creds);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
+	return code;
+}

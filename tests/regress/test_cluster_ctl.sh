@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Stage 4: remote administration. `traefikeectl connect` copies the admin
+# credentials to $HOME/.config/traefikee/<clustername> (as the seed shows);
+# traefikeectl list-nodes / deploy / backup / rm-node work over mutual TLS;
+# traefikee backup writes YYYY-MM-DDTHHMMSS_traefikee-backup.tar; update-license
+# is committed; a backup restores into a new cluster with the same tokens.
+. "$(dirname "$0")/lib.sh"
+
+T="$BIN/traefikee"
+C="$BIN/traefikeectl"
+D="$REGRESS_TMP"
+pick_base() { # a block of 100 free loopback ports below the ephemeral range
+  local b p
+  for _ in 1 2 3 4 5 6 7 8; do
+    b=$((20000 + (RANDOM % 120) * 100))
+    for p in $(seq "$b" $((b + 99))); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue 2; done
+    break
+  done
+  echo "$b"
+}
+BASE=$(pick_base)
+CAPI=127.0.0.1:$((BASE + 30))
+export HOME="$D/home"
+mkdir -p "$HOME"
+
+wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1 s
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -ge "$end" ] && return 1; sleep 0.1; done
+}
+gone() { ! kill -0 "$1" 2>/dev/null; }
+flags() {
+  echo --statedir="$D/s$1" --traefikeesocket="$D/s$1.sock" --listen=127.0.0.1:$((BASE + 10 + $1)) \
+    --advertise=127.0.0.1:$((BASE + 10 + $1)) --controlapi.listen=127.0.0.1:$((BASE + 30 + $1)) --name="$2"
+}
+nodes() { "$T" list-nodes --details --traefikeesocket="$D/s$1.sock" 2>/dev/null; }
+has_n() { [ "$(nodes "$1" | grep -c "$2")" -eq "$3" ]; }
+
+# shellcheck disable=SC2046
+spawn "$T" bootstrap --licensekey=first-key --status.downafter=2 $(flags 0 control-node-1) \
+  --mtlscertsoutputdir="$D/creds" >"$D/c0.log" 2>&1
+wait_for 20 has_n 0 "(Current Leader)" 1 || not_ok "bootstrap leads"
+DATA_NODE_TOKEN=$("$T" env --traefikeesocket="$D/s0.sock" | grep 'DATA_NODE_TOKEN' | cut -d '"' -f2)
+spawn "$T" start-data-node --peeraddresses=127.0.0.1:$((BASE + 10)) --token="$DATA_NODE_TOKEN" \
+  --statedir="$D/d1" --name=data-node-1 >"$D/d1.log" 2>&1
+DN=$SPAWNED
+wait_for 20 has_n 0 "data-node-1     ACCEPTED    READY" 1 || not_ok "data node READY"
+
+run "$C" list-nodes
+check "traefikeectl before connect fails (exit 1)" [ "$RC" -eq 1 ]
+check "... and says to connect first" has "$ERR" "traefikeectl connect"
+
+run "$C" connect --onpremise.mtlscertsdir="$D/creds" --onpremise.apiaddress="$CAPI"
+check "traefikeectl connect exits 0" [ "$RC" -eq 0 ]
+check "... prints the seed's lines" has "$OUT" $'Retrieving TraefikEE Control credentials...ok\nRemoving cluster credentials from platform...ok'
+check "... naming where they are saved" has "$OUT" "Credentials saved in \"$HOME/.config/traefikee/traefikee\""
+check "... and that access works" has "$OUT" "Successfuly gained access to the cluster"
+check "the saved key is mode 0600" [ "$(stat -c %a "$HOME/.config/traefikee/traefikee/admin.key")" = 600 ]
+check "the saved address is in config.json" grep -q "$CAPI" "$HOME/.config/traefikee/traefikee/config.json"
+
+run "$C" list-nodes
+expect=$'Name                        Role              Leader\n----                        ----              ------\ncontrol-node-1              Control Node      YES\ndata-node-1                 Data Node'
+check "traefikeectl list-nodes prints the seed's table over mTLS" [ "$OUT" = "$expect" ]
+run "$C" list-nodes --clustername=other
+check "another --clustername has no credentials (exit 1)" [ "$RC" -eq 1 ]
+
+run "$C" deploy --entryPoints="Name:http Address:127.0.0.1:$((BASE + 80))" --defaultentrypoints=http
+check "traefikeectl deploy exits 0" [ "$RC" -eq 0 ]
+
+run "$T" update-license --traefikeesocket="$D/s0.sock" --licensekey=second-key
+check "update-license exits 0" [ "$RC" -eq 0 ]
+
+run "$T" backup --traefikeesocket="$D/s0.sock" --outputdir="$D"
+check "traefikee backup exits 0" [ "$RC" -eq 0 ]
+ARCH=$OUT
+check "the archive is named YYYY-MM-DDTHHMMSS_traefikee-backup.tar" \
+  bash -c "[[ \$(basename \"\$1\") =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}_traefikee-backup\.tar$ ]]" _ "$ARCH"
+check "the archive is a tar with the manifest and the CA" bash -c "tar tf '$ARCH' | grep -q manifest.json && tar tf '$ARCH' | grep -q ca.key"
+check "the archive holds the updated license" bash -c "tar xOf '$ARCH' license.txt | grep -q second-key"
+check "the archive is mode 0600" [ "$(stat -c %a "$ARCH")" = 600 ]
+mkdir -p "$D/ctlbk"
+run "$C" backup --outputdir="$D/ctlbk"
+check "traefikeectl backup writes an archive too" bash -c "ls '$D/ctlbk' | grep -q '_traefikee-backup.tar$'"
+
+DID=$(nodes 0 | awk '/data-node-1/ {print $1}')
+run "$T" rm-node --traefikeesocket="$D/s0.sock" data-node-1
+check "rm-node of a READY node without --force is refused" [ "$RC" -eq 1 ]
+check "... saying so" has "$ERR" "is READY"
+kill -TERM "$DN"; wait_for 15 gone "$DN"
+wait_for 15 has_n 0 "data-node-1     ACCEPTED    DOWN" 1 || not_ok "stopped data node shows DOWN"
+run "$C" rm-node data-node-1
+check "traefikeectl rm-node of a DOWN node exits 0" [ "$RC" -eq 0 ]
+check "the node is gone from list-nodes" bash -c "! '$T' list-nodes --traefikeesocket='$D/s0.sock' | grep -q data-node-1"
+spawn "$T" start-data-node --statedir="$D/d1" --name=data-node-1 >"$D/d1b.log" 2>&1
+check_refused() { grep -q "refused a revoked certificate.*node=$DID" "$D/c0.log"; }
+if wait_for 15 check_refused; then ok "the removed data node's certificate is refused"; else not_ok "the removed data node's certificate is refused"; cat "$D/d1b.log"; fi
+
+# Restore the archive into a new cluster: same tokens, same license, same deployment.
+TOK=$("$T" env --traefikeesocket="$D/s0.sock")
+# shellcheck disable=SC2046
+spawn "$T" bootstrap --archivepath="$ARCH" $(flags 5 restored) --mtlscertsoutputdir="$D/creds5" >"$D/c5.log" 2>&1
+if wait_for 20 has_n 5 "(Current Leader)" 1; then ok "bootstrap --archivepath restores a cluster"; else not_ok "bootstrap --archivepath restores a cluster"; cat "$D/c5.log"; fi
+run "$T" env --traefikeesocket="$D/s5.sock"
+check "the restored cluster has the same join tokens" [ "$OUT" = "$TOK" ]
+run curl -s --unix-socket "$D/s5.sock" http://node/status
+check "... and the deployed configuration" has "$OUT" '"deployed":true'
+finish

@@ -1,0 +1,1677 @@
+/* proxy_engine.c — the engine: pools, buffers and their wait queue, listeners, routing table
+ * generations and the atomic swap, the fallback load balancer, and the standalone mode.
+ *
+ * Swap protocol (docs/internals/proxy-engine.md, "Table swap"):
+ *   1. the new document is loaded and validated into its own memory (twice: once into a
+ *      worst-case scratch arena to learn its size, then into an exact-size block); servers
+ *      are resolved, TLS configurations built, metric names interned;
+ *   2. listeners for new entry points (or ones whose address changed) are opened; if one
+ *      fails, everything built so far is undone and the running table stays;
+ *   3. commit: the engine's current pointer moves to the new generation, listeners that are
+ *      no longer wanted close, kept listeners are re-pointed at the new table's entry point;
+ *   4. the old generation loses the engine's reference; requests, tunnels and TLS
+ *      connections that started on it keep theirs and it is freed with the last of them.
+ *   Nothing in flight is touched: a request routes once, on the generation it pinned.
+ */
+#include "proxy/proxy_engine_int.h"
+
+#include "base/base_err.h"
+#include "base/base_log.h"
+#include "base/base_time.h"
+#include "pki/pki_cert.h"
+#include "pki/pki_der.h"
+#include "pki/pki_key.h"
+#include "pki/pki_pem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ACCEPT_BATCH 64
+#define SWEEP_MS 1000
+#define RESUME_MS 100
+
+/* ---- buffer pools
+ * -------------------------------------------------------------------------------- */
+
+static size_t slot_hdr_bytes(uint32_t max_headers)
+{
+	size_t n = sizeof(struct proxy_bslot) + (size_t)max_headers * sizeof(struct http_header);
+	return (n + 63) / 64 * 64;
+}
+
+static int bufpool_init(struct proxy_bufpool *bp, const char *name, uint32_t cap, size_t data_cap,
+			uint32_t max_headers)
+{
+	memset(bp, 0, sizeof *bp);
+	bp->name = name;
+	bp->fail_after = -1;
+	bp->data_off = slot_hdr_bytes(max_headers);
+	bp->data_cap = (uint32_t)data_cap;
+	bp->stride = (bp->data_off + data_cap + 63) / 64 * 64;
+	bp->cap = cap;
+	if (cap == 0)
+		return 0;
+	bp->mem = aligned_alloc(64, bp->stride * cap);
+	bp->free = calloc(cap, sizeof *bp->free);
+	if (!bp->mem || !bp->free)
+		return -ERR_NOMEM;
+	for (uint32_t i = 0; i < cap; i++)
+		bp->free[i] = cap - 1 - i;
+	bp->nfree = cap;
+	return 0;
+}
+
+static void bufpool_fini(struct proxy_bufpool *bp)
+{
+	free(bp->mem);
+	free(bp->free);
+	bp->mem = NULL;
+	bp->free = NULL;
+}
+
+uint8_t *proxy_buf_get(struct proxy_engine *e, struct proxy_stream *s, bool large)
+{
+	struct proxy_bufpool *bp = large ? &e->large : &e->bufs;
+	if (bp->fail_after >= 0 && bp->fail_after-- == 0) {
+		bp->exhausted++;
+		return NULL;
+	}
+	if (!bp->nfree) {
+		bp->exhausted++;
+		return NULL;
+	}
+	uint32_t i = bp->free[--bp->nfree];
+	uint32_t used = bp->cap - bp->nfree;
+	if (used > bp->high_water)
+		bp->high_water = used;
+	unsigned char *slot = bp->mem + (size_t)i * bp->stride;
+	memset(s, 0, sizeof *s);
+	s->slot = (struct proxy_bslot *)(void *)slot;
+	s->b = slot + bp->data_off;
+	s->cap = bp->data_cap;
+	s->large = large;
+	if (large)
+		e->st.large_used++;
+	else
+		e->st.bufs_used++;
+	return s->b;
+}
+
+void proxy_buf_put(struct proxy_engine *e, struct proxy_stream *s)
+{
+	if (!s->slot)
+		return;
+	struct proxy_bufpool *bp = s->large ? &e->large : &e->bufs;
+	size_t off = (size_t)((unsigned char *)s->slot - bp->mem);
+	bp->free[bp->nfree++] = (uint32_t)(off / bp->stride);
+	if (s->large)
+		e->st.large_used--;
+	else
+		e->st.bufs_used--;
+	s->slot = NULL;
+	s->b = NULL;
+	s->cap = 0;
+}
+
+bool proxy_bufs_take2(struct proxy_engine *e, struct proxy_conn *c)
+{
+	/* FIFO: a newcomer does not overtake connections already waiting. */
+	if (e->wait_head && e->wait_head != c)
+		return false;
+	if (e->bufs.nfree < 2) {
+		e->bufs.exhausted++;
+		return false;
+	}
+	if (!proxy_buf_get(e, &c->rq, false))
+		return false;
+	if (!proxy_buf_get(e, &c->rs, false)) {
+		proxy_buf_put(e, &c->rq);
+		return false;
+	}
+	if (c->waitq)
+		proxy_waitq_del(e, c);
+	return true;
+}
+
+/* The wait queue and the run queue share the links: a connection is on at most one. */
+void proxy_waitq_add(struct proxy_engine *e, struct proxy_conn *c)
+{
+	if (c->waitq)
+		return;
+	if (c->runq)
+		proxy_waitq_del(e, c);
+	c->waitq = 1;
+	c->wnext = NULL;
+	c->wprev = e->wait_tail;
+	if (e->wait_tail)
+		e->wait_tail->wnext = c;
+	else
+		e->wait_head = c;
+	e->wait_tail = c;
+}
+
+static struct proxy_conn *run_tail(struct proxy_engine *e)
+{
+	struct proxy_conn *t = e->run_head;
+	while (t && t->wnext)
+		t = t->wnext;
+	return t;
+}
+
+void proxy_waitq_del(struct proxy_engine *e, struct proxy_conn *c)
+{
+	if (c->waitq) {
+		if (c->wprev)
+			c->wprev->wnext = c->wnext;
+		else
+			e->wait_head = c->wnext;
+		if (c->wnext)
+			c->wnext->wprev = c->wprev;
+		else
+			e->wait_tail = c->wprev;
+	} else if (c->runq) {
+		if (c->wprev)
+			c->wprev->wnext = c->wnext;
+		else
+			e->run_head = c->wnext;
+		if (c->wnext)
+			c->wnext->wprev = c->wprev;
+	}
+	c->waitq = c->runq = 0;
+	c->wnext = c->wprev = NULL;
+}
+
+void proxy_runq_add(struct proxy_engine *e, struct proxy_conn *c)
+{
+	if (c->runq)
+		return;
+	if (c->waitq)
+		proxy_waitq_del(e, c);
+	c->runq = 1;
+	c->wnext = NULL;
+	c->wprev = run_tail(e);
+	if (c->wprev)
+		c->wprev->wnext = c;
+	else
+		e->run_head = c;
+}
+
+static void before_sleep(struct loop *l, void *arg)
+{
+	struct proxy_engine *e = arg;
+	/* Connections waiting for buffers, first come first served, while two are free. A
+	 * connection that finds no input any more goes back to idle. */
+	for (uint32_t n = e->conns.used; n && e->wait_head && e->bufs.nfree >= 2; n--) {
+		struct proxy_conn *c = e->wait_head;
+		proxy_waitq_del(e, c);
+		c->state = PC_IDLE;
+		proxy_conn_run(c);
+	}
+	for (uint32_t n = e->conns.used; n && e->run_head; n--) {
+		struct proxy_conn *c = e->run_head;
+		proxy_waitq_del(e, c);
+		proxy_conn_run(c);
+	}
+	proxy_accesslog_flush(&e->al);
+}
+
+/* ---- routing generations -----------------------------------------------------------------------
+ */
+
+void proxy_gen_ref(struct proxy_gen *g)
+{
+	g->refs++;
+}
+
+static void gen_free(struct proxy_gen *g)
+{
+	struct proxy_engine *e = g->eng;
+	proxy_health_stop(g);
+	if (g->t) {
+		for (uint32_t i = 0; i < g->t->nep && g->m_ep; i++)
+			proxy_metrics_name_put(e->metrics, g->m_ep[i]);
+		for (uint32_t i = 0; i < g->t->nfe && g->m_fe; i++)
+			proxy_metrics_name_put(e->metrics, g->m_fe[i]);
+		for (uint32_t i = 0; i < g->t->nbe && g->be; i++)
+			proxy_metrics_name_put(e->metrics, g->be[i].m_be);
+		for (uint32_t i = 0; i < g->t->nsrv && g->srv; i++)
+			proxy_metrics_name_put(e->metrics, g->srv[i].m_url);
+	}
+	if (g->tls && g->t)
+		for (uint32_t i = 0; i < g->t->nep; i++)
+			free(g->tls[i]);
+	free(g->tls);
+	free(g->m_ep);
+	free(g->m_fe);
+	free(g->be);
+	free(g->srv);
+	free(g->lb_mem);
+	free(g->arena_mem);
+	if (e->gens[g->slot] == g)
+		e->gens[g->slot] = NULL;
+	e->st.tables_alive--;
+	free(g);
+}
+
+void proxy_gen_unref(struct proxy_gen *g)
+{
+	if (--g->refs == 0)
+		gen_free(g);
+}
+
+int64_t proxy_wall_ms(struct proxy_engine *e)
+{
+	return e->wall_ms ? e->wall_ms(e->wall_ctx) : time_wall_ms();
+}
+
+/* ---- TLS configurations -------------------------------------------------------------------------
+ */
+
+/* The SNI names a certificate serves: its dNSName SANs, else its CN (comma list in out).
+ * Returns the length written, 0 if none could be read. */
+static size_t cert_names(struct slice pem, char *out, size_t cap)
+{
+	static const uint8_t oid_san[] = {0x55, 0x1d, 0x11};
+	static const uint8_t oid_cn[] = {0x55, 0x04, 0x03};
+	uint8_t der[8192];
+	struct buf db;
+	buf_init(&db, der, sizeof der);
+	struct slice in = pem;
+	out[0] = 0;
+	if (pki_pem_decode(&in, "CERTIFICATE", &db, NULL, 0) < 0)
+		return 0;
+	struct pki_der_rd r = pki_der_rd_make(db.data, db.len);
+	struct pki_der_tlv cert, tbs, x;
+	if (pki_der_expect(&r, PKI_DER_SEQUENCE, &cert) < 0)
+		return 0;
+	struct pki_der_rd rc = pki_der_rd_inside(&cert);
+	if (pki_der_expect(&rc, PKI_DER_SEQUENCE, &tbs) < 0)
+		return 0;
+	struct pki_der_rd rt = pki_der_rd_inside(&tbs);
+	struct pki_der_tlv f[10];
+	int nf = 0;
+	while (nf < 10 && pki_der_next(&rt, &f[nf]) == 0)
+		nf++;
+	int i = f[0].tag == PKI_DER_CTX_CONS(0) ? 1 : 0;
+	/* serial, signature, issuer, validity, subject, spki, then [1] [2] [3] */
+	size_t n = 0;
+	for (int k = i + 6; k < nf; k++) {
+		if (f[k].tag != PKI_DER_CTX_CONS(3))
+			continue;
+		struct pki_der_rd re = pki_der_rd_inside(&f[k]);
+		struct pki_der_tlv exts;
+		if (pki_der_expect(&re, PKI_DER_SEQUENCE, &exts) < 0)
+			break;
+		struct pki_der_rd rx = pki_der_rd_inside(&exts);
+		while (pki_der_next(&rx, &x) == 0) {
+			struct pki_der_rd r1 = pki_der_rd_inside(&x);
+			struct pki_der_tlv oid, v;
+			if (pki_der_expect(&r1, PKI_DER_OID, &oid) < 0 ||
+			    !pki_der_is_oid(&oid, oid_san, sizeof oid_san))
+				continue;
+			if (pki_der_next(&r1, &v) == 0 && v.tag == PKI_DER_BOOLEAN)
+				pki_der_next(&r1, &v);
+			if (v.tag != PKI_DER_OCTET_STRING)
+				continue;
+			struct pki_der_rd rs = pki_der_rd_make(v.v, v.len);
+			struct pki_der_tlv gns, gn;
+			if (pki_der_expect(&rs, PKI_DER_SEQUENCE, &gns) < 0)
+				continue;
+			struct pki_der_rd rg = pki_der_rd_inside(&gns);
+			while (pki_der_next(&rg, &gn) == 0) {
+				if (gn.tag != PKI_DER_CTX(2) || !gn.len || n + gn.len + 2 > cap)
+					continue;
+				if (n)
+					out[n++] = ',';
+				memcpy(out + n, gn.v, gn.len);
+				n += gn.len;
+			}
+		}
+	}
+	if (n == 0 && i + 4 < nf) {
+		/* subject: SEQUENCE OF SET OF SEQUENCE { OID, value } */
+		struct pki_der_rd rsub = pki_der_rd_inside(&f[i + 4]);
+		struct pki_der_tlv set;
+		while (pki_der_next(&rsub, &set) == 0) {
+			struct pki_der_rd rset = pki_der_rd_inside(&set);
+			struct pki_der_tlv atv, oid, v;
+			if (pki_der_next(&rset, &atv) < 0)
+				continue;
+			struct pki_der_rd ra = pki_der_rd_inside(&atv);
+			if (pki_der_expect(&ra, PKI_DER_OID, &oid) == 0 &&
+			    pki_der_is_oid(&oid, oid_cn, sizeof oid_cn) &&
+			    pki_der_next(&ra, &v) == 0 && v.len && v.len + 1 < cap &&
+			    memchr(v.v, '.', v.len) && !memchr(v.v, ' ', v.len)) {
+				memcpy(out, v.v, v.len);
+				n = v.len;
+			}
+		}
+	}
+	/* Names the TLS layer cannot take as patterns are dropped: keep LDH, dots, '*'. */
+	for (size_t k = 0; k < n; k++) {
+		char ch = out[k];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '*' ||
+		      ch == ',')) {
+			n = 0;
+			break;
+		}
+	}
+	out[n] = 0;
+	return n;
+}
+
+static int tls_add_pair(struct tls_server_config *cfg, const struct proxy_pem_pair *p,
+			unsigned flags, char *msg, size_t cap)
+{
+	char names[1024];
+	cert_names(p->cert, names, sizeof names);
+	int rc = tls_server_add_cert(cfg, names, p->cert.p, p->cert.len, p->key.p, p->key.len,
+				     flags);
+	if (rc < 0 && names[0]) /* a SAN the TLS layer refuses as a pattern: serve it unnamed */
+		rc = tls_server_add_cert(cfg, NULL, p->cert.p, p->cert.len, p->key.p, p->key.len,
+					 flags);
+	if (rc < 0)
+		snprintf(msg, cap, "certificate: %s (%s)", err_str(rc), cfg->errmsg);
+	return rc < 0 ? rc : 0;
+}
+
+static int gen_build_tls(struct proxy_engine *e, struct proxy_gen *g, uint32_t i, char *msg,
+			 size_t cap)
+{
+	const struct proxy_table *t = g->t;
+	const struct proxy_entrypoint *ep = &t->ep[i];
+	size_t bytes = 8192 + ep->default_cert.cert.len + ep->default_cert.key.len +
+		       e->default_cert_len + e->default_key_len;
+	for (uint32_t k = 0; k < ep->ncerts; k++)
+		bytes += ep->certs[k].cert.len + ep->certs[k].key.len;
+	for (uint32_t k = 0; k < t->ncerts; k++)
+		if (t->certs[k].ep_mask & ((uint64_t)1 << i))
+			bytes += t->certs[k].pem.cert.len + t->certs[k].pem.key.len;
+	for (uint32_t k = 0; k < ep->nclient_ca; k++)
+		bytes += ep->client_ca[k].len;
+	size_t head = (sizeof(struct tls_server_config) + 63) / 64 * 64;
+	unsigned char *mem = malloc(head + bytes);
+	if (!mem) {
+		snprintf(msg, cap, "entryPoints.%.*s.tls: out of memory", (int)ep->name.len,
+			 ep->name.p);
+		return -ERR_NOMEM;
+	}
+	struct tls_server_config *cfg = (struct tls_server_config *)(void *)mem;
+	g->tls[i] = cfg;
+	int rc = tls_server_config_init(cfg, mem + head, bytes);
+	char sub[200];
+	sub[0] = 0;
+	for (uint32_t k = 0; !rc && k < ep->ncerts; k++)
+		rc = tls_add_pair(cfg, &ep->certs[k], 0, sub, sizeof sub);
+	for (uint32_t k = 0; !rc && k < t->ncerts; k++)
+		if (t->certs[k].ep_mask & ((uint64_t)1 << i))
+			rc = tls_add_pair(cfg, &t->certs[k].pem, 0, sub, sizeof sub);
+	if (!rc && ep->default_cert.cert.len)
+		rc = tls_add_pair(cfg, &ep->default_cert, TLS_CERT_DEFAULT, sub, sizeof sub);
+	if (!rc && cfg->ncerts == 0) {
+		/* No certificate at all: the generated self-signed one (Traefik's default). */
+		struct proxy_pem_pair p = {{e->default_cert_pem, e->default_cert_len},
+					   {e->default_key_pem, e->default_key_len}};
+		rc = tls_add_pair(cfg, &p, TLS_CERT_DEFAULT, sub, sizeof sub);
+	}
+	for (uint32_t k = 0; !rc && k < ep->nclient_ca; k++) {
+		int n = tls_server_add_client_ca(cfg, ep->client_ca[k].p, ep->client_ca[k].len);
+		if (n < 0) {
+			rc = n;
+			snprintf(sub, sizeof sub, "clientCA: %s", err_str(n));
+		}
+	}
+	if (!rc && ep->nclient_ca)
+		rc = tls_server_set_client_auth(cfg, ep->client_ca_optional
+							     ? TLS_CLIENT_AUTH_OPTIONAL
+							     : TLS_CLIENT_AUTH_REQUIRED);
+	if (!rc)
+		tls_server_set_sni_strict(cfg, ep->sni_strict);
+	if (rc)
+		snprintf(msg, cap, "entryPoints.%.*s.tls: %s", (int)ep->name.len, ep->name.p,
+			 sub[0] ? sub : err_str(rc));
+	return rc;
+}
+
+/* ---- building a generation
+ * ----------------------------------------------------------------------- */
+
+static int resolve_server(const struct proxy_server *sv, struct proxy_gen_srv *gs)
+{
+	memset(&gs->addr, 0, sizeof gs->addr);
+	if (sv->ip_literal) {
+		if (proxy_ip_is_v4(&sv->ip)) {
+			struct sockaddr_in *a = (struct sockaddr_in *)(void *)&gs->addr;
+			a->sin_family = AF_INET;
+			a->sin_port = htons(sv->port);
+			memcpy(&a->sin_addr, sv->ip.b + 12, 4);
+			gs->alen = sizeof *a;
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)(void *)&gs->addr;
+			a->sin6_family = AF_INET6;
+			a->sin6_port = htons(sv->port);
+			memcpy(&a->sin6_addr, sv->ip.b, 16);
+			gs->alen = sizeof *a;
+		}
+		gs->resolved = true;
+		return 0;
+	}
+	/* A name: resolved once, at load time (control path; blocking is acceptable here and
+	 * nowhere else). Re-resolution happens at the next load. */
+	char host[256], port[8];
+	if (sv->host.len >= sizeof host)
+		return -ERR_PROXY_RESOLVE;
+	memcpy(host, sv->host.p, sv->host.len);
+	host[sv->host.len] = 0;
+	snprintf(port, sizeof port, "%u", sv->port);
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
+		return -ERR_PROXY_RESOLVE;
+	memcpy(&gs->addr, res->ai_addr, res->ai_addrlen);
+	gs->alen = res->ai_addrlen;
+	freeaddrinfo(res);
+	gs->resolved = true;
+	return 0;
+}
+
+static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, size_t cap)
+{
+	const struct proxy_table *t = g->t;
+	g->srv = calloc(t->nsrv ? t->nsrv : 1, sizeof *g->srv);
+	g->be = calloc(t->nbe ? t->nbe : 1, sizeof *g->be);
+	g->m_ep = calloc(t->nep ? t->nep : 1, sizeof *g->m_ep);
+	g->m_fe = calloc(t->nfe ? t->nfe : 1, sizeof *g->m_fe);
+	g->tls = calloc(t->nep ? t->nep : 1, sizeof *g->tls);
+	if (!g->srv || !g->be || !g->m_ep || !g->m_fe || !g->tls) {
+		snprintf(msg, cap, "out of memory building the table");
+		return -ERR_NOMEM;
+	}
+	for (uint32_t i = 0; i < t->nep; i++)
+		g->m_ep[i] = proxy_metrics_name_get(e->metrics, PROXY_MK_ENTRYPOINT, t->ep[i].name);
+	for (uint32_t i = 0; i < t->nfe; i++)
+		g->m_fe[i] = proxy_metrics_name_get(e->metrics, PROXY_MK_FRONTEND, t->fe[i].name);
+	for (uint32_t i = 0; i < t->nbe; i++)
+		g->be[i].m_be = proxy_metrics_name_get(e->metrics, PROXY_MK_BACKEND, t->be[i].name);
+	size_t lbb = proxy_lb_bytes(t, e->lim.max_conn_keys);
+	g->lb_mem = malloc(lbb);
+	uint8_t seed[16];
+	rand_bytes(&e->rng, seed, sizeof seed);
+	struct arena la;
+	arena_init(&la, g->lb_mem, lbb);
+	if (!g->lb_mem || proxy_lb_init(&g->lb, t, &la, e->lim.max_conn_keys, seed) < 0) {
+		snprintf(msg, cap, "out of memory for the load balancer state");
+		return -ERR_NOMEM;
+	}
+	if (e->cur)
+		proxy_lb_carry(&g->lb, &e->cur->lb); /* health and drr state survive a reload */
+	for (uint32_t i = 0; i < t->nsrv; i++) {
+		struct proxy_gen_srv *gs = &g->srv[i];
+		gs->m_url = proxy_metrics_name_get(e->metrics, PROXY_MK_URL, t->srv[i].url);
+		if (resolve_server(&t->srv[i], gs) < 0)
+			log_warn("server address does not resolve: requests to it get 502",
+				 "url=%.*s", (int)t->srv[i].url.len, t->srv[i].url.p);
+		if (t->srv[i].scheme != PROXY_SCHEME_HTTP)
+			log_warn("only http:// servers are supported: requests to it get 502",
+				 "url=%.*s", (int)t->srv[i].url.len, t->srv[i].url.p);
+		proxy_metrics_server_up(e->metrics, g->be[t->srv[i].backend].m_be, gs->m_url,
+					g->lb.srv[i].up);
+	}
+	for (uint32_t i = 0; i < t->nep; i++) {
+		if (!t->ep[i].tls)
+			continue;
+		int rc = gen_build_tls(e, g, i, msg, cap);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- listeners
+ * ------------------------------------------------------------------------------------ */
+
+static void listener_cb(struct loop *l, int fd, uint32_t ev, void *arg);
+
+static void listener_pause(struct proxy_engine *e, struct proxy_listener *ls)
+{
+	if (ls->paused || ls->fd < 0)
+		return;
+	loop_mod_fd(e->loop, ls->fd, 0);
+	ls->paused = true;
+	e->accept_paused = true;
+	e->st.conns_refused_paused++;
+}
+
+static bool listener_can_accept(struct proxy_engine *e, const struct proxy_listener *ls)
+{
+	if (e->conns.used >= e->conns.cap)
+		return false;
+	if (ls->tls && e->tlss.used >= e->tlss.cap)
+		return false;
+	return !e->draining;
+}
+
+void proxy_accept_resume(struct proxy_engine *e)
+{
+	if (!e->accept_paused)
+		return;
+	bool still = false;
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++) {
+		struct proxy_listener *ls = &e->ls[i];
+		if (ls->fd < 0 || !ls->paused)
+			continue;
+		if (listener_can_accept(e, ls)) {
+			loop_mod_fd(e->loop, ls->fd, LOOP_READ);
+			ls->paused = false;
+		} else {
+			still = true;
+		}
+	}
+	e->accept_paused = still;
+}
+
+static void resume_timer_cb(struct loop *l, void *arg)
+{
+	struct proxy_engine *e = arg;
+	e->resume_timer = (struct loop_timer_id){0, 0};
+	proxy_accept_resume(e);
+}
+
+static void listener_cb(struct loop *l, int fd, uint32_t ev, void *arg)
+{
+	struct proxy_listener *ls = arg;
+	struct proxy_engine *e = ls->eng;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		if (!listener_can_accept(e, ls)) {
+			/* At a cap: stop accepting (the kernel queues new clients) until a
+			 * connection is released. */
+			listener_pause(e, ls);
+			return;
+		}
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof ss;
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* Out of descriptors: pause and retry shortly. */
+				listener_pause(e, ls);
+				if (!loop_timer_pending(e->loop, e->resume_timer))
+					loop_timer_add(e->loop, RESUME_MS, resume_timer_cb, e,
+						       &e->resume_timer);
+			}
+			return;
+		}
+		int one = 1;
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		proxy_conn_accept(ls, cfd, &ss, slen);
+	}
+}
+
+static int listen_addr(const struct proxy_entrypoint *ep, struct sockaddr_storage *ss,
+		       socklen_t *len, bool v6any)
+{
+	memset(ss, 0, sizeof *ss);
+	if (ep->any_addr) {
+		if (v6any) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)(void *)ss;
+			a->sin6_family = AF_INET6;
+			a->sin6_addr = in6addr_any;
+			a->sin6_port = htons(ep->port);
+			*len = sizeof *a;
+		} else {
+			struct sockaddr_in *a = (struct sockaddr_in *)(void *)ss;
+			a->sin_family = AF_INET;
+			a->sin_addr.s_addr = htonl(INADDR_ANY);
+			a->sin_port = htons(ep->port);
+			*len = sizeof *a;
+		}
+	} else if (proxy_ip_is_v4(&ep->ip)) {
+		struct sockaddr_in *a = (struct sockaddr_in *)(void *)ss;
+		a->sin_family = AF_INET;
+		memcpy(&a->sin_addr, ep->ip.b + 12, 4);
+		a->sin_port = htons(ep->port);
+		*len = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)(void *)ss;
+		a->sin6_family = AF_INET6;
+		memcpy(&a->sin6_addr, ep->ip.b, 16);
+		a->sin6_port = htons(ep->port);
+		*len = sizeof *a;
+	}
+	return 0;
+}
+
+static int listener_open(struct proxy_engine *e, const struct proxy_entrypoint *ep,
+			 struct proxy_listener *ls, char *msg, size_t cap)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool v6any = attempt == 0;
+		if (!ep->any_addr && attempt == 1)
+			break;
+		struct sockaddr_storage ss;
+		socklen_t len;
+		listen_addr(ep, &ss, &len, v6any);
+		int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			if (ep->any_addr && v6any)
+				continue; /* no IPv6: plain IPv4 any */
+			snprintf(msg, cap, "entryPoints.%.*s: socket: %s", (int)ep->name.len,
+				 ep->name.p, strerror(errno));
+			return -ERR_PROXY_LISTEN;
+		}
+		int one = 1, zero = 0;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (e->reuse_port)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+		if (ss.ss_family == AF_INET6 && ep->any_addr)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+		if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
+			int err = errno;
+			close(fd);
+			if (ep->any_addr && v6any && (err == EAFNOSUPPORT || err == EADDRNOTAVAIL))
+				continue;
+			snprintf(msg, cap, "entryPoints.%.*s: cannot listen on %.*s: %s",
+				 (int)ep->name.len, ep->name.p, (int)ep->address.len, ep->address.p,
+				 strerror(err));
+			return -ERR_PROXY_LISTEN;
+		}
+		struct sockaddr_storage bound;
+		socklen_t blen = sizeof bound;
+		getsockname(fd, (struct sockaddr *)&bound, &blen);
+		ls->port = bound.ss_family == AF_INET
+				   ? ntohs(((struct sockaddr_in *)(void *)&bound)->sin_port)
+				   : ntohs(((struct sockaddr_in6 *)(void *)&bound)->sin6_port);
+		if (loop_add_fd(e->loop, fd, LOOP_READ, listener_cb, ls) < 0) {
+			close(fd);
+			snprintf(msg, cap, "entryPoints.%.*s: event loop full", (int)ep->name.len,
+				 ep->name.p);
+			return -ERR_PROXY_LISTEN;
+		}
+		ls->eng = e;
+		ls->fd = fd;
+		ls->addr = ss;
+		ls->alen = len;
+		ls->paused = false;
+		size_t n = ep->name.len < sizeof ls->name - 1 ? ep->name.len : sizeof ls->name - 1;
+		memcpy(ls->name, ep->name.p, n);
+		ls->name[n] = 0;
+		return 0;
+	}
+	snprintf(msg, cap, "entryPoints.%.*s: cannot listen", (int)ep->name.len, ep->name.p);
+	return -ERR_PROXY_LISTEN;
+}
+
+static void listener_close(struct proxy_engine *e, struct proxy_listener *ls)
+{
+	if (ls->fd < 0)
+		return;
+	loop_del_fd(e->loop, ls->fd);
+	close(ls->fd);
+	ls->fd = -1;
+	ls->ep = -1;
+	ls->paused = false;
+	e->st.listeners--;
+}
+
+/* Same entry point: same name and same address text (":0" keeps its bound port). */
+static struct proxy_listener *listener_find(struct proxy_engine *e,
+					    const struct proxy_entrypoint *ep)
+{
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++) {
+		struct proxy_listener *ls = &e->ls[i];
+		if (ls->fd < 0 || !slice_eq_cstr(ep->name, ls->name))
+			continue;
+		struct sockaddr_storage ss;
+		socklen_t len;
+		listen_addr(ep, &ss, &len, ls->addr.ss_family == AF_INET6 && ep->any_addr);
+		if (len != ls->alen)
+			continue;
+		uint16_t want = ep->port, have = ls->port;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)(void *)&ss;
+			struct sockaddr_in *b = (struct sockaddr_in *)(void *)&ls->addr;
+			if (a->sin_addr.s_addr != b->sin_addr.s_addr)
+				continue;
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)(void *)&ss;
+			struct sockaddr_in6 *b = (struct sockaddr_in6 *)(void *)&ls->addr;
+			if (memcmp(&a->sin6_addr, &b->sin6_addr, 16) != 0)
+				continue;
+		}
+		if (want != 0 && want != have)
+			continue;
+		if (want == 0) {
+			/* ":0" matches the listener opened for ":0" */
+			uint16_t orig =
+				ss.ss_family == AF_INET
+					? ntohs(((struct sockaddr_in *)(void *)&ls->addr)->sin_port)
+					: ntohs(((struct sockaddr_in6 *)(void *)&ls->addr)
+							->sin6_port);
+			if (orig != 0)
+				continue;
+		}
+		return ls;
+	}
+	return NULL;
+}
+
+static struct proxy_listener *listener_free_slot(struct proxy_engine *e)
+{
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++)
+		if (e->ls[i].fd < 0 && !e->ls[i].keep)
+			return &e->ls[i];
+	return NULL;
+}
+
+/* ---- load and swap
+ * ---------------------------------------------------------------------------------- */
+
+static void set_msg(char *msg, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_msg(char *msg, size_t cap, const char *fmt, ...)
+{
+	if (!msg || !cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, cap, fmt, ap);
+	va_end(ap);
+}
+
+int proxy_engine_load(struct proxy_engine *e, const char *doc, size_t len, char *msg, size_t cap)
+{
+	char sink[8];
+	if (!msg || !cap) {
+		msg = sink;
+		cap = sizeof sink;
+	}
+	msg[0] = 0;
+	int slot = -1;
+	for (uint32_t i = 0; i < e->lim.max_tables; i++)
+		if (!e->gens[i]) {
+			slot = (int)i;
+			break;
+		}
+	if (slot < 0) {
+		set_msg(msg, cap,
+			"%u routing tables still in use by requests in flight (max_tables)",
+			e->lim.max_tables);
+		e->st.swap_failures++;
+		proxy_metrics_reload(e->metrics, false, proxy_wall_ms(e) / 1000);
+		return -ERR_PROXY_TABLES_FULL;
+	}
+	/* 1. Load twice: into worst-case scratch to learn the size, then into exact memory. */
+	size_t ntoks = proxy_scratch_tokens(&e->lim.table);
+	json_tok *toks = malloc(ntoks * sizeof *toks);
+	size_t wc = proxy_table_bytes(&e->lim.table);
+	void *scratch = malloc(wc);
+	struct proxy_gen *g = calloc(1, sizeof *g);
+	int rc = 0;
+	if (!toks || !scratch || !g) {
+		set_msg(msg, cap, "out of memory loading the routing document");
+		rc = -ERR_NOMEM;
+		goto fail;
+	}
+	struct arena a;
+	arena_init(&a, scratch, wc);
+	const struct proxy_table *t = NULL;
+	struct proxy_cfg_err cerr;
+	cerr.msg[0] = 0;
+	rc = proxy_table_load(doc, len, &e->lim.table, &a, toks, ntoks, &t, &cerr);
+	if (rc < 0) {
+		set_msg(msg, cap, "%s", cerr.msg[0] ? cerr.msg : err_str(rc));
+		goto fail;
+	}
+	size_t exact = t->bytes + 4096;
+	g->arena_mem = malloc(exact);
+	if (!g->arena_mem) {
+		set_msg(msg, cap, "out of memory for the routing table (%zu bytes)", exact);
+		rc = -ERR_NOMEM;
+		goto fail;
+	}
+	arena_init(&a, g->arena_mem, exact);
+	rc = proxy_table_load(doc, len, &e->lim.table, &a, toks, ntoks, &t, &cerr);
+	free(scratch);
+	scratch = NULL;
+	free(toks);
+	toks = NULL;
+	if (rc < 0) {
+		set_msg(msg, cap, "%s", cerr.msg[0] ? cerr.msg : err_str(rc));
+		goto fail;
+	}
+	g->eng = e;
+	g->t = t;
+	g->slot = (uint32_t)slot;
+	e->gens[slot] = g;
+	e->st.tables_alive++;
+	rc = gen_build(e, g, msg, cap);
+	if (rc < 0)
+		goto fail_gen;
+
+	/* 2. Listeners: keep, or open new ones before committing. */
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++)
+		e->ls[i].keep = false;
+	int newidx[PROXY_MAX_ENTRYPOINTS];
+	struct proxy_listener *want[PROXY_MAX_ENTRYPOINTS];
+	int nnew = 0;
+	for (uint32_t i = 0; i < t->nep; i++) {
+		struct proxy_listener *ls = listener_find(e, &t->ep[i]);
+		if (ls && !ls->keep) {
+			ls->keep = true;
+			want[i] = ls;
+			continue;
+		}
+		ls = listener_free_slot(e);
+		if (!ls) {
+			set_msg(msg, cap, "too many listeners");
+			rc = -ERR_PROXY_LISTEN;
+			break;
+		}
+		rc = listener_open(e, &t->ep[i], ls, msg, cap);
+		if (rc < 0)
+			break;
+		ls->keep = true;
+		ls->ep = -1;
+		want[i] = ls;
+		newidx[nnew++] = (int)(ls - e->ls);
+		e->st.listeners++;
+	}
+	if (rc < 0) {
+		for (int k = 0; k < nnew; k++)
+			listener_close(e, &e->ls[newidx[k]]);
+		for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++)
+			e->ls[i].keep = false;
+		goto fail_gen;
+	}
+
+	/* 3. Commit. */
+	struct proxy_gen *old = e->cur;
+	g->refs = 1;
+	g->current = true;
+	e->cur = g;
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++) {
+		struct proxy_listener *ls = &e->ls[i];
+		if (ls->fd >= 0 && !ls->keep)
+			listener_close(e, ls);
+		ls->keep = false;
+	}
+	for (uint32_t i = 0; i < t->nep; i++) {
+		want[i]->ep = (int)i;
+		want[i]->tls = t->ep[i].tls;
+		if (want[i]->paused && listener_can_accept(e, want[i])) {
+			loop_mod_fd(e->loop, want[i]->fd, LOOP_READ);
+			want[i]->paused = false;
+		}
+	}
+	if (old) {
+		old->current = false;
+		proxy_health_stop(old);
+	}
+	proxy_health_start(g);
+	e->st.swaps++;
+	proxy_metrics_reload(e->metrics, true, proxy_wall_ms(e) / 1000);
+	proxy_conn_swap_notice(e);
+	if (old)
+		proxy_gen_unref(old);
+	return 0;
+
+fail_gen:
+	g->refs = 1;
+	proxy_gen_unref(g); /* frees everything built, and the slot */
+	g = NULL;
+fail:
+	free(toks);
+	free(scratch);
+	if (g) {
+		free(g->arena_mem);
+		free(g);
+	}
+	e->st.swap_failures++;
+	proxy_metrics_reload(e->metrics, false, proxy_wall_ms(e) / 1000);
+	return rc;
+}
+
+/* ---- engine life cycle
+ * ------------------------------------------------------------------------------- */
+
+static void sweep_cb(struct loop *l, void *arg)
+{
+	struct proxy_engine *e = arg;
+	proxy_up_sweep(e);
+	if (e->draining && e->st.conns == 0 && !e->stopped) {
+		e->stopped = true;
+		loop_stop(l);
+	}
+}
+
+static void grace_cb(struct loop *l, void *arg)
+{
+	struct proxy_engine *e = arg;
+	while (e->all)
+		proxy_conn_abort(e->all);
+	proxy_up_close_idle(e);
+	e->stopped = true;
+	loop_stop(l);
+}
+
+void proxy_engine_shutdown(struct proxy_engine *e)
+{
+	if (e->draining)
+		return;
+	e->draining = true;
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++)
+		listener_close(e, &e->ls[i]);
+	proxy_up_close_idle(e);
+	struct proxy_conn *c = e->all;
+	while (c) {
+		struct proxy_conn *next = c->next;
+		if (c->state == PC_IDLE || c->state == PC_WAIT_BUF)
+			proxy_conn_abort(c);
+		else
+			c->close_after = 1;
+		c = next;
+	}
+	if (e->cur)
+		proxy_health_stop(e->cur);
+	loop_timer_add(e->loop, e->lim.grace_timeout_ms, grace_cb, e, &e->grace_timer);
+	if (e->st.conns == 0) {
+		e->stopped = true;
+		loop_stop(e->loop);
+	}
+}
+
+bool proxy_engine_stopped(const struct proxy_engine *e)
+{
+	return e->stopped;
+}
+
+/* A self-signed ECDSA P-256 certificate for TLS entry points without one (CN "TRAEFIK
+ * DEFAULT CERT", as Traefik's generated default). */
+static int make_default_cert(struct proxy_engine *e)
+{
+	static const char *const dns[] = {"traefik.default"};
+	struct pki_ca *ca = calloc(1, sizeof *ca);
+	struct pki_key *k = calloc(1, sizeof *k);
+	size_t cap_pem = 8192;
+	e->default_cert_pem = calloc(1, cap_pem);
+	e->default_key_pem = calloc(1, 1024);
+	uint8_t *der = calloc(1, PKI_CERT_MAX);
+	int rc = -ERR_NOMEM;
+	if (!ca || !k || !e->default_cert_pem || !e->default_key_pem || !der)
+		goto out;
+	int64_t now = proxy_wall_ms(e) / 1000;
+	rc = pki_ca_create(ca, &e->rng, "TRAEFIK DEFAULT CERT", now);
+	if (!rc)
+		rc = pki_key_generate(k, &e->rng);
+	struct buf db;
+	buf_init(&db, der, PKI_CERT_MAX);
+	struct pki_cert_req req = {.role = PKI_ROLE_DATA,
+				   .id = "TRAEFIK DEFAULT CERT",
+				   .pub = k->pub,
+				   .lifetime = 365 * 86400,
+				   .dns = dns,
+				   .ndns = 1};
+	if (!rc)
+		rc = pki_cert_issue(ca, &e->rng, &req, now, &db);
+	struct buf cb, kb;
+	buf_init(&cb, e->default_cert_pem, cap_pem);
+	buf_init(&kb, e->default_key_pem, 1024);
+	if (!rc)
+		rc = pki_pem_encode("CERTIFICATE", db.data, db.len, &cb);
+	if (!rc)
+		rc = pki_key_to_pem(k, PKI_KEY_SEC1, &kb);
+	e->default_cert_len = cb.len;
+	e->default_key_len = kb.len;
+out:
+	if (ca)
+		pki_ca_wipe(ca);
+	if (k)
+		pki_key_wipe(k);
+	free(ca);
+	free(k);
+	free(der);
+	return rc;
+}
+
+void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_sizes *out)
+{
+	memset(out, 0, sizeof *out);
+	out->conn = proxy_conn_size();
+	out->upstream = proxy_up_size();
+	out->tls = tls_conn_size();
+	out->target = proxy_target_size() + 2 * sizeof(void *);
+	out->health = proxy_health_size();
+	out->series = sizeof(struct proxy_metric_series) * 2;
+	out->name = sizeof(struct proxy_metric_name);
+	out->loop_fd = sizeof(struct loop_fd_slot) + 2 * sizeof(int32_t) + 12;
+	out->loop_timer = sizeof(struct loop_timer_slot) + sizeof(uint32_t);
+	out->table = sizeof(struct proxy_gen) + proxy_table_bytes(&lim->table) +
+		     proxy_lb_bytes_max(&lim->table, lim->max_conn_keys);
+	out->reload = proxy_table_bytes(&lim->table) +
+		      proxy_scratch_tokens(&lim->table) * sizeof(json_tok) +
+		      lim->table.max_doc_bytes;
+	out->fixed = sizeof(struct proxy_engine) + sizeof(struct proxy_re_work) + (64 << 10);
+	/* per buffer slot: the parse state and header array ride with the data */
+	out->buf_overhead = slot_hdr_bytes(lim->max_headers);
+}
+
+int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engine **out, char *msg,
+			size_t cap)
+{
+	char sink[8];
+	if (!msg || !cap) {
+		msg = sink;
+		cap = sizeof sink;
+	}
+	*out = NULL;
+	int rc = proxy_dp_limits_check(cfg->lim, msg, cap);
+	if (rc)
+		return rc;
+	struct proxy_engine *e = calloc(1, sizeof *e);
+	if (!e) {
+		set_msg(msg, cap, "out of memory");
+		return -ERR_NOMEM;
+	}
+	e->loop = cfg->loop;
+	e->lim = *cfg->lim;
+	const struct proxy_dp_limits *L = &e->lim;
+	e->reuse_port = cfg->reuse_port;
+	e->wall_ms = cfg->wall_ms;
+	e->wall_ctx = cfg->wall_ctx;
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++) {
+		e->ls[i].fd = -1;
+		e->ls[i].ep = -1;
+	}
+	http_limits_default(&e->hl_req);
+	e->hl_req.max_line = L->max_line;
+	e->hl_req.max_headers = L->max_headers;
+	e->hl_req.max_header_bytes = L->max_header_bytes;
+	e->hl_req.max_body = L->max_body;
+	e->hl_res = e->hl_req;
+	e->hl_res.max_line = L->max_line;
+	e->hl_res.max_body = UINT64_MAX;
+	if (cfg->server_name) {
+		snprintf(e->server_name, sizeof e->server_name, "%s", cfg->server_name);
+	} else if (gethostname(e->server_name, sizeof e->server_name - 1) < 0) {
+		e->server_name[0] = 0;
+	}
+	e->server_name[sizeof e->server_name - 1] = 0;
+	for (char *p = e->server_name; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '-';
+
+	size_t large = proxy_dp_large_buf_size(L);
+	rc = -ERR_NOMEM;
+	if (pool_init(&e->conns, "max_conns", proxy_conn_size(), L->max_conns) < 0 ||
+	    pool_init(&e->tlss, "max_tls_conns", tls_conn_size(), L->max_tls_conns) < 0 ||
+	    pool_init(&e->ups, "max_upstream_conns", proxy_up_size(), L->max_upstream_conns) < 0 ||
+	    pool_init(&e->hcs, "max_health_checks", proxy_health_size(), L->max_health_checks) <
+		    0 ||
+	    proxy_targets_init(e) < 0 ||
+	    bufpool_init(&e->bufs, "max_bufs", L->max_bufs, L->buf_size, L->max_headers) < 0 ||
+	    bufpool_init(&e->large, "max_large_bufs", L->max_large_bufs, large, L->max_headers) <
+		    0) {
+		set_msg(msg, cap, "out of memory for the pools");
+		goto fail;
+	}
+	e->scratch_cap = large;
+	e->scratch = malloc(large);
+	e->rework = malloc(sizeof *e->rework);
+	e->gens = calloc(L->max_tables, sizeof *e->gens);
+	e->al_mem = malloc(64 << 10);
+	if (!e->scratch || !e->rework || !e->gens || !e->al_mem) {
+		set_msg(msg, cap, "out of memory");
+		goto fail;
+	}
+	if (cfg->metrics) {
+		e->metrics = cfg->metrics;
+	} else {
+		size_t ms = proxy_metrics_size(L->max_metric_series, L->max_metric_names);
+		e->metrics_mem = aligned_alloc(64, (ms + 63) / 64 * 64);
+		e->metrics = e->metrics_mem
+				     ? proxy_metrics_init(e->metrics_mem, ms, L->max_metric_series,
+							  L->max_metric_names)
+				     : NULL;
+		if (!e->metrics) {
+			set_msg(msg, cap, "out of memory for metrics");
+			goto fail;
+		}
+	}
+	proxy_accesslog_init(&e->al, cfg->access_log_fd, e->al_mem, 64 << 10);
+	rc = rand_init_os(&e->rng);
+	if (rc < 0) {
+		set_msg(msg, cap, "no entropy for TLS");
+		goto fail;
+	}
+	rc = make_default_cert(e);
+	if (rc < 0) {
+		set_msg(msg, cap, "cannot make the default certificate: %s", err_str(rc));
+		goto fail;
+	}
+	loop_set_before_sleep(e->loop, before_sleep, e);
+	rc = loop_timer_every(e->loop, SWEEP_MS, SWEEP_MS, sweep_cb, e, &e->sweep_timer);
+	if (rc < 0) {
+		set_msg(msg, cap, "event loop timers full");
+		goto fail;
+	}
+	*out = e;
+	return 0;
+fail:
+	proxy_engine_destroy(e);
+	return rc < 0 ? rc : -ERR_NOMEM;
+}
+
+void proxy_engine_destroy(struct proxy_engine *e)
+{
+	if (!e)
+		return;
+	e->draining = true;
+	while (e->all)
+		proxy_conn_abort(e->all);
+	if (e->ups.mem)
+		proxy_up_close_idle(e);
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++)
+		if (e->ls[i].fd >= 0)
+			listener_close(e, &e->ls[i]);
+	if (e->cur) {
+		struct proxy_gen *g = e->cur;
+		e->cur = NULL;
+		proxy_gen_unref(g);
+	}
+	for (uint32_t i = 0; e->gens && i < e->lim.max_tables; i++)
+		if (e->gens[i]) /* cannot happen once every connection is gone */
+			gen_free(e->gens[i]);
+	if (e->loop) {
+		loop_timer_cancel(e->loop, e->sweep_timer);
+		loop_timer_cancel(e->loop, e->resume_timer);
+		loop_timer_cancel(e->loop, e->grace_timer);
+		loop_set_before_sleep(e->loop, NULL, NULL);
+	}
+	proxy_accesslog_flush(&e->al);
+	pool_fini(&e->conns);
+	pool_fini(&e->tlss);
+	pool_fini(&e->ups);
+	pool_fini(&e->hcs);
+	proxy_targets_fini(e);
+	bufpool_fini(&e->bufs);
+	bufpool_fini(&e->large);
+	free(e->scratch);
+	free(e->rework);
+	free(e->gens);
+	free(e->al_mem);
+	free(e->metrics_mem);
+	free(e->default_cert_pem);
+	free(e->default_key_pem);
+	free(e);
+}
+
+int proxy_engine_metrics_text(struct proxy_engine *e, struct buf *b)
+{
+	const struct proxy_metrics *parts[1] = {e->metrics};
+	return proxy_metrics_render(parts, 1, b);
+}
+
+struct proxy_metrics *proxy_engine_metrics(struct proxy_engine *e)
+{
+	return e->metrics;
+}
+
+void proxy_engine_get_stats(struct proxy_engine *e, struct proxy_engine_stats *st)
+{
+	*st = e->st;
+}
+
+int proxy_engine_listen_port(const struct proxy_engine *e, const char *name)
+{
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS; i++)
+		if (e->ls[i].fd >= 0 && strcmp(e->ls[i].name, name) == 0)
+			return e->ls[i].port;
+	return -1;
+}
+
+const char *proxy_engine_errmsg(const struct proxy_engine *e)
+{
+	return e->errmsg;
+}
+
+/* ---- standalone mode
+ * ----------------------------------------------------------------------------- */
+
+struct sa_opts {
+	const char *routing;
+	const char *accesslog; /* NULL: none; "" or "-": stdout */
+	bool print_limits;
+	struct proxy_dp_limits lim;
+};
+
+struct sa_worker {
+	struct loop loop;
+	struct proxy_engine *eng;
+	const struct sa_opts *o;
+	struct proxy_metrics *metrics;
+	int al_fd;
+};
+
+static int read_file(const char *path, size_t max, char **out, size_t *len, char *msg, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		set_msg(msg, cap, "%s: %s", path, strerror(errno));
+		return -ERR_NOTFOUND;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size > max) {
+		close(fd);
+		set_msg(msg, cap, "%s: over max_doc_bytes (%zu)", path, max);
+		return -ERR_PROXY_DOC_TOO_LARGE;
+	}
+	char *p = malloc((size_t)st.st_size + 1);
+	size_t n = 0;
+	while (p && n < (size_t)st.st_size) {
+		ssize_t r = read(fd, p + n, (size_t)st.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (!p || n != (size_t)st.st_size) {
+		free(p);
+		set_msg(msg, cap, "%s: read failed", path);
+		return -ERR_IO;
+	}
+	p[n] = 0;
+	*out = p;
+	*len = n;
+	return 0;
+}
+
+static int sa_reload(struct sa_worker *w)
+{
+	char msg[300];
+	char *doc = NULL;
+	size_t len = 0;
+	int rc = read_file(w->o->routing, w->o->lim.table.max_doc_bytes, &doc, &len, msg,
+			   sizeof msg);
+	if (rc == 0)
+		rc = proxy_engine_load(w->eng, doc, len, msg, sizeof msg);
+	free(doc);
+	if (rc < 0) {
+		char q[320];
+		log_error("routing document refused; the running one stays",
+			  "file=%s err=%s msg=%s", w->o->routing, err_name(rc),
+			  log_q(q, sizeof q, msg));
+	} else {
+		log_info("routing document applied", "file=%s revision=%llu", w->o->routing,
+			 (unsigned long long)w->eng->cur->t->revision);
+	}
+	return rc;
+}
+
+static void sa_signal(struct loop *l, int signo, void *arg)
+{
+	struct sa_worker *w = arg;
+	if (signo == SIGHUP)
+		sa_reload(w);
+	else
+		proxy_engine_shutdown(w->eng);
+}
+
+static int sa_loop_init(struct loop *l, const struct proxy_dp_limits *lim, uint32_t children)
+{
+	struct loop_config lc = {0};
+	lc.max_fds = lim->max_conns + lim->max_upstream_conns + lim->max_health_checks + 128;
+	lc.max_timers = lc.max_fds + lim->max_tables * lim->table.max_backends + 64;
+	if (lc.max_timers > LOOP_CAP_MAX)
+		lc.max_timers = LOOP_CAP_MAX;
+	lc.max_events = 512;
+	lc.max_children = children;
+	return loop_init(l, &lc);
+}
+
+/* One worker: its loop, its engine, until a stop signal drains it. */
+static int sa_worker_run(const struct sa_opts *o, struct proxy_metrics *metrics, int al_fd,
+			 bool reuse_port)
+{
+	struct sa_worker *w = calloc(1, sizeof *w);
+	if (!w)
+		return 1;
+	w->o = o;
+	w->al_fd = al_fd;
+	int rc = sa_loop_init(&w->loop, &o->lim, 0);
+	if (rc < 0) {
+		log_error("event loop", "err=%s", err_name(rc));
+		free(w);
+		return 1;
+	}
+	struct proxy_engine_config cfg = {0};
+	cfg.loop = &w->loop;
+	cfg.lim = &o->lim;
+	cfg.metrics = metrics;
+	cfg.access_log_fd = al_fd;
+	cfg.reuse_port = reuse_port;
+	char msg[300];
+	rc = proxy_engine_create(&cfg, &w->eng, msg, sizeof msg);
+	if (rc < 0) {
+		char q[320];
+		log_error("proxy engine", "err=%s msg=%s", err_name(rc), log_q(q, sizeof q, msg));
+		loop_fini(&w->loop);
+		free(w);
+		return 1;
+	}
+	int status = 0;
+	if (sa_reload(w) < 0) {
+		status = 1;
+	} else {
+		loop_signal_add(&w->loop, SIGHUP, sa_signal, w);
+		loop_signal_add(&w->loop, SIGTERM, sa_signal, w);
+		loop_signal_add(&w->loop, SIGINT, sa_signal, w);
+		rc = loop_run(&w->loop);
+		if (rc < 0)
+			status = 1;
+	}
+	proxy_engine_destroy(w->eng);
+	loop_fini(&w->loop);
+	free(w);
+	return status;
+}
+
+/* Master of several workers: forwards signals, restarts a worker that dies. */
+struct sa_master {
+	struct loop loop;
+	const struct sa_opts *o;
+	struct proxy_metrics **parts;
+	int al_fd;
+	pid_t pids[64];
+	pid_t self;
+	bool stopping;
+	uint32_t alive;
+};
+
+static void sa_master_child(struct loop *l, pid_t pid, int status, void *arg);
+
+static int sa_spawn(struct sa_master *m, uint32_t i)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -ERR_SYS;
+	if (pid == 0) {
+		/* A worker does not outlive its master: it drains and stops when the master goes
+		 * (SIGTERM, handled by the worker's loop like the master's own). */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != m->self)
+			_exit(0);
+		/* Drop the master's loop without loop_fini: its signalfd shares the open file with
+		 * the master's, and loop_fini would empty that signalfd's mask for both. The
+		 * signals stay blocked (the master blocked them before forking); the worker's
+		 * own loop routes them. (loop.h has no "forget after fork" call: see the
+		 * report.) */
+		close(m->loop.epfd);
+		if (m->loop.sigfd >= 0)
+			close(m->loop.sigfd);
+		_exit(sa_worker_run(m->o, m->parts[i], m->al_fd, true));
+	}
+	m->pids[i] = pid;
+	m->alive++;
+	loop_child_add(&m->loop, pid, sa_master_child, m);
+	return 0;
+}
+
+static void sa_master_child(struct loop *l, pid_t pid, int status, void *arg)
+{
+	struct sa_master *m = arg;
+	m->alive--;
+	for (uint32_t i = 0; i < m->o->lim.workers; i++) {
+		if (m->pids[i] != pid)
+			continue;
+		m->pids[i] = 0;
+		if (!m->stopping) {
+			log_error("worker ended; starting another", "pid=%d status=%d", (int)pid,
+				  status);
+			sleep(1); /* crude back-off against a crash loop */
+			sa_spawn(m, i);
+		}
+	}
+	if (m->stopping && m->alive == 0)
+		loop_stop(l);
+}
+
+static void sa_master_signal(struct loop *l, int signo, void *arg)
+{
+	struct sa_master *m = arg;
+	if (signo != SIGHUP)
+		m->stopping = true;
+	for (uint32_t i = 0; i < m->o->lim.workers; i++)
+		if (m->pids[i] > 0)
+			kill(m->pids[i], signo == SIGINT ? SIGTERM : signo);
+	if (m->stopping && m->alive == 0)
+		loop_stop(l);
+}
+
+static int sa_usage(const char *argv0, const char *why)
+{
+	fprintf(stderr,
+		"%s: %s\nusage: %s --routing=FILE [--workers=N] [--accesslog[=FILE]] "
+		"[--print-limits] [--loglevel=LEVEL] [--<limit>=VALUE ...]\n",
+		argv0, why, argv0);
+	return 2;
+}
+
+static int sa_parse(int argc, char **argv, struct sa_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	proxy_dp_limits_default(&o->lim);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strncmp(a, "--", 2) != 0) {
+			if (!o->routing) {
+				o->routing = a;
+				continue;
+			}
+			return sa_usage(argv[0], "unexpected argument");
+		}
+		a += 2;
+		char name[64];
+		const char *eq = strchr(a, '=');
+		size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+		if (nl >= sizeof name)
+			return sa_usage(argv[0], "flag name too long");
+		memcpy(name, a, nl);
+		name[nl] = 0;
+		const char *val = eq ? eq + 1 : NULL;
+		if (strcasecmp(name, "print-limits") == 0 || strcasecmp(name, "printlimits") == 0) {
+			o->print_limits = true;
+			continue;
+		}
+		if (strcasecmp(name, "accesslog") == 0) {
+			o->accesslog = val ? val : "";
+			continue;
+		}
+		if (!val) {
+			if (i + 1 >= argc)
+				return sa_usage(argv[0], "flag needs a value");
+			val = argv[++i];
+		}
+		if (strcasecmp(name, "routing") == 0 || strcasecmp(name, "routing.file") == 0) {
+			o->routing = val;
+		} else if (strcasecmp(name, "loglevel") == 0 ||
+			   strcasecmp(name, "log.level") == 0) {
+			enum log_level lv;
+			if (log_level_parse(val, &lv) < 0)
+				return sa_usage(argv[0], "bad --loglevel");
+			log_set_level(lv);
+		} else {
+			int rc = proxy_dp_limits_set(&o->lim, name, val);
+			if (rc == -ERR_NOTFOUND) {
+				char why[96];
+				snprintf(why, sizeof why, "unknown flag --%s", name);
+				return sa_usage(argv[0], why);
+			}
+			if (rc < 0) {
+				char why[128];
+				snprintf(why, sizeof why, "flag --%s: bad value \"%s\"", name, val);
+				return sa_usage(argv[0], why);
+			}
+		}
+	}
+	char msg[200];
+	if (proxy_dp_limits_check(&o->lim, msg, sizeof msg) < 0)
+		return sa_usage(argv[0], msg);
+	if (!o->routing && !o->print_limits)
+		return sa_usage(argv[0], "--routing=FILE is required");
+	return 0;
+}
+
+int proxy_standalone_main(int argc, char **argv)
+{
+	struct sa_opts *o = calloc(1, sizeof *o);
+	if (!o)
+		return 1;
+	int rc = sa_parse(argc, argv, o);
+	if (rc) {
+		free(o);
+		return rc;
+	}
+	struct proxy_mem_sizes sz;
+	struct proxy_mem_report rep;
+	proxy_engine_mem_sizes(&o->lim, &sz);
+	proxy_dp_limits_memory(&o->lim, &sz, &rep);
+	char text[4096];
+	struct buf tb;
+	buf_init(&tb, text, sizeof text);
+	proxy_dp_limits_format(&o->lim, &rep, &tb);
+	if (o->print_limits) {
+		fwrite(text, 1, tb.len, stdout);
+		fflush(stdout);
+		free(o);
+		return 0;
+	}
+	/* Worst-case memory, before anything is allocated (DESIGN.md: memory is bounded). */
+	if (write(2, text, tb.len) < 0)
+		rc = 0;
+
+	/* Validate the document once before starting workers, so a bad file fails fast. */
+	char msg[300];
+	char *doc = NULL;
+	size_t len = 0;
+	rc = read_file(o->routing, o->lim.table.max_doc_bytes, &doc, &len, msg, sizeof msg);
+	if (rc == 0) {
+		size_t ntoks = proxy_scratch_tokens(&o->lim.table);
+		size_t wc = proxy_table_bytes(&o->lim.table);
+		json_tok *toks = malloc(ntoks * sizeof *toks);
+		void *mem = malloc(wc);
+		if (toks && mem) {
+			struct arena a;
+			arena_init(&a, mem, wc);
+			const struct proxy_table *t;
+			struct proxy_cfg_err cerr;
+			cerr.msg[0] = 0;
+			rc = proxy_table_load(doc, len, &o->lim.table, &a, toks, ntoks, &t, &cerr);
+			if (rc < 0)
+				set_msg(msg, sizeof msg, "%s",
+					cerr.msg[0] ? cerr.msg : err_str(rc));
+		} else {
+			rc = -ERR_NOMEM;
+			set_msg(msg, sizeof msg, "out of memory");
+		}
+		free(toks);
+		free(mem);
+	}
+	free(doc);
+	if (rc < 0) {
+		fprintf(stderr, "%s: %s\n", o->routing, msg);
+		free(o);
+		return 1;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	int al_fd = -1;
+	if (o->accesslog) {
+		if (!o->accesslog[0] || strcmp(o->accesslog, "-") == 0)
+			al_fd = 1;
+		else
+			al_fd = open(o->accesslog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (al_fd < 0) {
+			fprintf(stderr, "%s: %s\n", o->accesslog, strerror(errno));
+			free(o);
+			return 1;
+		}
+	}
+	uint32_t nw = o->lim.workers;
+	size_t ms = proxy_metrics_size(o->lim.max_metric_series, o->lim.max_metric_names);
+	ms = (ms + 4095) / 4096 * 4096;
+	/* Every worker's metrics in one shared mapping, so the master (and later /metrics) can
+	 * render their sum. */
+	unsigned char *shm =
+		mmap(NULL, ms * nw, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shm == MAP_FAILED) {
+		fprintf(stderr, "cannot map %zu bytes of metrics\n", ms * nw);
+		free(o);
+		return 1;
+	}
+	struct proxy_metrics *parts[64];
+	for (uint32_t i = 0; i < nw; i++)
+		parts[i] = proxy_metrics_init(shm + i * ms, ms, o->lim.max_metric_series,
+					      o->lim.max_metric_names);
+	int status;
+	if (nw == 1) {
+		status = sa_worker_run(o, parts[0], al_fd, false);
+	} else {
+		struct sa_master *m = calloc(1, sizeof *m);
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		struct loop_config lc = {
+			.max_fds = 8, .max_timers = 8, .max_events = 8, .max_children = nw};
+		if (!m || loop_init(&m->loop, &lc) < 0) {
+			free(m);
+			munmap(shm, ms * nw);
+			free(o);
+			return 1;
+		}
+		m->o = o;
+		m->self = getpid();
+		m->parts = parts;
+		m->al_fd = al_fd;
+		loop_signal_add(&m->loop, SIGHUP, sa_master_signal, m);
+		loop_signal_add(&m->loop, SIGTERM, sa_master_signal, m);
+		loop_signal_add(&m->loop, SIGINT, sa_master_signal, m);
+		for (uint32_t i = 0; i < nw; i++)
+			sa_spawn(m, i);
+		log_info("proxy started", "workers=%u", nw);
+		loop_run(&m->loop);
+		loop_fini(&m->loop);
+		free(m);
+		status = 0;
+	}
+	munmap(shm, ms * nw);
+	if (al_fd > 1)
+		close(al_fd);
+	free(o);
+	return status;
+}

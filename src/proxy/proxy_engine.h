@@ -1,0 +1,107 @@
+/* proxy_engine.h — the data plane: an HTTP/1.1 reverse proxy on the event loop.
+ *
+ * Contract
+ *   One engine per worker process (or thread), on that worker's struct loop. The engine owns
+ *   its pools, sized once by struct proxy_dp_limits (proxy_limits.h) in proxy_engine_create:
+ *   client connections, TLS slots, upstream connections, upstream addresses, streaming and
+ *   large head buffers, health probes, metric series. Nothing on the data path allocates;
+ *   at a cap the engine refuses cleanly (listeners pause and resume, 503, 431...) and
+ *   recovers when objects are released. docs/internals/proxy-engine.md has the state
+ *   machines, buffers, timeouts and statuses.
+ *
+ *   Routing comes from the routing document (docs/internals/routing.md) compiled by
+ *   proxy_config.h. proxy_engine_load validates a document and swaps to it atomically:
+ *   requests in flight finish on the table they started with (tables are reference-counted),
+ *   listeners of entry points whose name and address did not change are kept (never closed),
+ *   new ones are opened, removed ones closed. A document that fails validation changes
+ *   nothing.
+ *
+ *   Time comes from the loop (loop_now_ms) and, for logs, from cfg.wall_ms; the engine never
+ *   reads a clock itself.
+ *
+ * Errors: negative -ERR_* codes; the detail of the last failure is in proxy_engine_errmsg.
+ */
+#ifndef PROXY_ENGINE_H
+#define PROXY_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base_buf.h"
+#include "loop/loop.h"
+#include "proxy/proxy_limits.h"
+#include "proxy/proxy_metrics.h"
+
+struct proxy_engine;
+
+struct proxy_engine_config {
+	struct loop *loop;                 /* the worker's loop; outlives the engine */
+	const struct proxy_dp_limits *lim; /* copied */
+	/* Metrics registry (proxy_metrics_init) shared with a renderer, or NULL: the engine
+	 * makes its own. */
+	struct proxy_metrics *metrics;
+	int access_log_fd;       /* -1: no access log */
+	const char *server_name; /* X-Forwarded-Server; NULL: the host name */
+	bool reuse_port;         /* SO_REUSEPORT on listeners (several workers, one address) */
+	int64_t (*wall_ms)(void *ctx); /* Unix ms for logs; NULL: the system clock */
+	void *wall_ctx;
+};
+
+/* Counters and gauges for tests and logs. */
+struct proxy_engine_stats {
+	uint64_t accepted, requests, responses;
+	uint64_t status_local[6]; /* locally made responses by class (index status / 100) */
+	uint64_t upstream_connects, upstream_reused, upstream_retries;
+	uint64_t conns_refused_paused; /* times the listeners paused at max_conns */
+	uint64_t buf_waits;            /* requests that waited for buffers */
+	uint64_t swaps, swap_failures;
+	uint32_t conns, tls_conns, upstream_busy, upstream_idle, bufs_used, large_used;
+	uint32_t tables_alive, listeners;
+};
+
+/* Build an engine (allocates every pool). 0 and *out, or -ERR_PROXY_LIMITS, -ERR_NOMEM,
+ * -ERR_RAND; msg (cap bytes) says why. */
+int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engine **out, char *msg,
+			size_t cap);
+/* Close every connection and listener at once and free everything. Not from a callback of
+ * this engine. */
+void proxy_engine_destroy(struct proxy_engine *e);
+
+/* Validate doc[0..len) and make it the current table (see the top comment). 0, or the
+ * loader's error (-ERR_PROXY_CONFIG ...; message in msg), -ERR_PROXY_TABLES_FULL (older
+ * tables still in use: retry later), -ERR_PROXY_LISTEN (a new entry point could not listen;
+ * nothing changed), -ERR_TLS_* (a certificate the TLS layer refused). */
+int proxy_engine_load(struct proxy_engine *e, const char *doc, size_t len, char *msg, size_t cap);
+
+/* Stop accepting, let requests in flight finish for at most grace_timeout_ms, then close
+ * everything and call loop_stop. */
+void proxy_engine_shutdown(struct proxy_engine *e);
+/* True once a shutdown has finished draining. */
+bool proxy_engine_stopped(const struct proxy_engine *e);
+
+/* Prometheus text of this engine's registry into b. 0 or -ERR_BUF_FULL. */
+int proxy_engine_metrics_text(struct proxy_engine *e, struct buf *b);
+struct proxy_metrics *proxy_engine_metrics(struct proxy_engine *e);
+void proxy_engine_get_stats(struct proxy_engine *e, struct proxy_engine_stats *st);
+/* Port a listener of entry point `name` is bound to (entry points may say ":0"), or -1. */
+int proxy_engine_listen_port(const struct proxy_engine *e, const char *name);
+const char *proxy_engine_errmsg(const struct proxy_engine *e);
+
+/* Per-object sizes, for proxy_dp_limits_memory. */
+void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_sizes *out);
+
+/* Standalone mode: `traefikee proxy` / `start-data-node` wiring calls this with its own
+ * argv (argv[0] = command name). Flags:
+ *   --routing=FILE        routing document (JSON), required; SIGHUP re-reads it
+ *   --workers=N           worker processes (default 1), SO_REUSEPORT listeners
+ *   --accesslog[=FILE]    access log (common format) to stdout or FILE
+ *   --print-limits        print the limits and worst-case memory, then exit 0
+ *   --loglevel=LEVEL      debug, info, warn, error
+ *   --<limit>=VALUE       any proxy_dp_limits_set name (--max-conns=10000,
+ *                         --connect-timeout=2s, --buf-size=32k, --max-frontends=...)
+ * It prints the worst-case memory at start, runs until SIGTERM/SIGINT (graceful: grace
+ * timeout) and returns the exit status: 0, 1 (run-time failure), 2 (usage). */
+int proxy_standalone_main(int argc, char **argv);
+
+#endif

@@ -142,3 +142,6 @@ clean:
 
 # VM images (make images, make test-images, make bench-boot): see tools/images.mk.
 -include tools/images.mk
+
+# Further targets (benchmarks, simulator modes), one fragment per subject.
+-include $(sort $(wildcard tools/mk/*.mk))

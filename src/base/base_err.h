@@ -135,6 +135,7 @@
 	X(PROVIDER_COMPACTED, 136, "etcd revision compacted; re-listing") \
 	X(PROVIDER_PROXY, 137, "HTTP proxy refused the CONNECT tunnel") \
 	X(PROVIDER_FILE, 138, "invalid provider file") \
+	X(PROVIDER_STALE, 139, "provider store answered an older revision than the one applied") \
 	X(API_NOT_FOUND, 150, "no such API endpoint") \
 	X(API_METHOD, 151, "method not allowed on this API endpoint") \
 	X(API_FORBIDDEN, 152, "the caller's role may not use this API endpoint") \

@@ -21,10 +21,10 @@
  * the current phase is recomputed after every run, and the timer is moved only when the
  * deadline comes earlier than the armed one; when it fires late it re-arms itself.
  *
- * TLS (RFC 8446 does not apply: TLS 1.2 through src/tls): ciphertext is pumped between the
- * socket and the sans-I/O engine here (tls_conn_recv_buf / send_buf); plaintext goes through
- * tls_conn_read / tls_conn_write, which copy. Each write ends a record, so a response head
- * and its first body bytes are written together from the contiguous rs buffer.
+ * TLS (1.2, src/tls): ciphertext is pumped between the socket and the sans-I/O engine here
+ * (tls_conn_recv_buf / send_buf), so this file knows when the socket said EAGAIN; plaintext
+ * goes through tls_conn_read / tls_conn_write, which copy. Each write ends a record, so a
+ * response head and its first body bytes are written together from the contiguous rs buffer.
  */
 #include "proxy/proxy_engine_int.h"
 

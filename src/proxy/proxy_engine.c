@@ -1329,11 +1329,37 @@ static int sa_reload(struct sa_worker *w)
 	return rc;
 }
 
+/* SIGUSR1: one log line with the engine's counters and its connections by state. */
+static void sa_stats(struct sa_worker *w)
+{
+	struct proxy_engine *e = w->eng;
+	uint32_t by[PC_LINGER + 1] = {0};
+	for (struct proxy_conn *c = e->all; c; c = c->next)
+		if (c->state <= PC_LINGER)
+			by[c->state]++;
+	log_info("proxy stats",
+		 "conns=%u tls=%u idle=%u wait_buf=%u head=%u connect=%u forward=%u response=%u "
+		 "tunnel=%u local=%u closing=%u linger=%u bufs=%u/%u large=%u/%u up_busy=%u "
+		 "up_idle=%u accepted=%llu requests=%llu connects=%llu reused=%llu retries=%llu "
+		 "buf_waits=%llu paused=%llu tables=%u",
+		 e->st.conns, e->st.tls_conns, by[PC_IDLE], by[PC_WAIT_BUF], by[PC_HEAD],
+		 by[PC_CONNECT], by[PC_FORWARD], by[PC_RESPONSE], by[PC_TUNNEL], by[PC_LOCAL],
+		 by[PC_CLOSING], by[PC_LINGER], e->st.bufs_used, e->bufs.cap, e->st.large_used,
+		 e->large.cap, e->st.upstream_busy, e->st.upstream_idle,
+		 (unsigned long long)e->st.accepted, (unsigned long long)e->st.requests,
+		 (unsigned long long)e->st.upstream_connects,
+		 (unsigned long long)e->st.upstream_reused,
+		 (unsigned long long)e->st.upstream_retries, (unsigned long long)e->st.buf_waits,
+		 (unsigned long long)e->st.conns_refused_paused, e->st.tables_alive);
+}
+
 static void sa_signal(struct loop *l, int signo, void *arg)
 {
 	struct sa_worker *w = arg;
 	if (signo == SIGHUP)
 		sa_reload(w);
+	else if (signo == SIGUSR1)
+		sa_stats(w);
 	else
 		proxy_engine_shutdown(w->eng);
 }
@@ -1387,6 +1413,7 @@ static int sa_worker_run(const struct sa_opts *o, struct proxy_metrics *metrics,
 		loop_signal_add(&w->loop, SIGHUP, sa_signal, w);
 		loop_signal_add(&w->loop, SIGTERM, sa_signal, w);
 		loop_signal_add(&w->loop, SIGINT, sa_signal, w);
+		loop_signal_add(&w->loop, SIGUSR1, sa_signal, w);
 		rc = loop_run(&w->loop);
 		if (rc < 0)
 			status = 1;
@@ -1460,7 +1487,7 @@ static void sa_master_child(struct loop *l, pid_t pid, int status, void *arg)
 static void sa_master_signal(struct loop *l, int signo, void *arg)
 {
 	struct sa_master *m = arg;
-	if (signo != SIGHUP)
+	if (signo != SIGHUP && signo != SIGUSR1)
 		m->stopping = true;
 	for (uint32_t i = 0; i < m->o->lim.workers; i++)
 		if (m->pids[i] > 0)
@@ -1644,6 +1671,7 @@ int proxy_standalone_main(int argc, char **argv)
 		sigaddset(&set, SIGHUP);
 		sigaddset(&set, SIGTERM);
 		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGUSR1);
 		sigaddset(&set, SIGCHLD);
 		sigprocmask(SIG_BLOCK, &set, NULL);
 		struct loop_config lc = {
@@ -1661,6 +1689,7 @@ int proxy_standalone_main(int argc, char **argv)
 		loop_signal_add(&m->loop, SIGHUP, sa_master_signal, m);
 		loop_signal_add(&m->loop, SIGTERM, sa_master_signal, m);
 		loop_signal_add(&m->loop, SIGINT, sa_master_signal, m);
+		loop_signal_add(&m->loop, SIGUSR1, sa_master_signal, m);
 		for (uint32_t i = 0; i < nw; i++)
 			sa_spawn(m, i);
 		log_info("proxy started", "workers=%u", nw);

@@ -100,8 +100,11 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
  *   --loglevel=LEVEL      debug, info, warn, error
  *   --<limit>=VALUE       any proxy_dp_limits_set name (--max-conns=10000,
  *                         --connect-timeout=2s, --buf-size=32k, --max-frontends=...)
- * It prints the worst-case memory at start, runs until SIGTERM/SIGINT (graceful: grace
- * timeout) and returns the exit status: 0, 1 (run-time failure), 2 (usage). */
+ * It prints the worst-case memory at start, validates the document, then serves: SIGHUP
+ * re-reads the document (every worker), SIGUSR1 logs counters, SIGTERM/SIGINT drain (grace
+ * timeout) and stop. With --workers=N > 1 a master supervises N worker processes (restarts a
+ * dead one; workers stop with the master). Returns the exit status: 0, 1 (run-time failure:
+ * unreadable or invalid document, cannot listen), 2 (usage). */
 int proxy_standalone_main(int argc, char **argv);
 
 #endif

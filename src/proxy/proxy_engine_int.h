@@ -2,7 +2,7 @@
  * proxy_engine.c (engine, listeners, tables, buffers, standalone mode), proxy_conn.c (client
  * side), proxy_upstream.c (upstream connections and pools), proxy_forward.c (head rewriting,
  * body framing), proxy_health.c (health checks). Not an API: nothing outside those files
- * includes it. docs/internals/proxy-engine.md describes the design.
+ * includes it but white-box tests. docs/internals/proxy-engine.md describes the design.
  *
  * Ownership, in one place:
  *  - The engine owns every pool; objects come from pools sized at start-up and go back to

@@ -73,7 +73,7 @@ void proxy_dp_limits_default(struct proxy_dp_limits *lim)
 	lim->max_conns = 4096;
 	lim->max_tls_conns = 1024;
 	lim->max_upstream_conns = 4096;
-	lim->max_idle_per_server = 200;
+	lim->max_idle_per_server = 1024;
 	lim->max_targets = 1024;
 	lim->max_bufs = 2048;
 	lim->buf_size = 16384;

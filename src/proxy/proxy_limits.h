@@ -78,7 +78,7 @@ struct proxy_dp_limits {
 
 /* Fill the defaults (docs/internals/proxy-engine.md has the table):
  *   workers 1, max_conns 4096, max_tls_conns 1024, max_upstream_conns 4096,
- *   max_idle_per_server 200, max_targets 1024, max_bufs 2048, buf_size 16384,
+ *   max_idle_per_server 1024, max_targets 1024, max_bufs 2048, buf_size 16384,
  *   max_large_bufs 64, max_tables 4, max_health_checks 256, max_metric_series 4096,
  *   max_metric_names 1024, max_conn_keys 4096, max_line 8192, max_headers 100, max_header_bytes
  * 32768, max_body 1 GiB; timeouts: connect 5 s, response header 60 s, upstream read 60 s, idle 180

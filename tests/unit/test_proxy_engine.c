@@ -28,7 +28,7 @@ static void limits_defaults_valid(void)
 	CHECK_EQ_INT(lim.response_header_timeout_ms, 60000);
 	CHECK_EQ_INT(lim.idle_timeout_ms, 180000);
 	CHECK_EQ_INT(lim.client_header_timeout_ms, 10000);
-	CHECK_EQ_INT(lim.max_idle_per_server, 200);
+	CHECK_EQ_INT(lim.max_idle_per_server, 1024);
 	CHECK(lim.table.max_frontends > 0); /* the routing table's caps ride along */
 }
 

@@ -21,6 +21,7 @@
 #include "pki/pki_key.h"
 #include "pki/pki_pem.h"
 #include "proxy/proxy_engine.h"
+#include "proxy/proxy_engine_int.h"
 #include "proxy/proxy_limits.h"
 #include "tls/tls.h"
 #include "test.h"
@@ -521,6 +522,18 @@ static void child_ctl(struct loop *l, int fd, uint32_t ev, void *arg)
 		struct proxy_engine_stats st;
 		proxy_engine_get_stats(ch->eng, &st);
 		ctl_answer(fd, 0, &st, sizeof st);
+	} else if (cmd == 'F') {
+		/* fault injection: the next get from the named pool fails */
+		struct proxy_engine *e = ch->eng;
+		if (p[0] == 'c')
+			e->conns.fail_after = 0;
+		else if (p[0] == 'u')
+			e->ups.fail_after = 0;
+		else if (p[0] == 'b')
+			e->bufs.fail_after = 0;
+		else if (p[0] == 'l')
+			e->large.fail_after = 0;
+		ctl_answer(fd, 0, NULL, 0);
 	} else if (cmd == 'Q') {
 		ctl_answer(fd, 0, NULL, 0);
 		proxy_engine_shutdown(ch->eng);
@@ -920,6 +933,20 @@ static int get_status(int port, const char *path)
 	return rc < 0 ? rc : r.status;
 }
 
+/* The status of path, polled until it is `want` or ms pass (health checks take a round). */
+static int wait_status(int port, const char *path, int want, unsigned ms)
+{
+	uint64_t until = mono_ms() + ms;
+	int st;
+	do {
+		st = get_status(port, path);
+		if (st == want)
+			break;
+		sleep_ms(50);
+	} while (mono_ms() < until);
+	return st;
+}
+
 /* ---- tests: basics
  * -------------------------------------------------------------------------------- */
 
@@ -1069,7 +1096,7 @@ static void status_504_response_header_timeout(void)
 	uint64_t t0 = mono_ms();
 	CHECK_EQ_INT(get_status(px.port, "/slow/1500"), 504);
 	uint64_t dt = mono_ms() - t0;
-	CHECK(dt >= 550 && dt < 1400); /* response_header_timeout 600 ms */
+	CHECK(dt >= 550 && dt < 3000); /* response_header_timeout 600 ms (slack for busy hosts) */
 	CHECK_EQ_INT(get_status(px.port, "/slow/100"), 200);
 	teardown();
 }
@@ -1107,7 +1134,7 @@ static void status_504_connect_timeout(void)
 	/* Some kernels still complete the handshake (syncookies): then the response header
 	 * timeout gives 504 as well. Either way: 504, bounded. */
 	CHECK_EQ_INT(st, 504);
-	CHECK(dt >= 450 && dt < 1500);
+	CHECK(dt >= 450 && dt < 3000);
 	for (int i = 0; i < 4; i++)
 		close(fill[i]);
 	close(lfd);
@@ -1140,14 +1167,12 @@ static void status_503_no_healthy_server(void)
 	free(d);
 	CHECK_EQ_INT(get_status(px.port, "/hello"), 200);
 	ush->health = 500;
-	sleep_ms(400);
-	CHECK_EQ_INT(get_status(px.port, "/hello"), 503);
+	CHECK_EQ_INT(wait_status(px.port, "/hello", 503, 3000), 503);
 	char *m = px_metrics();
 	CHECK(strstr(m, "traefik_backend_server_up{backend=\"hc\",url=\"http://127.0.0.1:") !=
 	      NULL);
 	ush->health = 200;
-	sleep_ms(400);
-	CHECK_EQ_INT(get_status(px.port, "/hello"), 200); /* back in rotation */
+	CHECK_EQ_INT(wait_status(px.port, "/hello", 200, 3000), 200); /* back in rotation */
 	teardown();
 }
 
@@ -1197,7 +1222,7 @@ static void status_408_slow_client(void)
 	CHECK_EQ_INT(cl_response(c, &r, false), 0);
 	uint64_t dt = mono_ms() - t0;
 	CHECK_EQ_INT(r.status, 408);
-	CHECK(dt >= 350 && dt < 1200); /* client_header_timeout 400 ms */
+	CHECK(dt >= 350 && dt < 3000); /* client_header_timeout 400 ms */
 	resp_free(&r);
 	CHECK(cl_closed(c, 3000));
 	cl_close(c);
@@ -1435,6 +1460,72 @@ static void status_429_maxconn(void)
 	CHECK_EQ_INT(get_status(px.port, "/slow/1"), 200); /* released */
 	cl_close(a);
 	free(a);
+	teardown();
+}
+
+static void cap_upstream_conns(void)
+{
+	struct proxy_dp_limits lim;
+	lim_test(&lim);
+	lim.max_upstream_conns = 1;
+	REQUIRE(setup(&lim, "", "", ""));
+	struct cl *a = malloc(sizeof *a);
+	REQUIRE(cl_open(a, px.port) == 0);
+	cl_send(a, "GET /slow/300 HTTP/1.1\r\nHost: a\r\n\r\n");
+	sleep_ms(80);
+	CHECK_EQ_INT(get_status(px.port, "/hello"), 503); /* just over: refused cleanly */
+	struct resp r;
+	CHECK_EQ_INT(cl_response(a, &r, false), 0);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+	CHECK_EQ_INT(get_status(px.port, "/hello"), 200); /* just under: the idle one is reused */
+	cl_close(a);
+	free(a);
+	teardown();
+}
+
+static void fault_injection_recovers(void)
+{
+	struct proxy_dp_limits lim;
+	lim_test(&lim);
+	lim.buf_size = 4096;
+	REQUIRE(setup(&lim, "", "", ""));
+	/* a failed upstream pool get is retried once after giving up an idle connection */
+	ctl_send(px.ctl, 'F', "u", 1);
+	ctl_reply(px.ctl, NULL, 0, NULL);
+	CHECK_EQ_INT(get_status(px.port, "/hello"), 200);
+	/* buffers: the request waits its turn instead of failing */
+	ctl_send(px.ctl, 'F', "b", 1);
+	ctl_reply(px.ctl, NULL, 0, NULL);
+	CHECK_EQ_INT(get_status(px.port, "/hello"), 200);
+	/* connection slot: that connection is closed at once, the next one is served */
+	ctl_send(px.ctl, 'F', "c", 1);
+	ctl_reply(px.ctl, NULL, 0, NULL);
+	struct cl *c = malloc(sizeof *c);
+	REQUIRE(cl_open(c, px.port) == 0);
+	CHECK(cl_closed(c, 2000));
+	cl_close(c);
+	free(c);
+	CHECK_EQ_INT(get_status(px.port, "/hello"), 200);
+	/* large head buffer: a head over one streaming buffer is refused cleanly (503) */
+	ctl_send(px.ctl, 'F', "l", 1);
+	ctl_reply(px.ctl, NULL, 0, NULL);
+	char *req = malloc(16384), pad[6001];
+	memset(pad, 'q', 6000);
+	pad[6000] = 0;
+	snprintf(req, 16384, "GET /hello HTTP/1.1\r\nHost: a\r\nX: %s\r\n\r\n", pad);
+	struct resp r;
+	CHECK_EQ_INT(get1(px.port, req, &r), 0);
+	CHECK_EQ_INT(r.status, 503);
+	resp_free(&r);
+	CHECK_EQ_INT(get1(px.port, req, &r), 0);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+	free(req);
+	struct proxy_engine_stats st = px_stats();
+	CHECK_EQ_INT(st.bufs_used, 0);
+	CHECK_EQ_INT(st.large_used, 0);
+	CHECK_EQ_INT(st.upstream_busy, 0);
 	teardown();
 }
 
@@ -2305,10 +2396,10 @@ TEST_MAIN(basic_get, keepalive_both_sides, pipelined_requests, status_404_no_rou
 	  status_502_refused_reset_malformed, status_504_response_header_timeout,
 	  status_504_connect_timeout, status_503_no_healthy_server, status_400_malformed,
 	  status_408_slow_client, status_413_body_too_large, status_414_431_head_caps,
-	  large_head_buffer, cap_max_conns, cap_buffers_wait_and_recover, status_429_maxconn,
-	  chunked_both_ways, large_bodies_stream, expect_100_continue, head_204_304, http10_client,
-	  upstream_close_delimited, retry_on_stale_keepalive, forwarded_and_hop_by_hop,
-	  custom_headers_and_sticky, redirect_and_whitelist, websocket_echo,
-	  swap_during_long_request_and_tunnel, swap_adds_and_removes_listeners,
-	  metrics_and_access_log, tls_sni_and_default_cert, graceful_shutdown_drains,
-	  standalone_workers_reload_stop)
+	  large_head_buffer, fault_injection_recovers, cap_upstream_conns, cap_max_conns,
+	  cap_buffers_wait_and_recover, status_429_maxconn, chunked_both_ways, large_bodies_stream,
+	  expect_100_continue, head_204_304, http10_client, upstream_close_delimited,
+	  retry_on_stale_keepalive, forwarded_and_hop_by_hop, custom_headers_and_sticky,
+	  redirect_and_whitelist, websocket_echo, swap_during_long_request_and_tunnel,
+	  swap_adds_and_removes_listeners, metrics_and_access_log, tls_sni_and_default_cert,
+	  graceful_shutdown_drains, standalone_workers_reload_stop)

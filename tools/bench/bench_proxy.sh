@@ -15,6 +15,8 @@
 # ratios ours/nginx and ours/haproxy. Settings (environment):
 #   BENCH_SECONDS (5)  BENCH_CONNS (50)  BENCH_THREADS (1)  BENCH_BODY (100)
 #   BENCH_OPT (-O2: build our proxy at this level; "ship" links the -Os objects of `make`)
+#   BENCH_TLS (1: also the three proxies terminating TLS; TLS 1.2 with
+#              ECDHE-ECDSA-AES128-GCM-SHA256 for all three, since BearSSL has no TLS 1.3)
 # Installs wrk, nginx and haproxy from Debian when missing (apt-get). Every process it starts
 # is killed by PID at the end, whatever happens.
 set -u
@@ -24,6 +26,7 @@ DUR=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNS:-50}
 THREADS=${BENCH_THREADS:-1}
 BODY=${BENCH_BODY:-100}
+TLS=${BENCH_TLS:-1}
 OPT=${BENCH_OPT:--O2}
 work=$top/build/bench/proxy
 mkdir -p "$work/www" "$work/tmp"
@@ -82,7 +85,13 @@ wait_port() { # wait_port PORT: until something listens (5 s)
 }
 
 head -c "$BODY" /dev/zero | tr '\0' 'x' > "$work/www/f"
-UP=$(port); NG=$(port); HP=$(port); TE=$(port)
+UP=$(port); NG=$(port); HP=$(port); TE=$(port); NGS=$(port); HPS=$(port); TES=$(port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
+  >/dev/null 2>&1 || { echo "bench: openssl failed"; exit 1; }
+cat "$work/cert.pem" "$work/key.pem" > "$work/haproxy.pem"
+pem_json() { awk 'BEGIN { ORS = "" } { print $0 "\\n" }' "$1"; }
+CIPH=ECDHE-ECDSA-AES128-GCM-SHA256
 
 cat > "$work/upstream.conf" <<CONF
 daemon off; master_process off; worker_processes 1; pid $work/upstream.pid;
@@ -106,6 +115,9 @@ http {
   upstream up { server 127.0.0.1:$UP; keepalive 1024; }
   server { listen 127.0.0.1:$NG;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+  server { listen 127.0.0.1:$NGS ssl; ssl_certificate $work/cert.pem;
+    ssl_certificate_key $work/key.pem; ssl_protocols TLSv1.2; ssl_ciphers $CIPH;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 CONF
 cat > "$work/haproxy.cfg" <<CONF
@@ -121,12 +133,17 @@ defaults
 frontend fe
   bind 127.0.0.1:$HP
   default_backend be
+frontend fes
+  bind 127.0.0.1:$HPS ssl crt $work/haproxy.pem ssl-max-ver TLSv1.2 ciphers $CIPH
+  default_backend be
 backend be
   server s1 127.0.0.1:$UP
 CONF
 cat > "$work/routing.json" <<CONF
-{"version":1,"revision":1,"defaultEntryPoints":["http"],
- "entryPoints":{"http":{"address":"127.0.0.1:$TE"}},
+{"version":1,"revision":1,"defaultEntryPoints":["http","https"],
+ "entryPoints":{"http":{"address":"127.0.0.1:$TE"},
+   "https":{"address":"127.0.0.1:$TES","tls":{"certificates":[
+     {"certFile":"$(pem_json "$work/cert.pem")","keyFile":"$(pem_json "$work/key.pem")"}]}}},
  "frontends":{"f":{"backend":"b","routes":{"r":{"rule":"PathPrefix:/"}}}},
  "backends":{"b":{"servers":{"s":{"url":"http://127.0.0.1:$UP"}}}}}
 CONF
@@ -135,17 +152,17 @@ CONF
 "$NGINX" -c "$work/nginx.conf" -p "$work" 2>>"$work/nginx.err" & pids+=($!); ng_pid=$!
 "$HAPROXY" -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!); hp_pid=$!
 "$bin" --routing="$work/routing.json" --loglevel=warn >"$work/traefikee.log" 2>&1 & pids+=($!); te_pid=$!
-for p in $UP $NG $HP $TE; do wait_port "$p" || { echo "bench: nothing listens on $p"; cat "$work"/*.err "$work"/*.log 2>/dev/null | tail -20; exit 1; }; done
+for p in $UP $NG $HP $TE $NGS $HPS $TES; do wait_port "$p" || { echo "bench: nothing listens on $p"; cat "$work"/*.err "$work"/*.log 2>/dev/null | tail -20; exit 1; }; done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 declare -A RPS P50 P99 US RSS
-run() { # run NAME PORT PID
-  local name=$1 p=$2 pid=$3 out t0 t1
-  wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$p/f" >/dev/null 2>&1 # warm-up
+run() { # run NAME PORT PID [SCHEME]
+  local name=$1 p=$2 pid=$3 scheme=${4:-http} out t0 t1
+  wrk -t1 -c"$CONNS" -d1s "$scheme://127.0.0.1:$p/f" >/dev/null 2>&1 # warm-up
   t0=$(cpu_ticks "$pid")
-  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$p/f" 2>&1)
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency "$scheme://127.0.0.1:$p/f" 2>&1)
   t1=$(cpu_ticks "$pid")
   RPS[$name]=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   P50[$name]=$(echo "$out" | awk '$1=="50%" {print $2}')
@@ -167,11 +184,22 @@ run upstream "$UP" 0
 run nginx "$NG" "$ng_pid"
 run haproxy "$HP" "$hp_pid"
 run traefikee "$TE" "$te_pid"
-printf '%-10s %12s %10s %10s %10s %10s\n' case "req/s" p50 p99 "us/req" "RSS kB"
-for n in upstream nginx haproxy traefikee; do
-  printf '%-10s %12s %10s %10s %10s %10s\n' "$n" "${RPS[$n]:-?}" "${P50[$n]:-?}" "${P99[$n]:-?}" "${US[$n]:--}" "${RSS[$n]:--}"
+cases="upstream nginx haproxy traefikee"
+if [ "$TLS" = 1 ]; then
+  run nginx-tls "$NGS" "$ng_pid" https
+  run haproxy-tls "$HPS" "$hp_pid" https
+  run traefikee-tls "$TES" "$te_pid" https
+  cases="$cases nginx-tls haproxy-tls traefikee-tls"
+fi
+printf '%-14s %12s %10s %10s %10s %10s\n' case "req/s" p50 p99 "us/req" "RSS kB"
+for n in $cases; do
+  printf '%-14s %12s %10s %10s %10s %10s\n' "$n" "${RPS[$n]:-?}" "${P50[$n]:-?}" "${P99[$n]:-?}" "${US[$n]:--}" "${RSS[$n]:--}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "?" }'; }
-echo "ratio req/s  traefikee/nginx $(ratio "${RPS[traefikee]:-0}" "${RPS[nginx]:-0}")  traefikee/haproxy $(ratio "${RPS[traefikee]:-0}" "${RPS[haproxy]:-0}")"
-echo "ratio us/req traefikee/nginx $(ratio "${US[traefikee]:-0}" "${US[nginx]:-0}")  traefikee/haproxy $(ratio "${US[traefikee]:-0}" "${US[haproxy]:-0}")  (lower is better)"
+for sfx in "" -tls; do
+  [ -z "$sfx" ] || [ "$TLS" = 1 ] || continue
+  t=traefikee$sfx; n=nginx$sfx; h=haproxy$sfx
+  echo "ratio req/s  $t/$n $(ratio "${RPS[$t]:-0}" "${RPS[$n]:-0}")  $t/$h $(ratio "${RPS[$t]:-0}" "${RPS[$h]:-0}")"
+  echo "ratio us/req $t/$n $(ratio "${US[$t]:-0}" "${US[$n]:-0}")  $t/$h $(ratio "${US[$t]:-0}" "${US[$h]:-0}")  (lower is better)"
+done
 exit 0

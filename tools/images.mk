@@ -4,7 +4,9 @@
 #   make image-<role>  one role's images
 #   make test-images   boot tests (tests/image/test_*.sh) through tools/testrun.sh
 #   make bench-boot    time from qemu start to "boot done", to the daemon's
-#                      start line and to its READY line, per role and boot mode
+#                      start line and to the node being READY ("cluster
+#                      created" / "joined the cluster", joining a bootstrap
+#                      VM the script boots first), per role and boot mode
 #   make release       build/release/: binaries tarball, images, vm tools and
 #                      traefikee_checksums.txt (sha256)
 #

@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# tests/image/test_boot_cluster.sh — the three role images side by side, as
-# in the seed: a bootstrap node (booted from its raw disk through SeaBIOS and
-# syslinux), a control node with a state disk and a data node (booted from
-# kernel + initramfs), on one virtual segment. Checks that each image builds
-# its role's command line from node.env as documented, that the control
-# node's blank state disk is formatted and mounted, that the VMs reach each
-# other, and that the console logs root in without a password when node.env
-# sets none.
+# tests/image/test_boot_cluster.sh — the three role images forming a real
+# cluster, as in the seed: a bootstrap node (booted from its raw disk through
+# SeaBIOS and syslinux, CONTROL_NODES=1 so it stays a control node), a control
+# node with a state disk and a data node (booted from kernel + initramfs), on
+# one virtual segment.
+#
+#   1. boot the bootstrap VM; wait until its daemon created the cluster;
+#   2. read the join tokens with `traefikee env` at its serial console (piped
+#      through base64, so the raw tokens never show on the console log);
+#   3. write them into the control and data VMs' node.env and config drives
+#      (tools/mkconfigdrive.sh: secrets never go on the kernel command line),
+#      boot both; each daemon joins ("joined the cluster");
+#   4. at the control VM's console, `traefikee list-nodes --details` must
+#      show bootstrap-node, control-node-1 and data-node-1 all READY
+#      (names from node.env's NODE_NAME, i.e. the VMs' host names).
+# Also: each image builds its role's command line from node.env, the control
+# node's blank state disk is formatted and mounted, the VMs reach each other,
+# the console logs root in without a password when node.env sets none, and
+# no token is on a command line or in a log.
+# Prints the seconds from each qemu start to "boot done", to the daemon's
+# join and to READY in list-nodes (# timing lines).
 #
 # Network: qemu's multicast socket netdev inside a namespace made by this
 # test (only lo in it), so the segment never leaves the namespace. Needs
@@ -28,8 +41,8 @@ if ! img_netns "$ns"; then
 fi
 # The namespace is this test's own: a fixed group and port cannot collide.
 seg=(--netns "$ns" --net "mcast:239.255.42.1:45700")
-token_c=CTRL-TOKEN-cluster-test-0001
-token_d=DATA-TOKEN-cluster-test-0002
+t_start=$(img_now)
+since() { awk -v a="$1" -v b="$(img_now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 mkenv() { # mkenv NAME: node.env on stdin -> config drive NAME.img
   cat > "$IMG_TMP/$1.env"
@@ -40,50 +53,116 @@ ROLE=bootstrap
 NODE_NAME=bootstrap-node
 IP_ADDRESS=10.99.1.10/24
 LICENSE_KEY=fakeLicense-cluster-test
-CONTROL_NODES=3
+CONTROL_NODES=1
 API=yes
 BOOTSTRAP_TIMEOUT=600
 EOF
+
+# --- 1. the bootstrap VM -------------------------------------------------------------
+img_boot boot bootstrap --boot disk --config "$IMG_TMP/boot.img" "${seg[@]}"
+if img_wait boot 'tee-init: boot done' 120; then
+  ok "boot booted (boot done after ${IMG_WAITED}s)"
+else
+  not_ok "boot booted"
+  sed 's/^/  /' "$IMG_TMP/boot.qemu.out" "$IMG_TMP/boot.log" | tail -20
+  finish
+fi
+check "bootstrap came up from its raw disk (syslinux)" img_has boot '^SYSLINUX '
+check "bootstrap command line from node.env" img_wait boot \
+  'tee-supervise\[bootstrap\]: starting \(attempt 1\): /usr/bin/traefikee bootstrap --advertise=10\.99\.1\.10:4242 --listen=0\.0\.0\.0:4242 --licensekey=… --controlnodes=1 --statedir=/var/lib/traefikee_state --mtlscertsoutputdir=/root/\.traefikee --timeout=600 --api[[:space:]]*$' 30
+check "the licence key is not in the bootstrap log" bash -c "! grep -aq fakeLicense-cluster-test '$IMG_TMP/boot.log'"
+if img_wait boot 'level=info msg="?cluster created' 60; then
+  ok "the bootstrap daemon created the cluster (${IMG_WAITED}s after qemu start)"
+  note "timing: bootstrap (disk boot): cluster created ${IMG_WAITED}s after qemu start"
+else
+  not_ok "the bootstrap daemon created the cluster"
+  grep -av 'tee-init' "$IMG_TMP/boot.log" | tail -20 | sed 's/^/  /'
+  finish
+fi
+
+# --- 2. the tokens, from the bootstrap VM's console ------------------------------------
+IMG_CONSOLE_TIMEOUT=60 img_console boot 'send:\r' 'expect:root@bootstrap-node:~# ' \
+  'send:traefikee env > /tmp/env.out 2>&1; echo ENV-STATUS-$?; echo TOK-BEGIN; base64 < /tmp/env.out; rm -f /tmp/env.out; echo TOK-END-$((6*7))\r' \
+  'expect:^TOK-END-42' 2> "$IMG_TMP/console.err"
+envtxt=$(tr -d '\r' < "$IMG_TMP/boot.transcript" | awk '/^TOK-BEGIN$/ { on = 1; next } /^TOK-END-42$/ { on = 0 } on' | base64 -d 2>/dev/null)
+token_c=$(printf '%s\n' "$envtxt" | grep CONTROL_NODE_TOKEN | cut -d '"' -f2)
+token_d=$(printf '%s\n' "$envtxt" | grep DATA_NODE_TOKEN | cut -d '"' -f2)
+if grep -aq '^ENV-STATUS-0' "$IMG_TMP/boot.transcript" && [ -n "$token_c" ] && [ -n "$token_d" ]; then
+  ok "traefikee env at the bootstrap console gives CONTROL_NODE_TOKEN and DATA_NODE_TOKEN"
+else
+  not_ok "traefikee env at the bootstrap console gives the tokens: $(cat "$IMG_TMP/console.err")"
+  tr -d '\r' < "$IMG_TMP/boot.transcript" | tail -10 | sed 's/^/  /'
+  finish
+fi
+
+# --- 3. control and data VMs, tokens on their config drives ----------------------------
 mkenv ctl <<EOF
 ROLE=control
 NODE_NAME=control-node-1
 IP_ADDRESS=10.99.1.11/24
 PEERS=10.99.1.10:4242
-CONTROL_NODE_TOKEN=$token_c
+CONTROL_NODE_TOKEN="$token_c"
 API=yes
 EOF
 mkenv dat <<EOF
 ROLE=data
 NODE_NAME=data-node-1
 IP_ADDRESS=10.99.1.21/24
-PEERS=10.99.1.11:4242
-DATA_NODE_TOKEN=$token_d
+PEERS=10.99.1.11:4242,10.99.1.10:4242
+DATA_NODE_TOKEN="$token_d"
 EOF
-
-img_boot boot bootstrap --boot disk --config "$IMG_TMP/boot.img" "${seg[@]}"
 img_boot ctl control --config "$IMG_TMP/ctl.img" --state "$IMG_TMP/ctl.state" --state-size 64M "${seg[@]}"
+t0_ctl=$IMG_T0
 img_boot dat data --config "$IMG_TMP/dat.img" "${seg[@]}"
+t0_dat=$IMG_T0
 
-for vm in boot ctl dat; do
+for vm in ctl dat; do
   if img_wait "$vm" 'tee-init: boot done' 120; then
-    ok "$vm booted"
+    ok "$vm booted (boot done after ${IMG_WAITED}s)"
   else
     not_ok "$vm booted"
     sed 's/^/  /' "$IMG_TMP/$vm.qemu.out" | tail -5
   fi
 done
-check "bootstrap came up from its raw disk (syslinux)" img_has boot '^SYSLINUX '
-
-check "bootstrap command line from node.env" img_wait boot \
-  'tee-supervise\[bootstrap\]: starting \(attempt 1\): /usr/bin/traefikee bootstrap --advertise=10\.99\.1\.10:4242 --listen=0\.0\.0\.0:4242 --licensekey=… --controlnodes=3 --statedir=/var/lib/traefikee_state --mtlscertsoutputdir=/root/\.traefikee --timeout=600 --api[[:space:]]*$' 30
-check "the licence key is not in the bootstrap log" bash -c "! grep -aq fakeLicense-cluster-test '$IMG_TMP/boot.log'"
 check "control command line from node.env" img_wait ctl \
   'tee-supervise\[control\]: starting \(attempt 1\): /usr/bin/traefikee start-control-node --peeraddresses=10\.99\.1\.10:4242 --advertise=10\.99\.1\.11:4242 --listen=0\.0\.0\.0:4242 --statedir=/var/lib/traefikee_state --api[[:space:]]*$' 30
 check "data command line from node.env" img_wait dat \
-  'tee-supervise\[data\]: starting \(attempt 1\): /usr/bin/traefikee start-data-node --peeraddresses=10\.99\.1\.11:4242 --statedir=/var/lib/traefikee_state[[:space:]]*$' 30
+  'tee-supervise\[data\]: starting \(attempt 1\): /usr/bin/traefikee start-data-node --peeraddresses=10\.99\.1\.11:4242,10\.99\.1\.10:4242 --statedir=/var/lib/traefikee_state[[:space:]]*$' 30
 check "control node formatted its blank state disk" img_has ctl 'tee-init: formatting blank state disk /dev/vd[a-z]'
 check "control node mounted its state disk" img_has ctl 'tee-init: state disk /dev/vd[a-z] on /var/lib/traefikee_state'
-check "no token in any log" bash -c "! grep -aqE '$token_c|$token_d' '$IMG_TMP/boot.log' '$IMG_TMP/ctl.log' '$IMG_TMP/dat.log'"
+
+IMG_T0=$t0_ctl
+if img_wait ctl 'level=info msg="?joined the cluster' 120; then
+  ok "the control node joined the cluster with CONTROL_NODE_TOKEN from its config drive"
+  note "timing: control (kernel boot): joined ${IMG_WAITED}s after qemu start"
+else
+  not_ok "the control node joined the cluster"
+  grep -av 'tee-init' "$IMG_TMP/ctl.log" | tail -20 | sed 's/^/  /'
+fi
+IMG_T0=$t0_dat
+if img_wait dat 'level=info msg="?joined the cluster' 120; then
+  ok "the data node joined the cluster with DATA_NODE_TOKEN from its config drive"
+  note "timing: data (kernel boot): joined ${IMG_WAITED}s after qemu start"
+else
+  not_ok "the data node joined the cluster"
+  grep -av 'tee-init' "$IMG_TMP/dat.log" | tail -20 | sed 's/^/  /'
+fi
+
+# --- 4. list-nodes at the control VM's console -------------------------------------------
+# Poll inside the VM until all three nodes are READY (at most 90 s).
+IMG_CONSOLE_TIMEOUT=120 img_console ctl 'send:\r' 'expect:root@control-node-1:~# ' \
+  'send:i=0; while [ $i -lt 90 ]; do traefikee list-nodes --details > /tmp/ln 2>&1; [ $(grep -c " READY " /tmp/ln) -ge 3 ] && break; i=$((i+1)); sleep 1; done; echo LN-BEGIN; cat /tmp/ln; echo LN-END-$((6*7))\r' \
+  'expect:^LN-END-42' 2> "$IMG_TMP/console.err" || note "list-nodes console: $(cat "$IMG_TMP/console.err")"
+ln=$(tr -d '\r' < "$IMG_TMP/ctl.transcript" | awk '/^LN-BEGIN$/ { on = 1; next } /^LN-END-42$/ { on = 0 } on')
+note "timing: all three READY in list-nodes $(since "$t_start")s after the first qemu start"
+printf '%s\n' "$ln" | sed 's/^/#   /'
+for n in bootstrap-node control-node-1 data-node-1; do
+  kind="CONTROL NODE"; [ "$n" = data-node-1 ] && kind="DATA NODE"
+  check "list-nodes on the control VM shows $n READY ($kind)" \
+    bash -c "printf '%s\n' \"\$1\" | grep -qE '^[a-z0-9]+ +$n +ACCEPTED +READY +ACTIVE +$kind'" _ "$ln"
+done
+check "list-nodes shows a current leader" bash -c "printf '%s\n' \"\$1\" | grep -q 'Current Leader'" _ "$ln"
+check "no token in any log" bash -c "! grep -aqF -e '$token_c' -e '$token_d' '$IMG_TMP/boot.log' '$IMG_TMP/ctl.log' '$IMG_TMP/dat.log'"
 
 # The data node's console: no password set, so root is logged in at once.
 if img_console dat 'send:\r' 'expect:root@data-node-1:~# ' \
@@ -100,4 +179,5 @@ if img_console ctl 'send:\r' 'expect:root@control-node-1:~# ' \
 else
   not_ok "the state directory is on the state disk (no console)"
 fi
+note "total $(since "$t_start")s"
 finish

@@ -42,12 +42,24 @@
  *   3 never persist the vote before answering (§5.1, Figure 2)
  *   4 answer ReadIndex without a quorum round (thesis §6.4)
  *   5 vote for candidates whose log is behind ours (§5.4.1)
+ *   6 (in this driver, not the core) apply entries once they are on disk,
+ *     before they are committed
  * The searches for planted bugs use a harsher fault mix (--harsh): frequent
  * faults aimed at leaders, quick restarts, one entry per message, so that
  * interleavings like the paper's Figure 8 come up within a few seeds.
  *
  * Usage: sim_raft [--seeds=N] [--from=S] [--steps=K] [--seed=S -v] [--bug=N]
- *        RAFT_PLANT_BUG=N in the environment is the same as --bug=N.
+ *                 [--harsh] [--liveness] [--mutants | --no-mutants]
+ *                 [--bug-seeds=N] [--bug-steps=K]
+ *        RAFT_PLANT_BUG=N in the environment is the same as --bug=N;
+ *        SIM_SEEDS, SIM_STEPS and SIM_LIVENESS=1 set the defaults of
+ *        --seeds, --steps and --liveness (tools/mk/raft.mk).
+ *   default     1000 seeds of 3000 steps, then one search per planted bug
+ *   --liveness  after healing, every member of the leader's configuration
+ *               must apply the fresh write, not only its proposer (1500
+ *               steps per seed unless --steps)
+ *   --mutants   only the planted-bug searches, one "mutant N" line each
+ * The last line of a run is "seeds: N, violations: V".
  * Randomness: each seed initialises a struct rand (rand_init_seed) with
  * "sim_raft" and the seed number; the fault mix is drawn from it, and it
  * seeds a xoshiro256** stream used for the per-event draws (the DRBG is too
@@ -62,6 +74,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAXN 12      /* node slots: initial nodes plus joiners */
 #define TICK_MS 10   /* one raft tick */
@@ -375,6 +388,8 @@ struct sim {
 	uint64_t heal_at;
 	int live_ok;
 	uint64_t live_wid, live_node;
+	int live_all;        /* --liveness: every member must apply the live write */
+	uint64_t live_index; /* where the live write was applied */
 	/* result */
 	int failed;
 	char group[40];
@@ -766,8 +781,10 @@ static void apply_entry(struct sim *s, struct node *n, const struct raft_entry *
 		s->st.writes_acked++;
 		if (e->index > s->acked_max)
 			s->acked_max = e->index;
-		if (wid == s->live_wid)
+		if (wid == s->live_wid) {
 			s->live_ok = 1;
+			s->live_index = e->index;
+		}
 		p->node = 0;
 	}
 }
@@ -1017,8 +1034,17 @@ static void process_ready(struct sim *s, int k, const struct raft_ready *rd)
 		net_send(s, &rd->msgs[i]);
 	}
 	/* 3. apply */
+	if (s->bug == 6) {
+		/* Planted bug 6 (the driver, not the core): apply entries as soon
+		 * as they are on disk, before they are committed; committed
+		 * entries already applied are skipped. */
+		for (uint32_t i = 0; i < rd->n_entries; i++)
+			if (rd->entries[i].index == n->sm_index + 1)
+				apply_entry(s, n, &rd->entries[i]);
+	}
 	for (uint32_t i = 0; i < rd->n_committed; i++)
-		apply_entry(s, n, &rd->committed[i]);
+		if (s->bug != 6 || rd->committed[i].index > n->sm_index)
+			apply_entry(s, n, &rd->committed[i]);
 	/* 4. reads */
 	for (uint32_t i = 0; i < rd->n_reads; i++) {
 		const struct raft_read_result *rr = &rd->reads[i];
@@ -1569,6 +1595,22 @@ static void dump_nodes(struct sim *s)
 	}
 }
 
+/* --liveness: the live write must also reach every member of the current
+ * leader's configuration (each applies it, or a snapshot past it). */
+static int converged(struct sim *s)
+{
+	int l = find_leader(s);
+	if (l < 0)
+		return 0;
+	const struct raft_conf *c = raft_config(&s->nodes[l].r);
+	for (uint32_t i = 0; i < c->n; i++) {
+		int k = node_idx(s, c->s[i].id);
+		if (k < 0 || !s->nodes[k].up || s->nodes[k].sm_index < s->live_index)
+			return 0;
+	}
+	return 1;
+}
+
 /* Liveness: once healed, propose on the leader until one write commits. */
 static void live_step(struct sim *s)
 {
@@ -1582,10 +1624,12 @@ static void live_step(struct sim *s)
 	propose(s, k, 1);
 }
 
-static int run_seed(struct sim *s, uint64_t seed, int bug, uint64_t steps, int verbose, int harsh)
+static int run_seed(struct sim *s, uint64_t seed, int bug, uint64_t steps, int verbose, int harsh,
+		    int live_all)
 {
 	memset(s, 0, sizeof *s);
 	s->seed = seed;
+	s->live_all = live_all;
 	s->bug = bug;
 	s->verbose = verbose;
 	s->max_steps = steps;
@@ -1630,15 +1674,18 @@ static int run_seed(struct sim *s, uint64_t seed, int bug, uint64_t steps, int v
 		if (!s->healing && s->step >= s->max_steps)
 			heal(s);
 		if (s->healing) {
-			if (s->live_ok)
+			if (s->live_ok && (!s->live_all || converged(s)))
 				break;
 			if (s->now > s->heal_at + LIVE_MS || ++live_events > LIVE_MAX_EVENTS) {
 				int k = find_leader(s);
 				dump_nodes(s);
 				fail(s, "liveness",
 				     k < 0 ? "no leader %d ms after healing"
-					   : "leader elected but no proposal committed %d ms after "
-					     "healing",
+				     : !s->live_ok
+					     ? "leader elected but no proposal committed %d ms "
+					       "after healing"
+					     : "a member has not applied the new write %d ms "
+					       "after healing",
 				     LIVE_MS);
 				break;
 			}
@@ -1668,7 +1715,10 @@ static int run_seed(struct sim *s, uint64_t seed, int bug, uint64_t steps, int v
 			free(e.p);
 			break;
 		case EV_RESTART:
-			if (!n->up && e.gen == n->gen && !s->healing) {
+			/* Restarts from before the healing are stale (heal()
+			 * restarted the node); one after it follows a storage
+			 * fail-stop and must happen, or the node stays down. */
+			if (!n->up && e.gen == n->gen) {
 				trace(s, "n%" PRIu64 " RESTART", n->id);
 				node_start(s, e.node);
 			}
@@ -1739,18 +1789,62 @@ static int arg_u64(const char *a, const char *name, uint64_t *v)
 
 static struct sim S; /* large: keep it off the stack */
 
+#define N_BUGS 6
+static const char *const bug_names[N_BUGS + 1] = {
+	"none",
+	"commit counting older-term entries",
+	"double vote in one term",
+	"vote not persisted before the reply",
+	"ReadIndex without a quorum round",
+	"vote without the up-to-date check",
+	"driver applies entries before commit",
+};
+
+/* Search harsh seeds 1000001.. for one that makes the checker fire with
+ * planted bug b. Returns the number of seeds tried (0: not caught). */
+static uint64_t bug_search(int b, uint64_t bug_seeds, uint64_t steps, uint64_t *seed)
+{
+	for (uint64_t sd = 1; sd <= bug_seeds; sd++) {
+		int caught = run_seed(&S, 1000000 + sd, b, steps, 0, 1, 0) &&
+			     strcmp(S.group, "setup") != 0;
+		if (caught) {
+			*seed = 1000000 + sd;
+			return sd; /* S keeps the failure until sim_free */
+		}
+		sim_free(&S);
+	}
+	return 0;
+}
+
+/* Wall-clock time, for the seeds/s figure only (never seen by the run). */
+static double wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Environment defaults (arguments override them): SIM_SEEDS, SIM_STEPS,
+ * SIM_LIVENESS=1; tools/mk/raft.mk sets them from make's SEEDS, STEPS and
+ * LIVENESS. */
+static uint64_t env_u64(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+	return v && *v ? strtoull(v, NULL, 10) : def;
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t seeds = 400, from = 1, steps = 5000, one = 0, bug = 0, bug_seeds = 1000;
-	int verbose = 0, single = 0, harsh = 0;
-	const char *env = getenv("RAFT_PLANT_BUG");
-	if (env && *env)
-		bug = strtoull(env, NULL, 10);
+	uint64_t seeds = env_u64("SIM_SEEDS", 1000), from = 1, one = 0, bug_seeds = 1000;
+	uint64_t bug = env_u64("RAFT_PLANT_BUG", 0), bug_steps = 5000;
+	int live_all = env_u64("SIM_LIVENESS", 0) != 0;
+	uint64_t steps = env_u64("SIM_STEPS", 0);
+	int verbose = 0, single = 0, harsh = 0, mutants = 0, no_mutants = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (arg_u64(a, "--seeds", &seeds) || arg_u64(a, "--from", &from) ||
 		    arg_u64(a, "--steps", &steps) || arg_u64(a, "--bug", &bug) ||
-		    arg_u64(a, "--bug-seeds", &bug_seeds))
+		    arg_u64(a, "--bug-seeds", &bug_seeds) || arg_u64(a, "--bug-steps", &bug_steps))
 			continue;
 		if (arg_u64(a, "--seed", &one)) {
 			single = 1;
@@ -1764,21 +1858,62 @@ int main(int argc, char **argv)
 			harsh = 1;
 			continue;
 		}
+		if (!strcmp(a, "--liveness")) {
+			live_all = 1;
+			continue;
+		}
+		if (!strcmp(a, "--mutants")) {
+			mutants = 1;
+			continue;
+		}
+		if (!strcmp(a, "--no-mutants")) {
+			no_mutants = 1;
+			continue;
+		}
 		fprintf(stderr, "usage: sim_raft [--seeds=N] [--from=S] [--steps=K] [--seed=S -v] "
-				"[--bug=N] "
-				"[--harsh] [--bug-seeds=N]\n");
+				"[--bug=N] [--harsh] [--liveness]\n"
+				"                [--mutants | --no-mutants] [--bug-seeds=N] "
+				"[--bug-steps=K]\n");
 		return 2;
 	}
+	if (!steps)
+		steps = live_all ? 1500 : 3000;
 	if (single) {
 		seeds = 1;
 		from = one;
 	}
 
+	int bad = 0;
+	if (mutants) {
+		/* Each planted bug must be caught within bug_seeds harsh seeds. */
+		int caught = 0;
+		for (int b = 1; b <= N_BUGS; b++) {
+			uint64_t sd = 0, k = bug_search(b, bug_seeds, bug_steps, &sd);
+			if (k) {
+				caught++;
+				printf("ok - sim_raft mutant %d caught\n", b);
+				printf("mutant %d (%s): caught at seed %" PRIu64 " after %" PRIu64
+				       " seeds (limit %" PRIu64 "), step %" PRIu64 ": %s: %s\n",
+				       b, bug_names[b], sd, k, bug_seeds, S.fail_step, S.group,
+				       S.msg);
+				sim_free(&S);
+			} else {
+				bad = 1;
+				printf("not ok - sim_raft mutant %d (%s) not caught in %" PRIu64
+				       " seeds\n",
+				       b, bug_names[b], bug_seeds);
+			}
+		}
+		printf("mutants: %d, caught: %d\n", N_BUGS, caught);
+		return bad;
+	}
+
 	struct group_result res[N_GROUPS];
 	memset(res, 0, sizeof res);
 	struct stats tot = {0};
+	double t0 = wall_s();
 	for (uint64_t sd = from; sd < from + seeds; sd++) {
-		int f = run_seed(&S, sd, (int)bug, steps, verbose, harsh);
+		int f = run_seed(&S, sd, (int)bug, steps, verbose, harsh, live_all);
 		tot.seeds++;
 		tot.steps += S.step;
 		tot.leaders += S.st.leaders;
@@ -1808,7 +1943,6 @@ int main(int argc, char **argv)
 		}
 		sim_free(&S);
 	}
-	int bad = 0;
 	for (size_t g = 0; g < N_GROUPS; g++) {
 		if (res[g].failed) {
 			bad = 1;
@@ -1824,27 +1958,27 @@ int main(int argc, char **argv)
 	       " reads, %" PRIu64 " snapshots taken / %" PRIu64 " installed, %" PRIu64
 	       " conf changes, %" PRIu64 " transfers, %" PRIu64 " crashes, %" PRIu64
 	       " partitions, %" PRIu64 " truncations, %" PRIu64 " messages, %" PRIu64
-	       " old-term commits, %" PRIu64 " storage fail-stops, %" PRIu64 " seeds failed%s\n",
+	       " old-term commits, %" PRIu64 " storage fail-stops, %" PRIu64 " seeds failed%s%s\n",
 	       tot.seeds, from, tot.steps, tot.leaders, tot.commits, tot.writes_acked, tot.reads,
 	       tot.snaps_taken, tot.snaps_installed, tot.conf_changes, tot.transfers, tot.crashes,
 	       tot.partitions, tot.truncations, tot.msgs, tot.old_term_commits, tot.fail_stops,
-	       tot.failed, bug ? " (planted bug run)" : "");
+	       tot.failed, bug ? " (planted bug run)" : "",
+	       live_all ? " (liveness: every member applies)" : "");
+
+	double el = wall_s() - t0;
+	printf("# seeds/s: %.1f (%" PRIu64 " seeds of %" PRIu64 " steps in %.2f s)\n",
+	       el > 0 ? (double)tot.seeds / el : 0.0, tot.seeds, steps, el);
 
 	/* The checker must catch each planted bug (default run only). */
-	if (!single && !bug) {
-		for (int b = 1; b <= 5; b++) {
-			uint64_t sd;
-			int caught = 0;
-			for (sd = 1; sd <= bug_seeds && !caught; sd++) {
-				caught = run_seed(&S, 1000000 + sd, b, steps, 0, 1) &&
-					 strcmp(S.group, "setup") != 0;
-				if (caught)
-					printf("ok - sim_raft planted bug %d caught (seed %" PRIu64
-					       ", step %" PRIu64 ": %s: %s)\n",
-					       b, 1000000 + sd, S.fail_step, S.group, S.msg);
+	if (!single && !bug && !no_mutants) {
+		for (int b = 1; b <= N_BUGS; b++) {
+			uint64_t sd = 0;
+			if (bug_search(b, bug_seeds, bug_steps, &sd)) {
+				printf("ok - sim_raft planted bug %d caught (seed %" PRIu64
+				       ", step %" PRIu64 ": %s: %s)\n",
+				       b, sd, S.fail_step, S.group, S.msg);
 				sim_free(&S);
-			}
-			if (!caught) {
+			} else {
 				bad = 1;
 				printf("not ok - sim_raft planted bug %d not caught in %" PRIu64
 				       " seeds\n",
@@ -1852,5 +1986,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	/* Last line: seeds of the main run and how many broke a check. */
+	printf("seeds: %" PRIu64 ", violations: %" PRIu64 "\n", tot.seeds, tot.failed);
 	return bad;
 }

@@ -638,3 +638,48 @@ void provider_fini(struct provider *p)
 	if (p->emit.mem)
 		provider_emit_fini(&p->emit);
 }
+
+/* State --------------------------------------------------------------------------------- */
+
+const char *provider_state_name(enum provider_state s)
+{
+	switch (s) {
+	case PROVIDER_CONNECTING: return "connecting";
+	case PROVIDER_WATCHING: return "watching";
+	case PROVIDER_BACKOFF: return "backoff";
+	case PROVIDER_ERROR: return "error";
+	}
+	return "?";
+}
+
+void provider_status_get(const struct provider *p, struct provider_status *st)
+{
+	memset(st, 0, sizeof *st);
+	st->state = PROVIDER_CONNECTING;
+	if (p->consul) {
+		const struct provider_consul *c = p->consul;
+		st->state = c->state;
+		st->last_err = c->last_err;
+		provider_fmt(st->errmsg, sizeof st->errmsg, "%s", c->errmsg);
+		st->applied = c->applied;
+		st->errors = c->errors;
+	} else if (p->etcd) {
+		const struct provider_etcd *e = p->etcd;
+		st->state = e->state;
+		st->last_err = e->last_err;
+		provider_fmt(st->errmsg, sizeof st->errmsg, "%s", e->errmsg);
+		st->applied = e->applied > 0 ? (uint64_t)e->applied : 0;
+		st->errors = e->errors;
+	} else if (p->file) {
+		const struct provider_file *f = p->file;
+		st->state = f->failing ? PROVIDER_ERROR
+			    : f->reads ? PROVIDER_WATCHING
+				       : PROVIDER_CONNECTING;
+		st->last_err = f->last_err;
+		if (f->last_err)
+			provider_fmt(st->errmsg, sizeof st->errmsg, "%s: %s", f->path,
+				     err_str(f->last_err));
+		st->applied = f->applied;
+		st->errors = f->errors;
+	}
+}

@@ -209,6 +209,30 @@ struct provider {
 	char errmsg[256];
 };
 
+/* State (for status pages, logs and tests) ---------------------------------------------- */
+
+enum provider_state {
+	PROVIDER_CONNECTING, /* started, or retrying after a back-off: a read is in flight */
+	PROVIDER_WATCHING,   /* the last read succeeded; waiting for changes */
+	PROVIDER_BACKOFF,    /* the last read failed; retrying after provider_backoff */
+	PROVIDER_ERROR,      /* as BACKOFF, but the failure needs an operator: refused credentials,
+				a cap (max_keys, max_doc_bytes), an invalid file */
+};
+
+struct provider_status {
+	enum provider_state state;
+	int last_err;     /* last -ERR_* seen (0: none); kept after a recovery */
+	char errmsg[256]; /* its detail */
+	uint64_t applied; /* Consul X-Consul-Index / etcd revision of the last document handed to
+			     the emit stage (0: none yet); file: successful reads */
+	uint64_t errors;  /* failed reads since start */
+};
+
+/* "connecting", "watching", "backoff", "error". */
+const char *provider_state_name(enum provider_state s);
+/* Snapshot of p's watcher state into *st (no I/O, callable at any time after provider_init). */
+void provider_status_get(const struct provider *p, struct provider_status *st);
+
 /* Build the configured provider (allocates all its memory; reads TLS files; resolves the
  * endpoint). 0, -ERR_PROVIDER_CONFIG (errmsg says why), -ERR_NOMEM, or a TLS/PEM error. */
 int provider_init(struct provider *p, struct loop *l, const struct provider_config *cfg);

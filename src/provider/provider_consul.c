@@ -103,6 +103,8 @@ static void on_timer(struct loop *l, void *arg)
 {
 	struct provider_consul *pc = arg;
 	pc->timer = (struct loop_timer_id){0, 0};
+	if (pc->state != PROVIDER_WATCHING)
+		pc->state = PROVIDER_CONNECTING; /* the retry after a back-off */
 	query(pc);
 }
 
@@ -122,10 +124,18 @@ static void schedule_next(struct provider_consul *pc)
 	schedule(pc, at > now ? at - now : 0);
 }
 
+/* Errors that retrying alone will not fix: an operator must act. */
+static bool needs_operator(int err)
+{
+	return err == -ERR_PROVIDER_AUTH || err == -ERR_PROVIDER_TOO_MANY_KEYS ||
+	       err == -ERR_PROVIDER_DOC_TOO_LARGE || err == -ERR_PROVIDER_RESPONSE_TOO_LARGE;
+}
+
 static void retry_later(struct provider_consul *pc, int err)
 {
 	pc->errors++;
 	pc->last_err = err;
+	pc->state = needs_operator(err) ? PROVIDER_ERROR : PROVIDER_BACKOFF;
 	provider_fmt(pc->errmsg, sizeof pc->errmsg, "%s", pc->http.errmsg);
 	uint64_t d = provider_backoff_next(&pc->backoff, pc->cfg.rand);
 	log_warn("consul: query failed; retrying", "endpoint=%s err=%s detail=\"%s\" retry_ms=%llu",
@@ -157,9 +167,12 @@ static void translate(struct provider_consul *pc, size_t n, const char *root, bo
 	log_info("consul: read prefix", "prefix=%s keys=%zu doc_bytes=%zu index=%llu", root, n,
 		 pc->doc.len, (unsigned long long)pc->index);
 	rc = provider_emit_submit(pc->cfg.emit, buf_slice(&pc->doc));
-	if (rc < 0)
+	if (rc < 0) {
 		provider_report(pc->cfg.diag, LOG_ERROR, root, "document not applied: %s",
 				err_str(rc));
+		return;
+	}
+	pc->applied = pc->index;
 }
 
 /* The response ---------------------------------------------------------------------------- */
@@ -176,6 +189,9 @@ static void on_done(void *arg, int err)
 	if (status == 403) {
 		pc->errors++;
 		pc->last_err = -ERR_PROVIDER_AUTH;
+		pc->state = PROVIDER_ERROR;
+		provider_fmt(pc->errmsg, sizeof pc->errmsg,
+			     "permission denied (403): check --consul.token");
 		uint64_t d = provider_backoff_next(&pc->backoff, pc->cfg.rand);
 		log_error("consul: permission denied (403): check --consul.token or "
 			  "CONSUL_HTTP_TOKEN and the token's key:read ACL on the prefix",
@@ -206,6 +222,7 @@ static void on_done(void *arg, int err)
 			translate(pc, (size_t)n, pc->alias, true);
 		}
 		provider_backoff_reset(&pc->backoff);
+		pc->state = PROVIDER_WATCHING;
 		schedule_next(pc);
 		return;
 	}
@@ -254,6 +271,7 @@ static void on_done(void *arg, int err)
 	}
 	pc->have_data = true;
 	provider_backoff_reset(&pc->backoff);
+	pc->state = PROVIDER_WATCHING;
 	schedule_next(pc);
 }
 

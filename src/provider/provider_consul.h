@@ -65,6 +65,8 @@ struct provider_consul {
 	size_t vals_cap;
 	struct buf doc; /* translation output (max_doc_bytes) */
 	void *mem;
+	enum provider_state state;
+	uint64_t applied; /* X-Consul-Index of the last document submitted (0: none) */
 	/* counters, for tests and metrics */
 	uint64_t queries;
 	uint64_t errors;

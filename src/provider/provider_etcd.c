@@ -14,6 +14,8 @@
 #include "base/base_err.h"
 #include "json/json_write.h"
 
+#define PROVIDER_ETCD_STALE_MAX 3 /* consecutive older revisions before a store reset */
+
 static void range(struct provider_etcd *pe);
 static void watch_start(struct provider_etcd *pe);
 static void authenticate(struct provider_etcd *pe);
@@ -105,6 +107,7 @@ static void on_retry(struct loop *l, void *arg)
 {
 	struct provider_etcd *pe = arg;
 	pe->timer = (struct loop_timer_id){0, 0};
+	pe->state = PROVIDER_CONNECTING;
 	if (pe->cfg.username[0] && !pe->token[0])
 		authenticate(pe);
 	else
@@ -116,6 +119,10 @@ static void restart_later(struct provider_etcd *pe, int err, const char *what, c
 {
 	pe->errors++;
 	pe->last_err = err;
+	pe->state = err == -ERR_PROVIDER_AUTH || err == -ERR_PROVIDER_TOO_MANY_KEYS ||
+				    err == -ERR_PROVIDER_RESPONSE_TOO_LARGE
+			    ? PROVIDER_ERROR
+			    : PROVIDER_BACKOFF;
 	provider_fmt(pe->errmsg, sizeof pe->errmsg, "%s: %s", what, detail);
 	phttp_cancel(&pe->watch);
 	phttp_cancel(&pe->kvc);
@@ -308,6 +315,28 @@ static void on_range(void *arg, int err)
 		restart_later(pe, n, "range", detail);
 		return;
 	}
+	if (!pe->reading_alias && rev < pe->applied) {
+		/* Never go back to an older state: a lagging member, or a store restored from an
+		 * older snapshot. Dropped and listed again after back-off; a revision that stays
+		 * older for PROVIDER_ETCD_STALE_MAX lists is a replaced store and is accepted. */
+		if (++pe->stale_streak < PROVIDER_ETCD_STALE_MAX) {
+			pe->stale++;
+			char detail[128];
+			provider_fmt(detail, sizeof detail,
+				     "revision %lld older than the applied %lld; keeping the last "
+				     "good document",
+				     (long long)rev, (long long)pe->applied);
+			restart_later(pe, -ERR_PROVIDER_STALE, "range", detail);
+			return;
+		}
+		pe->resets++;
+		log_warn("etcd: revision stayed older than the applied one; the store was "
+			 "replaced, accepting it",
+			 "revision=%lld applied=%lld", (long long)rev, (long long)pe->applied);
+		pe->applied = 0;
+	}
+	if (!pe->reading_alias)
+		pe->stale_streak = 0;
 	pe->ranges++;
 	const char *root = pe->reading_alias ? pe->alias : pe->prefix;
 	size_t cnt = provider_kv_strip_root(pe->kv, (size_t)n, slice_from_cstr(root));
@@ -336,7 +365,10 @@ static void on_range(void *arg, int err)
 		if (rc < 0)
 			provider_report(pe->cfg.diag, LOG_ERROR, root, "document not applied: %s",
 					err_str(rc));
+		else
+			pe->applied = pe->revision;
 	}
+	pe->state = PROVIDER_WATCHING;
 	if (!pe->watching) {
 		watch_start(pe);
 	} else if (pe->range_again) {

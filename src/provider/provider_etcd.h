@@ -67,7 +67,12 @@ struct provider_etcd {
 	size_t vals_cap;
 	struct buf doc;
 	void *mem;
+	enum provider_state state;
+	int64_t applied;       /* revision of the last document submitted (0: none) */
+	unsigned stale_streak; /* consecutive ranges older than applied */
 	uint64_t ranges;
+	uint64_t stale;  /* ranges dropped: revision older than applied */
+	uint64_t resets; /* a revision that stayed older: the store was replaced, accepted */
 	uint64_t watch_events;
 	uint64_t compactions;
 	uint64_t errors;

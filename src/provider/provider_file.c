@@ -869,6 +869,7 @@ int provider_file_toml(struct slice text, struct provider_kv *kv, size_t max, ch
 static void reread(struct provider_file *pf)
 {
 	pf->reads++;
+	pf->failing = true; /* until the document is built */
 	int fd = open(pf->path, O_RDONLY | O_CLOEXEC);
 	struct provider_diag *d = pf->cfg.diag;
 	if (fd < 0) {
@@ -960,8 +961,14 @@ static void reread(struct provider_file *pf)
 	log_info("file: read", "path=%s format=%s bytes=%zu doc_bytes=%zu", pf->path,
 		 toml ? "toml" : "json", got, pf->doc.len);
 	rc = provider_emit_submit(pf->cfg.emit, buf_slice(&pf->doc));
-	if (rc < 0)
+	if (rc < 0) {
+		pf->errors++;
+		pf->last_err = rc;
 		provider_report(d, LOG_ERROR, pf->path, "document not applied: %s", err_str(rc));
+		return;
+	}
+	pf->failing = false;
+	pf->applied++;
 }
 
 static void on_reread(struct loop *l, void *arg)

@@ -60,6 +60,8 @@ struct provider_file {
 	uint64_t reads;
 	uint64_t errors;
 	int last_err;
+	bool failing;     /* the last read failed: the last good document stays */
+	uint64_t applied; /* successful reads */
 };
 
 int provider_file_init(struct provider_file *pf, struct loop *l,

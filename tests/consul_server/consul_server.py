@@ -19,7 +19,14 @@ matter to a watcher (docs/internals/providers.md, "The Consul test server"):
 Test hooks (not Consul API):
   POST /test/restore      renumber every index from 1, drop tombstones: indexes go backwards,
                           as after a snapshot restore
-  POST /test/fail?n=N&status=S   the next N /v1 GETs answer status S (default 500)
+  POST /test/fail?n=N&status=S&mode=M
+                                 the next N GETs and POSTs (also /v3: the etcd tests) fail:
+                                 mode=status  answer status S (default 500)
+                                 mode=badjson 200 with a bad JSON body and a higher index
+                                 mode=truncated  200, Content-Length 100 bytes over the body,
+                                              then the connection closes
+                                 mode=junk    bytes that are not HTTP, then close
+                                 mode=stale   200 "[]" with X-Consul-Index 1 (an old index)
   GET  /test/log          JSON list of the /v1 requests seen: [method, path?query, token]
   POST /test/clear-log
 
@@ -124,12 +131,18 @@ class Handler(BaseHTTPRequestHandler):
     store = None
     token = None
     proxy = False
-    fail = {"n": 0, "status": 500}
+    fail = {"n": 0, "status": 500, "mode": "status"}
     log = []
     lock = threading.Lock()
 
     def log_message(self, fmt, *args):  # quiet
         pass
+
+    def setup(self):
+        super().setup()
+        # headers and body go out in two writes: without NODELAY the body waits for the
+        # client's delayed ACK (40 ms) on a kept-alive connection, as Consul's Go server never does
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _send(self, status, body=b"", index=None, ctype="application/json"):
         self.send_response(status)
@@ -151,8 +164,10 @@ class Handler(BaseHTTPRequestHandler):
         q = parse_qs(u.query, keep_blank_values=True)
         if u.path.startswith("/test/"):
             return self._test(method, u.path, q)
-        if not u.path.startswith("/v1/kv"):
-            return self._send(404, b"", ctype="text/plain")
+        is_kv = u.path.startswith("/v1/kv")
+        if not is_kv:
+            f = self._take_fail(method)
+            return self._inject(f) if f else self._send(404, b"", ctype="text/plain")
         tok = self.headers.get("X-Consul-Token") or ""
         auth = self.headers.get("Authorization") or ""
         if not tok and auth.startswith("Bearer "):
@@ -163,12 +178,10 @@ class Handler(BaseHTTPRequestHandler):
         if Handler.token is not None and tok != Handler.token:
             return self._send(403, b"Permission denied", ctype="text/plain")
         key = unquote(u.path[len("/v1/kv/"):]) if u.path.startswith("/v1/kv/") else ""
+        f = self._take_fail(method)
+        if f:
+            return self._inject(f)
         if method == "GET":
-            with Handler.lock:
-                if Handler.fail["n"] > 0:
-                    Handler.fail["n"] -= 1
-                    return self._send(Handler.fail["status"], b"injected failure",
-                                      ctype="text/plain")
             recurse = "recurse" in q
             if not key and not recurse:
                 return self._send(400, b"Missing key name", ctype="text/plain")
@@ -190,13 +203,49 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, b"true", index=self.store.index)
         return self._send(405, b"", ctype="text/plain")
 
+    def _take_fail(self, method):
+        """The injected failure this request gets (POST /test/fail), or None."""
+        if method not in ("GET", "POST"):
+            return None
+        with Handler.lock:
+            if Handler.fail["n"] <= 0:
+                return None
+            Handler.fail["n"] -= 1
+            return dict(Handler.fail)
+
+    def _inject(self, f):
+        """One injected failure (POST /test/fail): see the module docstring."""
+        mode = f["mode"]
+        if mode == "badjson":
+            return self._send(200, b'[{"Key":"traefik/x","Value":', index=self.store.index + 1)
+        if mode == "stale":
+            return self._send(200, b"[]", index=1)
+        if mode == "truncated":
+            body = b'[{"Key":"traefik/backends/b/servers/s/url","Value":"aHR0cDovLzEwLjAuMC4'
+            self.send_response(200)
+            self.send_header("X-Consul-Index", str(self.store.index + 1))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body) + 100))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            self.close_connection = True
+            return None
+        if mode == "junk":
+            self.wfile.write(b"\x00\xffSSH-2.0-not-http\r\n\r\n garbage \x01\x02\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return None
+        return self._send(f["status"], b"injected failure", ctype="text/plain")
+
     def _test(self, method, path, q):
         if path == "/test/restore" and method == "POST":
             self.store.restore()
         elif path == "/test/fail" and method == "POST":
             with Handler.lock:
                 Handler.fail = {"n": int(q.get("n", ["1"])[0]),
-                                "status": int(q.get("status", ["500"])[0])}
+                                "status": int(q.get("status", ["500"])[0]),
+                                "mode": q.get("mode", ["status"])[0]}
         elif path == "/test/log" and method == "GET":
             with Handler.lock:
                 return self._send(200, json.dumps(Handler.log).encode())

@@ -33,8 +33,11 @@ struct srv {
 	int port;
 };
 
-static bool srv_start(struct srv *s, const char *token)
+/* Start the server on port (0: a free one, read from its "PORT n" line). */
+static bool srv_start_on(struct srv *s, const char *token, int port)
 {
+	char pstr[16];
+	snprintf(pstr, sizeof pstr, "%d", port);
 	int p[2];
 	s->pid = 0;
 	if (pipe(p) < 0)
@@ -47,7 +50,7 @@ static bool srv_start(struct srv *s, const char *token)
 		char *argv[] = {"python3",
 				"tests/consul_server/consul_server.py",
 				"--port",
-				"0",
+				pstr,
 				token ? "--token" : NULL,
 				(char *)token,
 				NULL};
@@ -73,6 +76,11 @@ static bool srv_start(struct srv *s, const char *token)
 	s->port = 0;
 	sscanf(line, "PORT %d", &s->port);
 	return s->port > 0;
+}
+
+static bool srv_start(struct srv *s, const char *token)
+{
+	return srv_start_on(s, token, 0);
 }
 
 static void srv_stop(struct srv *s)
@@ -261,7 +269,7 @@ static int fx_watch(const char *token, const struct provider_limits *lim_in, con
 		lim = *lim_in;
 	else
 		limits(&lim);
-	char ep[64];
+	static char ep[64]; /* borrowed by the watcher's configuration */
 	snprintf(ep, sizeof ep, proxy ? "consul.invalid:8500" : "127.0.0.1:%d", fx.srv.port);
 	provider_diag_init(&fx.diag, "consul", fx_report, &fx);
 	int rc = provider_emit_init(&fx.emit, &fx.loop, lim.max_doc_bytes, 0, fx_on_doc, &fx);
@@ -657,6 +665,149 @@ static void connect_refused_by_proxy(void)
 	free(store);
 }
 
+/* Fault tests ------------------------------------------------------------------------------ */
+
+/* Run until fx.pc.errors reaches want. */
+static bool run_until_errors(uint64_t want, uint64_t ms)
+{
+	uint64_t end = time_mono_ms() + ms;
+	while (fx.pc.errors < want && time_mono_ms() < end)
+		loop_run_once(&fx.loop, 20);
+	return fx.pc.errors >= want;
+}
+
+static bool run_until_state(enum provider_state want, uint64_t ms)
+{
+	uint64_t end = time_mono_ms() + ms;
+	while (fx.pc.state != want && time_mono_ms() < end)
+		loop_run_once(&fx.loop, 20);
+	return fx.pc.state == want;
+}
+
+/* Short blocking queries, so that an injected failure hits the next GET quickly. */
+static void fault_limits(struct provider_limits *lim)
+{
+	limits(lim);
+	lim->consul_wait_ms = 150;
+}
+
+/* Garbage answers (bad JSON, a body cut short, bytes that are not HTTP, a 500): each is an
+ * error with a detail, the state goes to BACKOFF, the last good document stays (nothing is
+ * emitted), and the next good answer brings the state back to WATCHING. */
+static void garbage_keeps_document(void)
+{
+	static const struct {
+		const char *q;
+		const char *what;
+	} modes[] = {
+		{"/test/fail?n=2&mode=badjson", "badjson"},
+		{"/test/fail?n=2&mode=truncated", "truncated"},
+		{"/test/fail?n=2&mode=junk", "junk"},
+		{"/test/fail?n=2&status=500", "500"},
+		{"/test/fail?n=2&status=503", "503"},
+	};
+	static char good[4096];
+	REQUIRE(fx_setup(NULL));
+	put(&fx.srv, "traefik/backends/b/servers/s/url", "http://10.0.0.1:80");
+	struct provider_limits lim;
+	fault_limits(&lim);
+	REQUIRE(fx_watch(NULL, &lim, NULL, NULL) == 0);
+	REQUIRE(run_until(&fx.docs, 1, 5000));
+	CHECK_EQ_INT(fx.pc.state, PROVIDER_WATCHING);
+	uint64_t applied = fx.pc.applied;
+	CHECK(applied > 0);
+	snprintf(good, sizeof good, "%s", fx.doc);
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+		uint64_t errs = fx.pc.errors;
+		CHECK_EQ_INT(hreq(fx.srv.port, "POST", modes[i].q, NULL, NULL, NULL, 0), 200);
+		if (!run_until_errors(errs + 2, 5000)) {
+			TEST_FAIL_("mode %s: no error seen", modes[i].what);
+			continue;
+		}
+		CHECK(fx.pc.state == PROVIDER_BACKOFF || fx.pc.state == PROVIDER_CONNECTING);
+		CHECK(fx.pc.last_err < 0);
+		CHECK(fx.pc.errmsg[0] != 0);
+		CHECK_EQ_INT(fx.docs, 1);
+		CHECK_EQ_STR(fx.doc, good);
+		if (!run_until_state(PROVIDER_WATCHING, 5000))
+			TEST_FAIL_("mode %s: no recovery (state %s)", modes[i].what,
+				   provider_state_name(fx.pc.state));
+		CHECK_EQ_INT(fx.pc.backoff.attempt, 0);
+		CHECK_EQ_INT(fx.docs, 1); /* same content: not emitted again */
+		CHECK(fx.pc.applied >= applied);
+		applied = fx.pc.applied;
+	}
+	/* and it still follows changes */
+	put(&fx.srv, "traefik/backends/b/servers/s/url", "http://10.0.0.2:80");
+	CHECK(run_until(&fx.docs, 2, 5000));
+	CHECK(strstr(fx.doc, "10.0.0.2"));
+	CHECK(fx.pc.applied > applied);
+	fx_teardown();
+}
+
+/* An answer with an older index (a lagging server, a restore) is never applied: the watcher
+ * resets and reads again; the document and the applied index stay. */
+static void stale_index_not_applied(void)
+{
+	REQUIRE(fx_setup(NULL));
+	put(&fx.srv, "traefik/backends/b/servers/s/url", "http://10.0.0.1:80");
+	put(&fx.srv, "traefik/backends/b/servers/s/weight", "3");
+	struct provider_limits lim;
+	fault_limits(&lim);
+	REQUIRE(fx_watch(NULL, &lim, NULL, NULL) == 0);
+	REQUIRE(run_until(&fx.docs, 1, 5000));
+	uint64_t applied = fx.pc.applied;
+	CHECK(applied > 1);
+	CHECK_EQ_INT(hreq(fx.srv.port, "POST", "/test/fail?n=1&mode=stale", NULL, NULL, NULL, 0),
+		     200);
+	uint64_t end = time_mono_ms() + 5000;
+	while (fx.pc.resets < 1 && time_mono_ms() < end)
+		loop_run_once(&fx.loop, 20);
+	CHECK_EQ_INT(fx.pc.resets, 1);
+	run_for(400);
+	CHECK_EQ_INT(fx.docs, 1); /* the empty list at index 1 was not applied */
+	CHECK(strstr(fx.doc, "10.0.0.1"));
+	CHECK_EQ_INT(fx.pc.applied, applied);
+	CHECK_EQ_INT(fx.pc.state, PROVIDER_WATCHING);
+	fx_teardown();
+}
+
+/* The server is stopped and started again on the same port: back-off while it is away (the
+ * delays grow, bounded by backoff_max_ms), the last good document stays, and the watcher
+ * recovers on its own. */
+static void restart_recovers(void)
+{
+	REQUIRE(fx_setup(NULL));
+	int port = fx.srv.port;
+	/* a few writes: the restarted (empty, in-memory) server's index is lower, as a store
+	 * that lost its data; the watcher resets on it (an equal index would read as "no
+	 * change", which is Consul's protocol) */
+	for (int i = 0; i < 4; i++)
+		put(&fx.srv, "traefik/backends/b/servers/s/url", "http://10.0.0.1:80");
+	struct provider_limits lim;
+	fault_limits(&lim);
+	REQUIRE(fx_watch(NULL, &lim, NULL, NULL) == 0);
+	REQUIRE(run_until(&fx.docs, 1, 5000));
+	srv_stop(&fx.srv);
+	run_for(1000);
+	CHECK(fx.pc.errors >= 3);
+	CHECK(fx.pc.errors < 25); /* 50..200 ms back-off, not a hot loop */
+	CHECK(fx.pc.backoff.attempt >= 3);
+	CHECK(fx.pc.state == PROVIDER_BACKOFF || fx.pc.state == PROVIDER_CONNECTING);
+	CHECK(fx.pc.errmsg[0] != 0);
+	CHECK_EQ_INT(fx.docs, 1);
+	CHECK(strstr(fx.doc, "10.0.0.1"));
+	REQUIRE(srv_start_on(&fx.srv, NULL, port));
+	put(&fx.srv, "traefik/backends/b/servers/s/url", "http://10.0.0.9:80");
+	uint64_t end = time_mono_ms() + 5000;
+	while (!strstr(fx.doc, "10.0.0.9") && time_mono_ms() < end)
+		loop_run_once(&fx.loop, 20);
+	CHECK(strstr(fx.doc, "10.0.0.9"));
+	CHECK(run_until_state(PROVIDER_WATCHING, 3000));
+	CHECK_EQ_INT(fx.pc.backoff.attempt, 0);
+	fx_teardown();
+}
+
 static void whole_provider_from_flags(void)
 {
 	REQUIRE(fx_setup(NULL));
@@ -683,6 +834,21 @@ static void whole_provider_from_flags(void)
 	put(&fx.srv, "custom/backends/c/servers/s/url", "http://10.0.0.2:80");
 	CHECK(run_until(&fx.docs, 2, 3000));
 	CHECK(strstr(fx.doc, "\"c\":{\"servers\""));
+	struct provider_status st;
+	provider_status_get(&p, &st);
+	CHECK_EQ_STR(provider_state_name(st.state), "watching");
+	CHECK(st.applied > 0);
+	CHECK_EQ_INT(st.errors, 0);
+	/* the server goes away: back-off, the state and error say so */
+	srv_stop(&fx.srv);
+	put(&fx.srv, "custom/x", "y"); /* fails: no server */
+	run_for(2500);
+	provider_status_get(&p, &st);
+	CHECK(st.state == PROVIDER_BACKOFF || st.state == PROVIDER_CONNECTING);
+	CHECK(st.errors > 0);
+	CHECK(st.last_err < 0);
+	CHECK(st.errmsg[0]);
+	CHECK_EQ_INT(fx.docs, 2);
 	provider_fini(&p);
 	provider_fini(&p); /* idempotent */
 	/* https without a CA: refused at init with a clear message */
@@ -695,4 +861,5 @@ static void whole_provider_from_flags(void)
 
 TEST_MAIN(parse_kv_list, endpoints_and_no_proxy, golden_via_consul, change_emits_again,
 	  missing_prefix_404, index_reset, token_and_403, errors_back_off, alias_switch, caps_named,
-	  through_http_proxy, connect_refused_by_proxy, whole_provider_from_flags)
+	  through_http_proxy, connect_refused_by_proxy, garbage_keeps_document,
+	  stale_index_not_applied, restart_recovers, whole_provider_from_flags)

@@ -29,6 +29,7 @@ static struct {
 	bool tried, ok;
 	pid_t pid;
 	int port;
+	int cport, pport; /* client and peer ports, kept across restarts */
 	char dir[64];
 } et;
 
@@ -49,19 +50,14 @@ static int free_port(void)
 }
 
 static void tls_stop(void);
+static void et_kill(void);
+static void stop_pid(pid_t pid);
+static int start_proxy(pid_t *pid);
 
 static void et_cleanup(void)
 {
 	tls_stop();
-	if (et.pid > 0) {
-		kill(et.pid, SIGTERM);
-		int st;
-		for (int i = 0; i < 200 && waitpid(et.pid, &st, WNOHANG) != et.pid; i++)
-			usleep(10000);
-		kill(et.pid, SIGKILL);
-		waitpid(et.pid, &st, 0);
-		et.pid = 0;
-	}
+	et_kill();
 	if (et.dir[0]) {
 		char cmd[128];
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", et.dir);
@@ -73,29 +69,11 @@ static void et_cleanup(void)
 
 static int hpost(const char *path, const char *body, const char *auth, char *out, size_t cap);
 
-static bool et_setup(void)
+/* Start etcd on et.cport/et.pport with the data directory under et.dir (kept across restarts)
+ * and wait until it answers. */
+static bool et_spawn(void)
 {
-	if (et.tried)
-		return et.ok;
-	et.tried = true;
-	if (system("command -v etcd >/dev/null 2>&1") != 0) {
-		fprintf(stderr, "etcd missing: installing etcd-server with apt-get\n");
-		if (system("(apt-get install -y -qq etcd-server || (apt-get update -qq && "
-			   "apt-get install -y -qq etcd-server)) >/dev/null 2>&1") != 0 ||
-		    system("command -v etcd >/dev/null 2>&1") != 0) {
-			fprintf(stderr, "etcd is not available (apt-get install etcd-server)\n");
-			return false;
-		}
-	}
-	snprintf(et.dir, sizeof et.dir, "/tmp/tee-etcd-XXXXXX");
-	if (!mkdtemp(et.dir)) {
-		et.dir[0] = 0;
-		return false;
-	}
-	atexit(et_cleanup);
-	int cp = free_port(), pp = free_port();
-	if (cp < 0 || pp < 0)
-		return false;
+	int cp = et.cport, pp = et.pport;
 	char data[96], curl[64], purl[64], cluster[96], logf[96];
 	snprintf(data, sizeof data, "%s/data", et.dir);
 	snprintf(curl, sizeof curl, "http://127.0.0.1:%d", cp);
@@ -104,7 +82,7 @@ static bool et_setup(void)
 	snprintf(logf, sizeof logf, "%s/etcd.log", et.dir);
 	pid_t pid = fork();
 	if (pid == 0) {
-		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fd = open(logf, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
@@ -127,14 +105,54 @@ static bool et_setup(void)
 	uint64_t end = time_mono_ms() + 15000;
 	while (time_mono_ms() < end) {
 		char out[256];
-		if (hpost("/v3/kv/range", "{\"key\":\"AA==\"}", NULL, out, sizeof out) == 200) {
-			et.ok = true;
+		if (hpost("/v3/kv/range", "{\"key\":\"AA==\"}", NULL, out, sizeof out) == 200)
 			return true;
-		}
 		usleep(50000);
 	}
 	fprintf(stderr, "etcd did not start; see %s\n", logf);
 	return false;
+}
+
+/* Stop etcd (SIGTERM, then SIGKILL), by PID. */
+static void et_kill(void)
+{
+	if (et.pid <= 0)
+		return;
+	kill(et.pid, SIGTERM);
+	int st;
+	for (int i = 0; i < 200 && waitpid(et.pid, &st, WNOHANG) != et.pid; i++)
+		usleep(10000);
+	kill(et.pid, SIGKILL);
+	waitpid(et.pid, &st, 0);
+	et.pid = 0;
+}
+
+static bool et_setup(void)
+{
+	if (et.tried)
+		return et.ok;
+	et.tried = true;
+	if (system("command -v etcd >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "etcd missing: installing etcd-server with apt-get\n");
+		if (system("(apt-get install -y -qq etcd-server || (apt-get update -qq && "
+			   "apt-get install -y -qq etcd-server)) >/dev/null 2>&1") != 0 ||
+		    system("command -v etcd >/dev/null 2>&1") != 0) {
+			fprintf(stderr, "etcd is not available (apt-get install etcd-server)\n");
+			return false;
+		}
+	}
+	snprintf(et.dir, sizeof et.dir, "/tmp/tee-etcd-XXXXXX");
+	if (!mkdtemp(et.dir)) {
+		et.dir[0] = 0;
+		return false;
+	}
+	atexit(et_cleanup);
+	et.cport = free_port();
+	et.pport = free_port();
+	if (et.cport < 0 || et.pport < 0)
+		return false;
+	et.ok = et_spawn();
+	return et.ok;
 }
 
 /* Blocking POST to etcd; returns the status, the body in out. */
@@ -499,7 +517,121 @@ static void server_down_keeps_document(void)
 	CHECK(fx.pe.errors >= 2);
 	CHECK(fx.pe.errors < 30);
 	CHECK(strstr(fx.pe.errmsg, "range"));
+	CHECK(fx.pe.state == PROVIDER_BACKOFF || fx.pe.state == PROVIDER_CONNECTING);
+	CHECK_EQ_INT(fx.pe.applied, 0);
 	fx_teardown();
+	et.port = saved;
+}
+
+/* Fault tests ------------------------------------------------------------------------------ */
+
+static bool run_until_state(enum provider_state want, uint64_t ms)
+{
+	uint64_t end = time_mono_ms() + ms;
+	while (fx.pe.state != want && time_mono_ms() < end)
+		loop_run_once(&fx.loop, 20);
+	return fx.pe.state == want;
+}
+
+static bool run_until_doc_has(const char *needle, uint64_t ms)
+{
+	uint64_t end = time_mono_ms() + ms;
+	while (!strstr(fx.doc, needle) && time_mono_ms() < end)
+		loop_run_once(&fx.loop, 20);
+	return strstr(fx.doc, needle) != NULL;
+}
+
+/* etcd is killed and started again on the same ports and data: while it is away the watcher
+ * backs off (bounded), reports BACKOFF with the error, keeps the last document; then it lists
+ * and watches again by itself, and the applied revision only moves forward. */
+static void restart_recovers(void)
+{
+	REQUIRE(et_setup());
+	eput("/rr/backends/b/servers/s/url", "http://10.0.0.1:80");
+	REQUIRE(fx_watch("/rr", NULL, NULL) == 0);
+	REQUIRE(run_until(1, 8000));
+	CHECK(run_until_state(PROVIDER_WATCHING, 2000));
+	int64_t applied = fx.pe.applied;
+	CHECK(applied > 0);
+	et_kill();
+	run_for(1000);
+	CHECK(fx.pe.errors >= 2);
+	CHECK(fx.pe.errors < 25); /* 50..200 ms back-off, not a hot loop */
+	CHECK(fx.pe.state == PROVIDER_BACKOFF || fx.pe.state == PROVIDER_CONNECTING);
+	CHECK(fx.pe.last_err < 0);
+	CHECK(fx.pe.errmsg[0] != 0);
+	CHECK_EQ_INT(fx.docs, 1);
+	CHECK(strstr(fx.doc, "10.0.0.1"));
+	REQUIRE(et_spawn());
+	CHECK(run_until_state(PROVIDER_WATCHING, 5000));
+	CHECK(fx.pe.applied >= applied);
+	CHECK_EQ_INT(fx.docs, 1); /* the same data after the restart: nothing new to emit */
+	eput("/rr/backends/b/servers/s/url", "http://10.0.0.9:80");
+	CHECK(run_until_doc_has("10.0.0.9", 5000));
+	CHECK(fx.pe.applied > applied);
+	fx_teardown();
+}
+
+/* A range older than the revision already applied (a lagging member, a restored store) is
+ * dropped with -ERR_PROVIDER_STALE and the last document stays; one that stays older for
+ * three lists is a replaced store and is accepted (resets). */
+static void stale_revision_not_applied(void)
+{
+	REQUIRE(et_setup());
+	eput("/st/backends/b/servers/s/url", "http://10.0.0.1:80");
+	REQUIRE(fx_watch("/st", NULL, NULL) == 0);
+	REQUIRE(run_until(1, 8000));
+	CHECK(run_until_state(PROVIDER_WATCHING, 2000));
+	fx.pe.applied = fx.pe.revision + 1000; /* as if a newer revision had been applied */
+	eput("/st/backends/b/servers/s/url", "http://10.0.0.2:80");
+	uint64_t end = time_mono_ms() + 5000;
+	while (fx.pe.stale < 1 && time_mono_ms() < end)
+		loop_run_once(&fx.loop, 5);
+	CHECK_EQ_INT(fx.pe.stale, 1);
+	CHECK_EQ_INT(fx.pe.last_err, -ERR_PROVIDER_STALE);
+	CHECK(strstr(fx.pe.errmsg, "older than the applied"));
+	CHECK(fx.pe.state == PROVIDER_BACKOFF || fx.pe.state == PROVIDER_CONNECTING);
+	CHECK_EQ_INT(fx.docs, 1);
+	CHECK(strstr(fx.doc, "10.0.0.1"));
+	CHECK(run_until(2, 5000));
+	CHECK(strstr(fx.doc, "10.0.0.2"));
+	CHECK_EQ_INT(fx.pe.stale, 2);
+	CHECK_EQ_INT(fx.pe.resets, 1);
+	CHECK(run_until_state(PROVIDER_WATCHING, 2000));
+	fx_teardown();
+}
+
+/* An endpoint answering garbage (bytes that are not HTTP, a 200 with bad JSON, a body cut
+ * short): errors with a detail, back-off, no document. The Consul test server stands in. */
+static void garbage_endpoint(void)
+{
+	static const char *const modes[] = {"/test/fail?n=1000&mode=junk",
+					    "/test/fail?n=1000&mode=badjson",
+					    "/test/fail?n=1000&mode=truncated"};
+	REQUIRE(et_setup());
+	int saved = et.port;
+	pid_t pid = 0;
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+		int port = start_proxy(&pid);
+		if (port <= 0) {
+			TEST_FAIL_("test server did not start");
+			break;
+		}
+		et.port = port;
+		CHECK_EQ_INT(hpost(modes[i], "", NULL, NULL, 0), 200);
+		CHECK_EQ_INT(fx_watch("/g", NULL, NULL), 0);
+		run_for(700);
+		CHECK(fx.pe.errors >= 2);
+		CHECK(fx.pe.errors < 25);
+		CHECK(fx.pe.last_err < 0);
+		CHECK(fx.pe.errmsg[0] != 0);
+		CHECK(fx.pe.state == PROVIDER_BACKOFF || fx.pe.state == PROVIDER_CONNECTING);
+		CHECK_EQ_INT(fx.docs, 0);
+		CHECK_EQ_INT(fx.pe.applied, 0);
+		fx_teardown();
+		stop_pid(pid);
+		et.port = saved;
+	}
 	et.port = saved;
 }
 
@@ -787,5 +919,5 @@ static void flags_v2_refused_politely(void)
 }
 
 TEST_MAIN(range_end_bytes, stream_messages, golden_via_etcd, watch_changes, compaction_relists,
-	  alias_tree, server_down_keeps_document, tls_endpoint, authentication,
-	  flags_v2_refused_politely)
+	  alias_tree, server_down_keeps_document, restart_recovers, stale_revision_not_applied,
+	  garbage_endpoint, tls_endpoint, authentication, flags_v2_refused_politely)

@@ -557,9 +557,33 @@ static void via_flags(void)
 	struct provider pr;
 	REQUIRE(provider_init(&pr, &fx.loop, &cfg) == 0);
 	CHECK_EQ_INT(provider_start(&pr), 0);
+	struct provider_status st;
 	CHECK(run_until(1, 1000));
+	provider_status_get(&pr, &st);
+	CHECK_EQ_INT(st.state, PROVIDER_WATCHING);
+	CHECK_EQ_INT(st.applied, 1);
 	replace_file("routes.json", json_v2);
 	CHECK(run_until(2, 2000));
+	provider_status_get(&pr, &st);
+	CHECK_EQ_STR(provider_state_name(st.state), "watching");
+	CHECK_EQ_INT(st.applied, 2);
+	CHECK_EQ_INT(st.last_err, 0);
+	/* an invalid file: state error with the path, the last document stays */
+	replace_file("routes.json", "{\"backends\":");
+	run_for(300);
+	provider_status_get(&pr, &st);
+	CHECK_EQ_STR(provider_state_name(st.state), "error");
+	CHECK(st.last_err < 0);
+	CHECK(strstr(st.errmsg, "routes.json"));
+	CHECK_EQ_INT(st.applied, 2);
+	CHECK_EQ_INT(fx.docs, 2);
+	CHECK(strstr(fx.doc, "10.0.0.99:80"));
+	/* fixed: watching again */
+	replace_file("routes.json", good_json);
+	CHECK(run_until(3, 2000));
+	provider_status_get(&pr, &st);
+	CHECK_EQ_INT(st.state, PROVIDER_WATCHING);
+	CHECK_EQ_INT(st.applied, 3);
 	provider_fini(&pr);
 	loop_fini(&fx.loop);
 	remove_dir();

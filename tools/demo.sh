@@ -9,6 +9,9 @@
 # request through the data nodes. Every process is started here and stopped by its
 # PID on Ctrl-C, or after DEMO_SECONDS (default 60; 0 = until Ctrl-C).
 #
+#   tools/demo.sh --once   (or DEMO_ONCE=1, e.g. `DEMO_ONCE=1 make demo`): run the
+#                     walk-through once, check that BOTH data nodes answered, stop
+#                     everything and exit 0; non-zero (and the logs kept) if a step failed.
 #   DEMO_BASE=14200   first port (the demo uses DEMO_BASE .. DEMO_BASE+99)
 #   DEMO_KEEP=1       keep the working directory (logs, state) afterwards
 set -uo pipefail
@@ -17,6 +20,15 @@ B="$top/build/bin"
 T="$B/traefikee"
 C="$B/traefikeectl"
 SECONDS_LEFT=${DEMO_SECONDS:-60}
+ONCE=${DEMO_ONCE:-0}
+for a in "$@"; do
+  case $a in
+    --once) ONCE=1 ;;
+    -h | --help) sed -n '2,/^set /p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument $a (use --once)" >&2; exit 2 ;;
+  esac
+done
+[ "$ONCE" = 1 ] || ONCE=0
 BASE=${DEMO_BASE:-14200}
 W=$(mktemp -d "${TMPDIR:-/tmp}/traefikee-demo.XXXXXX")
 PIDS=()
@@ -104,14 +116,14 @@ wait_for 60 gone "$BOOT" || fail "the bootstrap node did not hand over"
 echo "(the bootstrap node handed leadership over and stopped)"
 wait_for 20 leader_on 1 || fail "no leader among the control nodes"
 boot_down() { "$T" list-nodes --details --traefikeesocket="$W/control1.sock" | grep -q 'bootstrap-node.*DOWN'; }
-wait_for 20 boot_down
+wait_for 20 boot_down || fail "the bootstrap node does not show DOWN"
 show "$T" list-nodes --details --traefikeesocket="$W/control1.sock"
 
 say "two data nodes join"
 for i in 1 2; do
   bg data$i.log "$T" start-data-node \
     --peeraddresses=127.0.0.1:$((BASE + 11)),127.0.0.1:$((BASE + 12)),127.0.0.1:$((BASE + 13)) \
-    --statedir="$W/data$i" --traefikeesocket="$W/data$i.sock" --name=data-node-$i
+    --statedir="$W/data$i" --traefikeesocket="$W/data$i.sock" --name=data-node-$i --accesslog
 done
 wait_for 30 ready_data || fail "the data nodes did not become READY"
 
@@ -122,18 +134,39 @@ serves() { curl -s --max-time 2 "http://$EP/" | grep -q Hello; }
 wait_for 20 serves || fail "no traffic through the data nodes"
 show curl -s "http://$EP/"
 
+say "traffic through BOTH data nodes (they share $EP with SO_REUSEPORT; each keeps an access log)"
+answered() { grep -c '"GET /[^"]*" 200' "$W/data$1.log" 2>/dev/null || true; }
+A1=$(answered 1) A2=$(answered 2)
+both() { [ "$(answered 1)" -gt "$A1" ] && [ "$(answered 2)" -gt "$A2" ]; }
+sent=0 failed=0
+while [ "$sent" -lt 200 ]; do
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    sent=$((sent + 1))
+    curl -s --max-time 2 "http://$EP/" | grep -q Hello || failed=$((failed + 1))
+  done
+  both && break
+  sleep 0.1
+done
+echo "$sent requests, $failed failed; data-node-1 answered $(($(answered 1) - A1)), data-node-2 answered $(($(answered 2) - A2))"
+[ "$failed" -eq 0 ] || fail "$failed of $sent requests through the data nodes failed"
+both || fail "not every data node answered (see data1.log, data2.log)"
+
 say "the cluster, after the clean-up dropped the bootstrap node"
 dropped() { ! "$T" list-nodes --traefikeesocket="$W/control1.sock" | grep -q bootstrap-node; }
-wait_for 30 dropped
-show "$T" list-nodes --traefikeesocket="$W/control1.sock"
+wait_for 30 dropped || fail "the clean-up did not drop the bootstrap node"
+show "$T" list-nodes --traefikeesocket="$W/control1.sock" || fail "list-nodes failed"
 
 say "remote administration with traefikeectl (mutual TLS on :$((BASE + 31)))"
 export HOME="$W/home"
 mkdir -p "$HOME"
-show "$C" connect --onpremise.mtlscertsdir="$W/credentials" --onpremise.apiaddress=127.0.0.1:$((BASE + 31))
-show "$C" list-nodes
+show "$C" connect --onpremise.mtlscertsdir="$W/credentials" --onpremise.apiaddress=127.0.0.1:$((BASE + 31)) ||
+  fail "traefikeectl connect failed"
+show "$C" list-nodes || fail "traefikeectl list-nodes failed"
 
-if [ "$SECONDS_LEFT" -gt 0 ]; then
+if [ "$ONCE" = 1 ]; then
+  say "every step passed (--once): stopping"
+  exit 0
+elif [ "$SECONDS_LEFT" -gt 0 ]; then
   say "the cluster runs for $SECONDS_LEFT s (curl http://$EP/); Ctrl-C stops it now"
   sleep "$SECONDS_LEFT"
 else

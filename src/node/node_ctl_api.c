@@ -167,9 +167,23 @@ void ctl_fwd_pump(struct ctl *c)
 		return;
 	}
 	char lid[ID_LEN + 1], laddr[NODE_ADDR_MAX];
-	if (!ctl_leader(c, lid, sizeof lid, laddr, sizeof laddr) ||
-	    strcmp(lid, c->ident.node_id) == 0)
-		return; /* no leader known yet (or we just became it): the status timer retries */
+	if (!ctl_leader(c, lid, sizeof lid, laddr, sizeof laddr))
+		return; /* no leader known yet: the status timer retries */
+	if (strcmp(lid, c->ident.node_id) == 0) {
+		/* This node won the election while the writes waited to be forwarded:
+		 * there is no one to forward them to. Answer each client with a 503 it
+		 * can retry (here, now the leader); internal reports are dropped, the
+		 * leader records what they carried itself. Waiting would hang the
+		 * clients and hold the queue for good. */
+		for (int i = 0; i < CTL_FWD_JOBS; i++) {
+			if (!c->jobs[i].used)
+				continue;
+			c->fwd_cur = i;
+			fwd_done(c, 0, (struct slice){0}, -ERR_AGAIN,
+				 "this node has just become the leader; retry the request");
+		}
+		return;
+	}
 	if (node_link_set_addr(&c->fwd, laddr, lid) < 0) {
 		fwd_done(c, 0, (struct slice){0}, -ERR_API_CONNECT,
 			 "the leader's address does not "

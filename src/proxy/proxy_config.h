@@ -8,8 +8,10 @@
  *   on failure the arena is rolled back to where it was (nothing half-built survives) and the
  *   running table is untouched, because it lives elsewhere.
  *
- *   A table is self-contained (every string is copied out of the document, NUL-terminated) and
- *   immutable: readers share it without locks, and replacing it is a pointer swap by the engine.
+ *   A table is self-contained (every string is copied out of the document, unescaped and
+ *   NUL-terminated; an absent string is "", never NULL; server host/authority are slices of the
+ *   server's url) and immutable: readers share it without locks, and replacing it is a pointer
+ *   swap by the engine.
  *   It stays valid until the caller reuses or frees the arena's memory, which it does once no
  *   request still holds the old table (drain).
  *
@@ -141,7 +143,7 @@ struct proxy_entrypoint {
 	bool tls;
 	const struct proxy_pem_pair *certs; /* static certificates */
 	uint32_t ncerts;
-	struct proxy_pem_pair default_cert; /* .cert.p NULL: none */
+	struct proxy_pem_pair default_cert; /* .cert.len == 0: none */
 	uint16_t min_version;               /* enum proxy_tls_version */
 	bool sni_strict;
 	const struct slice

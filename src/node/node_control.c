@@ -587,6 +587,23 @@ static int tls_setup(struct ctl *c, char *err, size_t cap)
 		snprintf(err, cap, "TLS server configuration: %s", c->tls_srv.errmsg);
 		return rc;
 	}
+	/* The control API (--controlapi.listen) serves admins and nodes only: a
+	 * client without a certificate of this cluster is refused during the
+	 * handshake. Joins go to --listen, which must accept certificate-less
+	 * joiners and checks roles per route instead. */
+	c->tls_srv_mtls_store = malloc(CTL_TLS_STORE);
+	if (!c->tls_srv_mtls_store)
+		return -ERR_NOMEM;
+	rc = api_tls_server_config(&c->tls_srv_mtls, c->tls_srv_mtls_store, CTL_TLS_STORE, chain,
+				   (size_t)n, c->creds.key, c->creds.key_len, c->creds.ca,
+				   c->creds.ca_len);
+	if (rc == 0)
+		rc = tls_server_set_client_auth(&c->tls_srv_mtls, TLS_CLIENT_AUTH_REQUIRED);
+	if (rc < 0) {
+		snprintf(err, cap, "TLS server configuration (control API): %s",
+			 c->tls_srv_mtls.errmsg);
+		return rc;
+	}
 	rc = tls_client_config_init(&c->tls_cli, c->tls_cli_store, CTL_TLS_STORE);
 	if (rc == 0)
 		rc = tls_client_add_ca(&c->tls_cli, c->creds.ca, c->creds.ca_len) < 0 ? -ERR_TLS_PEM
@@ -849,8 +866,11 @@ static void ctl_teardown(struct ctl *c)
 		pki_wipe(c->tls_srv_store, CTL_TLS_STORE);
 	if (c->tls_cli_store)
 		pki_wipe(c->tls_cli_store, CTL_TLS_STORE);
+	if (c->tls_srv_mtls_store)
+		pki_wipe(c->tls_srv_mtls_store, CTL_TLS_STORE);
 	free(c->tls_srv_store);
 	free(c->tls_cli_store);
+	free(c->tls_srv_mtls_store);
 	pki_wipe(&c->creds, sizeof c->creds);
 }
 

@@ -139,9 +139,10 @@ struct ctl {
 	uint64_t self_raft;
 
 	/* TLS */
-	struct tls_server_config tls_srv;
+	struct tls_server_config tls_srv; /* --listen: optional client cert (joiners have none) */
+	struct tls_server_config tls_srv_mtls; /* --controlapi.listen: client cert required */
 	struct tls_client_config tls_cli;
-	uint8_t *tls_srv_store, *tls_cli_store;
+	uint8_t *tls_srv_store, *tls_cli_store, *tls_srv_mtls_store;
 
 	/* raft scratch */
 	struct store_entry *sents; /* window_entries */

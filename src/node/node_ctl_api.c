@@ -1122,7 +1122,7 @@ int ctl_api_start(struct ctl *c)
 		return rc;
 	}
 	if (strcmp(o->controlapi, o->listen) != 0 &&
-	    (rc = api_server_listen_tcp(&c->api, o->controlapi, &c->tls_srv)) < 0) {
+	    (rc = api_server_listen_tcp(&c->api, o->controlapi, &c->tls_srv_mtls)) < 0) {
 		snprintf(c->api.errmsg, sizeof c->api.errmsg, "--controlapi.listen %s: %s",
 			 o->controlapi, err_str(rc));
 		return rc;

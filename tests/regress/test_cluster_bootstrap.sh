@@ -71,7 +71,8 @@ run curl -s --max-time 5 --cacert "$D/creds/ca.pem" --cert "$D/creds/admin.pem" 
   --key "$D/creds/admin.key" "https://$CAPI/nodes"
 check "GET /nodes over mTLS with the admin certificate" has "$OUT" '"name":"bootstrap"'
 run curl -s --max-time 5 --cacert "$D/creds/ca.pem" "https://$CAPI/nodes"
-check "GET /nodes without a client certificate is forbidden" has "$OUT" '"code":"API_FORBIDDEN"'
+check "the control API refuses a client without a certificate during the handshake" \
+  [ "$RC" -ne 0 ] && [ -z "$OUT" ]
 
 # A second bootstrap over the same state directory is refused, clearly.
 run "$T" bootstrap --licensekey=K --statedir="$D/state" --traefikeesocket="$D/x.sock" \

@@ -118,5 +118,5 @@ for i in 1 2; do
   spawn env -u CONTROL_NODE_TOKEN "$T" start-control-node "${TIMING[@]}" $(flags $i control-node-$i) >>"$D/c$i.log" 2>&1
 done
 routes "$UP2"
-if wait_for 30 serves hello-v2; then ok "after the control nodes restart, the data node follows new documents"; else not_ok "after the control nodes restart, the data node follows new documents"; tail -n 5 "$D/d1b.log"; fi
+if wait_for 60 serves hello-v2; then ok "after the control nodes restart, the data node follows new documents"; else not_ok "after the control nodes restart, the data node follows new documents"; tail -n 5 "$D/d1b.log"; tail -n 8 "$D/c1.log" "$D/c2.log"; fi
 finish

@@ -88,8 +88,13 @@ static const struct flag_def data_flags[] = {
 	NODE_COMMON_FLAGS,
 	{"peeraddresses", FLAG_STRING, NULL, "Comma-separated host:port of control nodes"},
 	{"token", FLAG_STRING, NULL, "Data node join token (or $DATA_NODE_TOKEN)"},
-	{"accesslog", FLAG_BOOL, "false", "Write an access log (Traefik common format)"},
+	{"accesslog", FLAG_BOOL, "false", "Write an access log (Traefik common format) to stdout"},
+	{"accesslog.filepath", FLAG_STRING, NULL, "Write the access log to this file instead"},
+	{"limit", FLAG_LIST, NULL, "Proxy limit NAME=VALUE, repeatable (names: --print-limits)"},
 	{"print-limits", FLAG_BOOL, "false", "Print the worst-case memory this node is sized for"},
+	{"standalone", FLAG_STRING, NULL,
+	 "Serve this routing document (JSON) without a cluster; SIGHUP re-reads it"},
+	{"workers", FLAG_INT, "1", "Worker processes (standalone mode)", 1, 64},
 };
 
 static const struct flag_def socket_flags[] = {

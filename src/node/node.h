@@ -111,7 +111,10 @@ struct node_opts {
 	int snap_every;   /* Raft entries between snapshots */
 	/* data node */
 	bool accesslog;
+	const char *accesslog_path; /* NULL: stdout (when accesslog) */
 	bool print_limits;
+	const char *limits[32]; /* "name=value" for proxy_dp_limits_set */
+	size_t nlimits;
 };
 
 /* What a node keeps in its state directory besides the store (node.json + PEM files). */

@@ -32,6 +32,7 @@
 #include "json/json_write.h"
 #include "node/node.h"
 #include "pki/pki_pem.h"
+#include "proxy/proxy_engine.h"
 #include "proxy/proxy_entrypoint.h"
 
 #define RESP_MAX (512u << 10)
@@ -98,7 +99,22 @@ static int opts_fill(const struct node_args *a, struct node_opts *o, int role)
 	o->down_after_s = (int)node_arg_int(a, "status.downafter", 5);
 	o->snap_every = (int)node_arg_int(a, "raft.snapshot", 4096);
 	o->accesslog = node_arg_bool(a, "accesslog");
+	o->accesslog_path = node_arg_str(a, "accesslog.filepath");
+	if (o->accesslog_path && !*o->accesslog_path)
+		o->accesslog_path = NULL;
+	if (o->accesslog_path)
+		o->accesslog = true;
 	o->print_limits = node_arg_bool(a, "print-limits");
+	for (size_t i = 0; i < a->n; i++) {
+		if (strcasecmp(a->v[i].name, "limit") != 0 || !a->v[i].value)
+			continue;
+		const char *eq = strchr(a->v[i].value, '=');
+		if (!eq || eq == a->v[i].value || !eq[1])
+			return fail(a, 2, "--limit: \"%s\" is not NAME=VALUE", a->v[i].value);
+		if (o->nlimits >= sizeof o->limits / sizeof o->limits[0])
+			return fail(a, 2, "--limit: too many");
+		o->limits[o->nlimits++] = a->v[i].value;
+	}
 	if (!o->statedir || !*o->statedir)
 		return fail(a, 2, "--statedir is empty");
 	int rc;
@@ -171,12 +187,60 @@ int node_cmd_start_control(const struct node_args *a)
 	return node_control_run(&o);
 }
 
+/* --standalone=FILE: no cluster, no state directory; the proxy's own standalone runner
+ * (proxy_engine.h) serves the file, with the same limits and access log flags. */
+static int start_standalone(const struct node_args *a, const struct node_opts *o)
+{
+	static char flags[40][300];
+	static char *argv[42];
+	int n = 0;
+	argv[n++] = (char *)a->cmd;
+#define SA_FLAG(...) (snprintf(flags[n], sizeof flags[n], __VA_ARGS__), argv[n] = flags[n], n++)
+	SA_FLAG("--routing=%s", node_arg_str(a, "standalone"));
+	SA_FLAG("--workers=%lld", node_arg_int(a, "workers", 1));
+	const char *lvl = node_arg_str(a, "log.level");
+	if (lvl)
+		SA_FLAG("--loglevel=%s", lvl);
+	if (o->accesslog_path)
+		SA_FLAG("--accesslog=%s", o->accesslog_path);
+	else if (o->accesslog)
+		SA_FLAG("--accesslog");
+	if (o->print_limits)
+		SA_FLAG("--print-limits");
+	static struct proxy_dp_limits check;
+	proxy_dp_limits_default(&check);
+	for (size_t i = 0; i < o->nlimits; i++) {
+		if (strlen(o->limits[i]) >= sizeof flags[0] - 3)
+			return fail(a, 2, "--limit: \"%.40s...\" is too long", o->limits[i]);
+		char name[64];
+		size_t nl = (size_t)(strchr(o->limits[i], '=') - o->limits[i]);
+		snprintf(name, sizeof name, "%.*s", (int)nl, o->limits[i]);
+		int lr = nl < sizeof name ? proxy_dp_limits_set(&check, name, o->limits[i] + nl + 1)
+					  : -ERR_NOTFOUND;
+		if (lr < 0)
+			return fail(a, 2, "--limit %s: %s", o->limits[i],
+				    lr == -ERR_NOTFOUND ? "unknown limit (see --print-limits)"
+							: "bad value");
+		SA_FLAG("--%s", o->limits[i]);
+	}
+#undef SA_FLAG
+	argv[n] = NULL;
+	return proxy_standalone_main(n, argv);
+}
+
 int node_cmd_start_data(const struct node_args *a)
 {
 	static struct node_opts o;
 	int rc = opts_fill(a, &o, CLUSTER_ROLE_DATA);
 	if (rc)
 		return rc;
+	const char *sa = node_arg_str(a, "standalone");
+	if (sa && *sa)
+		return start_standalone(a, &o);
+	if (node_arg_given(a, "workers") && node_arg_int(a, "workers", 1) != 1)
+		return fail(a, 2,
+			    "--workers is for --standalone; a cluster data node runs one "
+			    "worker (start more data nodes on the machine instead)");
 	o.mode = NODE_MODE_JOIN;
 	return node_data_run(&o);
 }

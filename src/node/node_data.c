@@ -23,6 +23,8 @@
  * Every input is bounded: lines by NODE_STREAM_LINE_MAX, documents by the proxy's
  * max_doc_bytes; anything malformed drops the link (and the document in progress).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,7 @@ struct dn {
 	struct proxy_engine *eng;
 	struct proxy_dp_limits lim;
 	int lock_fd;
+	int al_fd; /* --accesslog.filepath, or -1 */
 	char peers[NODE_PEERS_MAX][NODE_ADDR_MAX];
 	size_t npeers, cur;
 	unsigned fails;
@@ -363,7 +366,18 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	struct proxy_engine_config pc = {0};
 	pc.loop = &d->loop;
 	pc.lim = &d->lim;
-	pc.access_log_fd = o->accesslog ? 1 : -1;
+	pc.access_log_fd = -1;
+	if (o->accesslog_path) {
+		d->al_fd = open(o->accesslog_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (d->al_fd < 0) {
+			snprintf(err, cap, "--accesslog.filepath=%s: %s", o->accesslog_path,
+				 strerror(errno));
+			return -ERR_USAGE;
+		}
+		pc.access_log_fd = d->al_fd;
+	} else if (o->accesslog) {
+		pc.access_log_fd = 1;
+	}
 	pc.server_name = NULL;
 	/* Several data nodes on one machine share the entry point ports (DESIGN.md, "Several
 	 * nodes on one machine"); the kernel spreads the connections between them. */
@@ -426,7 +440,36 @@ int node_data_run(struct node_opts *o)
 	memset(&d, 0, sizeof d);
 	d.o = o;
 	d.lock_fd = -1;
+	d.al_fd = -1;
 	proxy_dp_limits_default(&d.lim);
+	for (size_t i = 0; i < o->nlimits; i++) {
+		char name[64];
+		const char *eq = strchr(o->limits[i], '=');
+		size_t nl = (size_t)(eq - o->limits[i]);
+		if (nl >= sizeof name) {
+			fprintf(stderr, "traefikee: --limit %s: unknown limit\n", o->limits[i]);
+			return 2;
+		}
+		memcpy(name, o->limits[i], nl);
+		name[nl] = 0;
+		int lr = proxy_dp_limits_set(&d.lim, name, eq + 1);
+		if (lr < 0) {
+			fprintf(stderr, "traefikee: --limit %s: %s\n", o->limits[i],
+				lr == -ERR_NOTFOUND ? "unknown limit (see --print-limits)"
+						    : "bad value");
+			return 2;
+		}
+	}
+	char lmsg[200];
+	if (proxy_dp_limits_check(&d.lim, lmsg, sizeof lmsg) < 0) {
+		fprintf(stderr, "traefikee: --limit: %s\n", lmsg);
+		return 2;
+	}
+	if (d.lim.workers != 1) {
+		fprintf(stderr,
+			"traefikee: --limit workers: a cluster data node runs one worker\n");
+		return 2;
+	}
 	node_daemon_signals();
 	if (o->print_limits) {
 		struct proxy_mem_sizes sz;
@@ -464,5 +507,7 @@ int node_data_run(struct node_opts *o)
 	pki_wipe(&d.creds, sizeof d.creds);
 	if (d.lock_fd >= 0)
 		close(d.lock_fd);
+	if (d.al_fd >= 0)
+		close(d.al_fd);
 	return code;
 }

@@ -1276,13 +1276,13 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		set_msg(msg, cap, "%s: %s", path, strerror(errno));
+		set_msg(msg, cap, "%s", strerror(errno));
 		return -ERR_NOTFOUND;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || (size_t)st.st_size > max) {
 		close(fd);
-		set_msg(msg, cap, "%s: over max_doc_bytes (%zu)", path, max);
+		set_msg(msg, cap, "over max_doc_bytes (%zu)", max);
 		return -ERR_PROXY_DOC_TOO_LARGE;
 	}
 	char *p = malloc((size_t)st.st_size + 1);
@@ -1298,7 +1298,7 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
 	close(fd);
 	if (!p || n != (size_t)st.st_size) {
 		free(p);
-		set_msg(msg, cap, "%s: read failed", path);
+		set_msg(msg, cap, "read failed");
 		return -ERR_IO;
 	}
 	p[n] = 0;

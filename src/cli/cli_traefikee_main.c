@@ -90,6 +90,8 @@ static const struct flag_def data_flags[] = {
 	{"token", FLAG_STRING, NULL, "Data node join token (or $DATA_NODE_TOKEN)"},
 	{"accesslog", FLAG_BOOL, "false", "Write an access log (Traefik common format) to stdout"},
 	{"accesslog.filepath", FLAG_STRING, NULL, "Write the access log to this file instead"},
+	{"metrics.listen", FLAG_STRING, NULL,
+	 "Serve GET /metrics (Prometheus) and GET /ping on this address (e.g. :4646)"},
 	{"limit", FLAG_LIST, NULL, "Proxy limit NAME=VALUE, repeatable (names: --print-limits)"},
 	{"print-limits", FLAG_BOOL, "false", "Print the worst-case memory this node is sized for"},
 	{"standalone", FLAG_STRING, NULL,

@@ -112,6 +112,7 @@ struct node_opts {
 	/* data node */
 	bool accesslog;
 	const char *accesslog_path; /* NULL: stdout (when accesslog) */
+	const char *metrics_listen; /* --metrics.listen: /metrics and /ping; NULL: off */
 	bool print_limits;
 	const char *limits[32]; /* "name=value" for proxy_dp_limits_set */
 	size_t nlimits;

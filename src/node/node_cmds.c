@@ -104,6 +104,9 @@ static int opts_fill(const struct node_args *a, struct node_opts *o, int role)
 		o->accesslog_path = NULL;
 	if (o->accesslog_path)
 		o->accesslog = true;
+	o->metrics_listen = node_arg_str(a, "metrics.listen");
+	if (o->metrics_listen && !*o->metrics_listen)
+		o->metrics_listen = NULL;
 	o->print_limits = node_arg_bool(a, "print-limits");
 	for (size_t i = 0; i < a->n; i++) {
 		if (strcasecmp(a->v[i].name, "limit") != 0 || !a->v[i].value)
@@ -125,6 +128,8 @@ static int opts_fill(const struct node_args *a, struct node_opts *o, int role)
 	if (o->controlapi && (rc = addr_check(a, "controlapi.listen", o->controlapi, false)))
 		return rc;
 	if (o->api && o->api_listen && (rc = addr_check(a, "api.listen", o->api_listen, false)))
+		return rc;
+	if (o->metrics_listen && (rc = addr_check(a, "metrics.listen", o->metrics_listen, false)))
 		return rc;
 	if (o->clustername &&
 	    !cluster_name_valid(slice_from_cstr(o->clustername), CLUSTER_NAME_MAX))
@@ -207,6 +212,8 @@ static int start_standalone(const struct node_args *a, const struct node_opts *o
 		SA_FLAG("--accesslog");
 	if (o->print_limits)
 		SA_FLAG("--print-limits");
+	if (o->metrics_listen)
+		SA_FLAG("--metrics.listen=%s", o->metrics_listen);
 	static struct proxy_dp_limits check;
 	proxy_dp_limits_default(&check);
 	for (size_t i = 0; i < o->nlimits; i++) {

@@ -28,6 +28,7 @@
 #include "base/base_err.h"
 #include "base/base_log.h"
 #include "base/base_time.h"
+#include "node/node_web.h"
 
 int64_t ctl_wall_ms(void)
 {
@@ -835,6 +836,7 @@ static void ctl_teardown(struct ctl *c)
 	ctl_provider_stop(c);
 	if (c->api_init)
 		api_server_fini(&c->api);
+	ctl_web_fini(c);
 	for (int i = 0; i < NODE_PEERS_MAX; i++)
 		if (c->peers[i].used)
 			ctl_transport_fini(&c->peers[i]);

@@ -206,6 +206,7 @@ struct ctl {
 	size_t boot_cmds_len;
 	int64_t join_deadline_ms; /* joined during a bootstrap: give up at (loop ms), 0: none */
 
+	struct node_web *web; /* --api: dashboard and JSON API state (node_web.c), or NULL */
 	/* after-ready actions */
 	bool want_peers_refresh;
 	bool want_routing_reload;
@@ -257,6 +258,7 @@ void ctl_provider_stop(struct ctl *c);
 void ctl_routing_maybe_propose(struct ctl *c);
 void ctl_applied_hook(struct ctl *c, const struct cluster_result *res, uint64_t index);
 
+/* node_web.c: ctl_web_start, ctl_web_fini, ctl_web_routing_changed (node_web.h) */
 /* node_bootstrap.c */
 int ctl_bootstrap_prepare(struct ctl *c, char *err, size_t cap);
 

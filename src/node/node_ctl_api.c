@@ -2,7 +2,8 @@
  *
  * Listeners: the unix socket (--traefikeesocket, local admin), mutual TLS on
  * --controlapi.listen (traefikeectl) and on --listen (other nodes: joins, Raft, routing
- * streams), and with --api a plaintext listener on --api.listen for anonymous status routes.
+ * streams), and with --api a plaintext listener on --api.listen for anonymous status routes
+ * and the dashboard, JSON API and /metrics (node_web.c).
  * One route table serves them all; each route's access mask decides who may call it.
  *
  * Writes (deploy, license, rm-node, join) are proposed by the leader and answered once
@@ -31,6 +32,7 @@
 #include "base/base_log.h"
 #include "cluster/cluster_backup.h"
 #include "node/node_control.h"
+#include "node/node_web.h"
 #include "pki/pki_pem.h"
 #include "pki/pki_token.h"
 
@@ -1000,6 +1002,7 @@ void ctl_api_routing_changed(struct ctl *c)
 	store_txn_abort(&t);
 	c->doc_len = b.len;
 	c->doc_rev = r.revision;
+	ctl_web_routing_changed(c);
 	for (int i = 0; i < CTL_STREAMS_MAX; i++)
 		if (c->streams[i].used)
 			stream_kick(c, &c->streams[i]);
@@ -1092,6 +1095,8 @@ int ctl_api_start(struct ctl *c)
 		{"GET", "/ping", API_ROLE_ANY | API_ROLE_ANON, h_ping, c},
 	};
 	if ((rc = api_server_add_routes(&c->api, routes, sizeof routes / sizeof routes[0])) < 0)
+		return rc;
+	if (o->api && (rc = ctl_web_start(c)) < 0) /* dashboard, JSON API, /metrics */
 		return rc;
 	api_server_set_peer_check(&c->api, peer_check, c);
 

@@ -37,6 +37,7 @@
 #include "node/node.h"
 #include "pki/pki_pem.h"
 #include "proxy/proxy_engine.h"
+#include "proxy/proxy_monitor.h"
 
 struct dn {
 	struct node_opts *o;
@@ -49,6 +50,8 @@ struct dn {
 	struct node_link link;
 	bool link_init;
 	struct proxy_engine *eng;
+	struct proxy_monitor *mon;                /* --metrics.listen, or NULL */
+	const struct proxy_metrics *mon_parts[1]; /* the engine's registry */
 	struct proxy_dp_limits lim;
 	int lock_fd;
 	int al_fd; /* --accesslog.filepath, or -1 */
@@ -275,7 +278,8 @@ static void dn_signal(struct loop *l, int signo, void *arg)
 	log_info("data node stopping", "signal=%d", signo);
 	node_link_close(&d->link);
 	loop_timer_cancel(&d->loop, d->retry);
-	proxy_engine_shutdown(d->eng); /* drains, then loop_stop */
+	proxy_monitor_set_draining(d->mon, true); /* /ping: 503 while draining */
+	proxy_engine_shutdown(d->eng);            /* drains, then loop_stop */
 }
 
 static uint64_t doc_revision(const char *doc, size_t len)
@@ -390,6 +394,22 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	d->acc = malloc(d->lim.table.max_doc_bytes + 2);
 	if (!d->acc)
 		return -ERR_NOMEM;
+	if (o->metrics_listen) {
+		d->mon_parts[0] = proxy_engine_metrics(d->eng);
+		struct proxy_monitor_config mc = {
+			.loop = &d->loop,
+			.addr = o->metrics_listen,
+			.parts = d->mon_parts,
+			.nparts = 1,
+			.max_text = proxy_monitor_text_bytes(d->lim.max_metric_series),
+		};
+		if ((rc = proxy_monitor_start(&mc, &d->mon, msg, sizeof msg)) < 0) {
+			snprintf(err, cap, "--metrics.listen=%s: %s", o->metrics_listen, msg);
+			return rc;
+		}
+		log_info("metrics listening", "addr=%s port=%d", o->metrics_listen,
+			 proxy_monitor_port(d->mon));
+	}
 
 	/* The last good document: serve it before talking to anyone. */
 	char path[NODE_PATH_MAX];
@@ -480,6 +500,8 @@ int node_data_run(struct node_opts *o)
 		proxy_dp_limits_memory(&d.lim, &sz, &rep);
 		buf_init(&tb, text, sizeof text);
 		proxy_dp_limits_format(&d.lim, &rep, &tb);
+		if (o->metrics_listen)
+			proxy_monitor_limits_line(&tb, o->metrics_listen, d.lim.max_metric_series);
 		fwrite(text, 1, tb.len, stdout);
 		return 0;
 	}
@@ -498,6 +520,7 @@ int node_data_run(struct node_opts *o)
 	}
 	if (d.link_init)
 		node_link_fini(&d.link);
+	proxy_monitor_stop(d.mon);
 	if (d.eng)
 		proxy_engine_destroy(d.eng);
 	if (d.loop.mem)

@@ -22,6 +22,7 @@
 #include "pki/pki_der.h"
 #include "pki/pki_key.h"
 #include "pki/pki_pem.h"
+#include "proxy/proxy_monitor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,28 @@
 /* ---- buffer pools
  * -------------------------------------------------------------------------------- */
 
+/* Under AddressSanitizer (host test and fuzz builds) free slots are poisoned and every slot
+ * ends with a poisoned red zone, so an access past a buffer's data or into a released buffer
+ * is reported although all slots share one allocation. Release builds: no red zone. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PROXY_ASAN 1
+#endif
+#endif
+#if !defined(PROXY_ASAN) && defined(__SANITIZE_ADDRESS__)
+#define PROXY_ASAN 1
+#endif
+#ifdef PROXY_ASAN
+#include <sanitizer/asan_interface.h>
+#define BUF_REDZONE 64u
+#define BUF_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define BUF_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define BUF_REDZONE 0u
+#define BUF_POISON(p, n) ((void)(p), (void)(n))
+#define BUF_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 static size_t slot_hdr_bytes(uint32_t max_headers)
 {
 	size_t n = sizeof(struct proxy_bslot) + (size_t)max_headers * sizeof(struct http_header);
@@ -61,7 +84,7 @@ static int bufpool_init(struct proxy_bufpool *bp, const char *name, uint32_t cap
 	bp->fail_after = -1;
 	bp->data_off = slot_hdr_bytes(max_headers);
 	bp->data_cap = (uint32_t)data_cap;
-	bp->stride = (bp->data_off + data_cap + 63) / 64 * 64;
+	bp->stride = (bp->data_off + data_cap + BUF_REDZONE + 63) / 64 * 64;
 	bp->cap = cap;
 	if (cap == 0)
 		return 0;
@@ -69,6 +92,7 @@ static int bufpool_init(struct proxy_bufpool *bp, const char *name, uint32_t cap
 	bp->free = calloc(cap, sizeof *bp->free);
 	if (!bp->mem || !bp->free)
 		return -ERR_NOMEM;
+	BUF_POISON(bp->mem, bp->stride * cap);
 	for (uint32_t i = 0; i < cap; i++)
 		bp->free[i] = cap - 1 - i;
 	bp->nfree = cap;
@@ -77,6 +101,8 @@ static int bufpool_init(struct proxy_bufpool *bp, const char *name, uint32_t cap
 
 static void bufpool_fini(struct proxy_bufpool *bp)
 {
+	if (bp->mem)
+		BUF_UNPOISON(bp->mem, bp->stride * bp->cap);
 	free(bp->mem);
 	free(bp->free);
 	bp->mem = NULL;
@@ -99,6 +125,7 @@ uint8_t *proxy_buf_get(struct proxy_engine *e, struct proxy_stream *s, bool larg
 	if (used > bp->high_water)
 		bp->high_water = used;
 	unsigned char *slot = bp->mem + (size_t)i * bp->stride;
+	BUF_UNPOISON(slot, bp->data_off + bp->data_cap);
 	memset(s, 0, sizeof *s);
 	s->slot = (struct proxy_bslot *)(void *)slot;
 	s->b = slot + bp->data_off;
@@ -118,6 +145,7 @@ void proxy_buf_put(struct proxy_engine *e, struct proxy_stream *s)
 	struct proxy_bufpool *bp = s->large ? &e->large : &e->bufs;
 	size_t off = (size_t)((unsigned char *)s->slot - bp->mem);
 	bp->free[bp->nfree++] = (uint32_t)(off / bp->stride);
+	BUF_POISON(s->slot, bp->stride);
 	if (s->large)
 		e->st.large_used--;
 	else
@@ -621,10 +649,33 @@ static void listener_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 			}
 			return;
 		}
-		int one = 1;
-		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		/* TCP_NODELAY comes from the listener (listener_open). */
 		proxy_conn_accept(ls, cfd, &ss, slen);
 	}
+}
+
+/* Test hook (proxy_engine.h): the accept path above without accept4. */
+int proxy_engine_adopt(struct proxy_engine *e, int fd, const char *entry_point,
+		       const struct sockaddr_storage *peer)
+{
+	struct proxy_listener *ls = NULL;
+	for (int i = 0; i < PROXY_MAX_ENTRYPOINTS && !ls; i++)
+		if (e->ls[i].fd >= 0 && strcmp(e->ls[i].name, entry_point) == 0)
+			ls = &e->ls[i];
+	if (!ls || !listener_can_accept(e, ls)) {
+		close(fd);
+		return ls ? -ERR_PROXY_CONNS_FULL : -ERR_NOTFOUND;
+	}
+	struct sockaddr_storage ss;
+	socklen_t slen = sizeof ss;
+	memset(&ss, 0, sizeof ss);
+	if (peer)
+		ss = *peer;
+	else if (getpeername(fd, (struct sockaddr *)&ss, &slen) < 0)
+		ss.ss_family = AF_UNSPEC;
+	uint32_t before = e->st.conns;
+	proxy_conn_accept(ls, fd, &ss, slen);
+	return e->st.conns > before ? 0 : -ERR_PROXY_CONNS_FULL;
 }
 
 static int listen_addr(const struct proxy_entrypoint *ep, struct sockaddr_storage *ss,
@@ -685,6 +736,9 @@ static int listener_open(struct proxy_engine *e, const struct proxy_entrypoint *
 			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 		if (ss.ss_family == AF_INET6 && ep->any_addr)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+		/* Accepted sockets inherit TCP_NODELAY from their listener (Linux): set once here
+		 * rather than once per connection. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
 			int err = errno;
 			close(fd);
@@ -1163,6 +1217,9 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 		set_msg(msg, cap, "no entropy for TLS");
 		goto fail;
 	}
+	uint8_t auth_key[32];
+	rand_bytes(&e->rng, auth_key, sizeof auth_key);
+	proxy_auth_state_init(&e->auth, auth_key);
 	rc = make_default_cert(e);
 	if (rc < 0) {
 		set_msg(msg, cap, "cannot make the default certificate: %s", err_str(rc));
@@ -1259,7 +1316,8 @@ const char *proxy_engine_errmsg(const struct proxy_engine *e)
 
 struct sa_opts {
 	const char *routing;
-	const char *accesslog; /* NULL: none; "" or "-": stdout */
+	const char *accesslog;      /* NULL: none; "" or "-": stdout */
+	const char *metrics_listen; /* --metrics.listen: GET /metrics, /ping; NULL: none */
 	bool print_limits;
 	struct proxy_dp_limits lim;
 };
@@ -1267,6 +1325,7 @@ struct sa_opts {
 struct sa_worker {
 	struct loop loop;
 	struct proxy_engine *eng;
+	struct proxy_monitor *mon; /* one worker: it serves --metrics.listen itself */
 	const struct sa_opts *o;
 	struct proxy_metrics *metrics;
 	int al_fd;
@@ -1360,8 +1419,10 @@ static void sa_signal(struct loop *l, int signo, void *arg)
 		sa_reload(w);
 	else if (signo == SIGUSR1)
 		sa_stats(w);
-	else
+	else {
+		proxy_monitor_set_draining(w->mon, true);
 		proxy_engine_shutdown(w->eng);
+	}
 }
 
 static int sa_loop_init(struct loop *l, const struct proxy_dp_limits *lim, uint32_t children)
@@ -1376,9 +1437,37 @@ static int sa_loop_init(struct loop *l, const struct proxy_dp_limits *lim, uint3
 	return loop_init(l, &lc);
 }
 
-/* One worker: its loop, its engine, until a stop signal drains it. */
+/* Start --metrics.listen on l over parts[0..n): 0, or 1 after a log line. */
+static int sa_monitor(const struct sa_opts *o, struct loop *l,
+		      const struct proxy_metrics *const *parts, size_t n,
+		      struct proxy_monitor **out)
+{
+	if (!o->metrics_listen)
+		return 0;
+	struct proxy_monitor_config mc = {
+		.loop = l,
+		.addr = o->metrics_listen,
+		.parts = parts,
+		.nparts = n,
+		.max_text = proxy_monitor_text_bytes(o->lim.max_metric_series),
+	};
+	char msg[300];
+	int rc = proxy_monitor_start(&mc, out, msg, sizeof msg);
+	if (rc < 0) {
+		char q[320];
+		log_error("--metrics.listen", "err=%s msg=%s", err_name(rc),
+			  log_q(q, sizeof q, msg));
+		return 1;
+	}
+	log_info("metrics listening", "addr=%s port=%d", o->metrics_listen,
+		 proxy_monitor_port(*out));
+	return 0;
+}
+
+/* One worker: its loop, its engine, until a stop signal drains it. serve_metrics: this
+ * worker is alone and serves --metrics.listen itself. */
 static int sa_worker_run(const struct sa_opts *o, struct proxy_metrics *metrics, int al_fd,
-			 bool reuse_port)
+			 bool reuse_port, bool serve_metrics)
 {
 	struct sa_worker *w = calloc(1, sizeof *w);
 	if (!w)
@@ -1407,7 +1496,8 @@ static int sa_worker_run(const struct sa_opts *o, struct proxy_metrics *metrics,
 		return 1;
 	}
 	int status = 0;
-	if (sa_reload(w) < 0) {
+	const struct proxy_metrics *mine[1] = {metrics ? metrics : proxy_engine_metrics(w->eng)};
+	if (sa_reload(w) < 0 || (serve_metrics && sa_monitor(o, &w->loop, mine, 1, &w->mon))) {
 		status = 1;
 	} else {
 		loop_signal_add(&w->loop, SIGHUP, sa_signal, w);
@@ -1418,6 +1508,7 @@ static int sa_worker_run(const struct sa_opts *o, struct proxy_metrics *metrics,
 		if (rc < 0)
 			status = 1;
 	}
+	proxy_monitor_stop(w->mon);
 	proxy_engine_destroy(w->eng);
 	loop_fini(&w->loop);
 	free(w);
@@ -1429,6 +1520,7 @@ struct sa_master {
 	struct loop loop;
 	const struct sa_opts *o;
 	struct proxy_metrics **parts;
+	struct proxy_monitor *mon; /* --metrics.listen: the sum of every worker's registry */
 	int al_fd;
 	pid_t pids[64];
 	pid_t self;
@@ -1457,7 +1549,8 @@ static int sa_spawn(struct sa_master *m, uint32_t i)
 		close(m->loop.epfd);
 		if (m->loop.sigfd >= 0)
 			close(m->loop.sigfd);
-		_exit(sa_worker_run(m->o, m->parts[i], m->al_fd, true));
+		proxy_monitor_forget_fds(m->mon);
+		_exit(sa_worker_run(m->o, m->parts[i], m->al_fd, true, false));
 	}
 	m->pids[i] = pid;
 	m->alive++;
@@ -1487,8 +1580,10 @@ static void sa_master_child(struct loop *l, pid_t pid, int status, void *arg)
 static void sa_master_signal(struct loop *l, int signo, void *arg)
 {
 	struct sa_master *m = arg;
-	if (signo != SIGHUP && signo != SIGUSR1)
+	if (signo != SIGHUP && signo != SIGUSR1) {
 		m->stopping = true;
+		proxy_monitor_set_draining(m->mon, true);
+	}
 	for (uint32_t i = 0; i < m->o->lim.workers; i++)
 		if (m->pids[i] > 0)
 			kill(m->pids[i], signo == SIGINT ? SIGTERM : signo);
@@ -1500,7 +1595,8 @@ static int sa_usage(const char *argv0, const char *why)
 {
 	fprintf(stderr,
 		"%s: %s\nusage: %s --routing=FILE [--workers=N] [--accesslog[=FILE]] "
-		"[--print-limits] [--loglevel=LEVEL] [--<limit>=VALUE ...]\n",
+		"[--metrics.listen=ADDR] [--print-limits] [--loglevel=LEVEL] "
+		"[--<limit>=VALUE ...]\n",
 		argv0, why, argv0);
 	return 2;
 }
@@ -1542,6 +1638,9 @@ static int sa_parse(int argc, char **argv, struct sa_opts *o)
 		}
 		if (strcasecmp(name, "routing") == 0 || strcasecmp(name, "routing.file") == 0) {
 			o->routing = val;
+		} else if (strcasecmp(name, "metrics.listen") == 0 ||
+			   strcasecmp(name, "metrics-listen") == 0) {
+			o->metrics_listen = val[0] ? val : NULL;
 		} else if (strcasecmp(name, "loglevel") == 0 ||
 			   strcasecmp(name, "log.level") == 0) {
 			enum log_level lv;
@@ -1588,6 +1687,8 @@ int proxy_standalone_main(int argc, char **argv)
 	struct buf tb;
 	buf_init(&tb, text, sizeof text);
 	proxy_dp_limits_format(&o->lim, &rep, &tb);
+	if (o->metrics_listen)
+		proxy_monitor_limits_line(&tb, o->metrics_listen, o->lim.max_metric_series);
 	if (o->print_limits) {
 		fwrite(text, 1, tb.len, stdout);
 		fflush(stdout);
@@ -1658,12 +1759,12 @@ int proxy_standalone_main(int argc, char **argv)
 		return 1;
 	}
 	struct proxy_metrics *parts[64];
-	for (uint32_t i = 0; i < nw; i++)
-		parts[i] = proxy_metrics_init(shm + i * ms, ms, o->lim.max_metric_series,
-					      o->lim.max_metric_names);
+	for (uint32_t i = 0; i < nw; i++) /* a fresh mapping is zeroes: touch only what is used */
+		parts[i] = proxy_metrics_init_zeroed(shm + i * ms, ms, o->lim.max_metric_series,
+						     o->lim.max_metric_names);
 	int status;
 	if (nw == 1) {
-		status = sa_worker_run(o, parts[0], al_fd, false);
+		status = sa_worker_run(o, parts[0], al_fd, false, true);
 	} else {
 		struct sa_master *m = calloc(1, sizeof *m);
 		sigset_t set;
@@ -1674,8 +1775,10 @@ int proxy_standalone_main(int argc, char **argv)
 		sigaddset(&set, SIGUSR1);
 		sigaddset(&set, SIGCHLD);
 		sigprocmask(SIG_BLOCK, &set, NULL);
-		struct loop_config lc = {
-			.max_fds = 8, .max_timers = 8, .max_events = 8, .max_children = nw};
+		struct loop_config lc = {.max_fds = 8 + PROXY_MONITOR_CLIENTS + 1,
+					 .max_timers = 8 + PROXY_MONITOR_CLIENTS,
+					 .max_events = 8,
+					 .max_children = nw};
 		if (!m || loop_init(&m->loop, &lc) < 0) {
 			free(m);
 			munmap(shm, ms * nw);
@@ -1686,6 +1789,14 @@ int proxy_standalone_main(int argc, char **argv)
 		m->self = getpid();
 		m->parts = parts;
 		m->al_fd = al_fd;
+		if (sa_monitor(o, &m->loop, (const struct proxy_metrics *const *)parts, nw,
+			       &m->mon)) {
+			loop_fini(&m->loop);
+			free(m);
+			munmap(shm, ms * nw);
+			free(o);
+			return 1;
+		}
 		loop_signal_add(&m->loop, SIGHUP, sa_master_signal, m);
 		loop_signal_add(&m->loop, SIGTERM, sa_master_signal, m);
 		loop_signal_add(&m->loop, SIGINT, sa_master_signal, m);
@@ -1694,6 +1805,7 @@ int proxy_standalone_main(int argc, char **argv)
 			sa_spawn(m, i);
 		log_info("proxy started", "workers=%u", nw);
 		loop_run(&m->loop);
+		proxy_monitor_stop(m->mon);
 		loop_fini(&m->loop);
 		free(m);
 		status = 0;

@@ -84,6 +84,15 @@ bool proxy_engine_stopped(const struct proxy_engine *e);
 int proxy_engine_metrics_text(struct proxy_engine *e, struct buf *b);
 struct proxy_metrics *proxy_engine_metrics(struct proxy_engine *e);
 void proxy_engine_get_stats(struct proxy_engine *e, struct proxy_engine_stats *st);
+/* Test hook (tests/fuzz/fuzz_proxy_request.c): serve fd, an already connected non-blocking
+ * stream socket (a socketpair end will do), as if the listener of entry point `entry_point`
+ * had just accepted it from `peer` (NULL: getpeername; a unix socket leaves the client
+ * address unspecified). The engine owns fd from the call on, also on failure (closed).
+ * 0, -ERR_NOTFOUND (no listener for that entry point), -ERR_PROXY_CONNS_FULL (max_conns,
+ * max_tls_conns, or draining). */
+struct sockaddr_storage;
+int proxy_engine_adopt(struct proxy_engine *e, int fd, const char *entry_point,
+		       const struct sockaddr_storage *peer);
 /* Port a listener of entry point `name` is bound to (entry points may say ":0"), or -1. */
 int proxy_engine_listen_port(const struct proxy_engine *e, const char *name);
 const char *proxy_engine_errmsg(const struct proxy_engine *e);
@@ -96,6 +105,8 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
  *   --routing=FILE        routing document (JSON), required; SIGHUP re-reads it
  *   --workers=N           worker processes (default 1), SO_REUSEPORT listeners
  *   --accesslog[=FILE]    access log (common format) to stdout or FILE
+ *   --metrics.listen=ADDR GET /metrics (the sum over the workers) and GET|HEAD /ping on ADDR
+ *                         (proxy_monitor.h), served by the master (or the single worker)
  *   --print-limits        print the limits and worst-case memory, then exit 0
  *   --loglevel=LEVEL      debug, info, warn, error
  *   --<limit>=VALUE       any proxy_dp_limits_set name (--max-conns=10000,

@@ -36,13 +36,16 @@ size_t proxy_metrics_size(uint32_t max_series, uint32_t max_names)
 	return a;
 }
 
-struct proxy_metrics *proxy_metrics_init(void *mem, size_t size, uint32_t max_series,
-					 uint32_t max_names)
+static struct proxy_metrics *metrics_carve(void *mem, size_t size, uint32_t max_series,
+					   uint32_t max_names, bool zeroed)
 {
 	if (!mem || max_series == 0 || max_names == 0 || max_series > (1u << 24) ||
 	    max_names > (1u << 24) || size < proxy_metrics_size(max_series, max_names))
 		return NULL;
-	memset(mem, 0, proxy_metrics_size(max_series, max_names));
+	if (zeroed)
+		memset(mem, 0, sizeof(struct proxy_metrics));
+	else
+		memset(mem, 0, proxy_metrics_size(max_series, max_names));
 	struct proxy_metrics *m = mem;
 	unsigned char *p = mem;
 	size_t off = (sizeof *m + 63) / 64 * 64;
@@ -54,6 +57,18 @@ struct proxy_metrics *proxy_metrics_init(void *mem, size_t size, uint32_t max_se
 	m->max_series = max_series;
 	m->mask = table_size(max_series) - 1;
 	return m;
+}
+
+struct proxy_metrics *proxy_metrics_init(void *mem, size_t size, uint32_t max_series,
+					 uint32_t max_names)
+{
+	return metrics_carve(mem, size, max_series, max_names, false);
+}
+
+struct proxy_metrics *proxy_metrics_init_zeroed(void *mem, size_t size, uint32_t max_series,
+						uint32_t max_names)
+{
+	return metrics_carve(mem, size, max_series, max_names, true);
 }
 
 int proxy_metrics_name_get(struct proxy_metrics *m, enum proxy_metric_kind kind, struct slice name)
@@ -388,7 +403,11 @@ static int render_family(const struct proxy_metrics *const *parts, size_t n, str
 					continue;
 				count += x->count;
 				sum += x->sum_us;
-				gauge += x->gauge;
+				/* server_up is per worker (each probes): up if any says so */
+				if (f->fam == F_BE_UP)
+					gauge = x->gauge > gauge ? x->gauge : gauge;
+				else
+					gauge += x->gauge;
 				for (int k = 0; k < PROXY_METRIC_BUCKETS; k++)
 					bk[k] += x->bucket[k];
 			}
@@ -443,9 +462,13 @@ int proxy_metrics_render(const struct proxy_metrics *const *parts, size_t n, str
 {
 	uint64_t reloads = 0, failures = 0;
 	int64_t last_ok = 0, last_fail = 0;
+	/* Every worker loads the same documents: the reload counters are the largest over the
+	 * parts, not their sum (two workers applying one document is one reload). */
 	for (size_t p = 0; p < n; p++) {
-		reloads += parts[p]->reloads;
-		failures += parts[p]->reload_failures;
+		if (parts[p]->reloads > reloads)
+			reloads = parts[p]->reloads;
+		if (parts[p]->reload_failures > failures)
+			failures = parts[p]->reload_failures;
 		if (parts[p]->last_reload_success > last_ok)
 			last_ok = parts[p]->last_reload_success;
 		if (parts[p]->last_reload_failure > last_fail)

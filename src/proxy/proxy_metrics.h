@@ -93,6 +93,10 @@ size_t proxy_metrics_size(uint32_t max_series, uint32_t max_names);
  * it). Returns the registry (at the start of mem), or NULL if size is too small or a cap 0. */
 struct proxy_metrics *proxy_metrics_init(void *mem, size_t size, uint32_t max_series,
 					 uint32_t max_names);
+/* The same for mem known to be zero-filled (a fresh anonymous mapping): only the header is
+ * written, so the tables' pages stay untouched (not resident) until series use them. */
+struct proxy_metrics *proxy_metrics_init_zeroed(void *mem, size_t size, uint32_t max_series,
+						uint32_t max_names);
 
 /* Intern a name and take a reference: its index (>= 0), or -ERR_PROXY_METRICS_FULL. */
 int proxy_metrics_name_get(struct proxy_metrics *m, enum proxy_metric_kind kind, struct slice name);
@@ -110,7 +114,9 @@ void proxy_metrics_retry(struct proxy_metrics *m, int be);
 void proxy_metrics_reload(struct proxy_metrics *m, bool ok, int64_t unix_s);
 
 /* Prometheus text exposition (version 0.0.4) of the sum of parts[0..n) into b. Series are
- * matched across parts by their label values. -ERR_BUF_FULL when b is too small (b then
+ * matched across parts by their label values; the reload counters and timestamps and
+ * traefik_backend_server_up take the largest value instead (every worker loads the same
+ * documents and probes the same servers). -ERR_BUF_FULL when b is too small (b then
  * holds a cut text: render into a bigger buffer). */
 int proxy_metrics_render(const struct proxy_metrics *const *parts, size_t n, struct buf *b);
 

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# test_proxy_tls.sh — TLS termination by `traefikee start-data-node --standalone`: ECDSA P-256
+# certificates made here (a CA, leaves for a.test and b.test, a default one, a client one) inline
+# as PEM in the routing document; SNI picks the certificate, unknown or no SNI gets the default,
+# sniStrict refuses unknown names; an http entry point redirects to https; keep-alive over TLS;
+# plain HTTP on the TLS port; a certificate changed by a reload; bad PEM refused; clientCA.
+# Upstream: proxy_upstream.py; client sessions: proxy_session.py.
+. "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+T=$REGRESS_TMP
+C=$T/certs
+UPSTREAM="$HERE/proxy_upstream.py"
+SESSION="$HERE/proxy_session.py"
+DOC="$T/routing.json"
+mkdir -p "$C"
+
+wait_until() {
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 0.05
+  done
+}
+file_has() { grep -qF -- "$2" "$1" 2>/dev/null; }
+free_ports() {
+  python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
+
+# ---- certificates (ECDSA P-256; keys alternately SEC1 and PKCS#8)
+mkca() { # NAME CN
+  openssl ecparam -genkey -name prime256v1 -noout -out "$C/$1.key" 2>/dev/null &&
+    openssl req -x509 -new -key "$C/$1.key" -subj "/CN=$2" -days 30 -out "$C/$1.pem" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+}
+mkleaf() { # NAME CN SAN CA [O]
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$C/$1.key" 2>/dev/null &&
+    openssl req -new -key "$C/$1.key" -subj "/O=${5:-test}/CN=$2" -out "$C/$1.csr" 2>/dev/null &&
+    printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n' "$3" >"$C/$1.ext" &&
+    openssl x509 -req -in "$C/$1.csr" -CA "$C/$4.pem" -CAkey "$C/$4.key" -CAcreateserial \
+      -days 30 -extfile "$C/$1.ext" -out "$C/$1.pem" 2>/dev/null
+}
+if mkca ca "Test CA" && mkca otherca "Other CA" &&
+  mkleaf a a.test a.test ca v1 && mkleaf a2 a.test a.test ca v2 &&
+  mkleaf b b.test b.test ca && mkleaf def default.test default.test ca &&
+  mkleaf wild wild.test '*.w.test' ca && mkleaf c c.test c.test ca &&
+  mkleaf client client.test client.test ca && mkleaf rogue client.test client.test otherca; then
+  ok "openssl made the CA, leaf, default and client certificates"
+else
+  not_ok "openssl made the CA, leaf, default and client certificates"
+  finish
+fi
+printf -- '-----BEGIN CERTIFICATE-----\nMIIBnotbase64atall!!\n-----END CERTIFICATE-----\n' >"$C/garbage.pem"
+printf 'this is not PEM\n' >"$C/text.pem"
+
+spawn python3 "$UPSTREAM" --name=s1 >"$T/s1.out" 2>&1
+wait_until 10 file_has "$T/s1.out" "PORT " || { not_ok "upstream starts"; finish; }
+U1=$(awk '/^PORT /{print $2; exit}' "$T/s1.out")
+read -r PS PT PH PP PM PF PO < <(free_ports 7 | tr '\n' ' ')
+
+# write_doc REV ACERT AKEY [FLIP]: entry points https (a, b, default), strict (sniStrict, a only),
+# http (redirect to https), perm (permanent redirect), mtls (a, clientCA ca), mtlsopt (the same,
+# optional); ACERT/AKEY name files
+# under $C for a.test's pair; entry point flip is plain HTTP, or TLS (a only) when FLIP=1.
+write_doc() {
+  python3 - "$C" "$1" "$2" "$3" "$PS" "$PT" "$PH" "$PP" "$PM" "$U1" "$PF" "${4:-0}" "$PO" >"$DOC.tmp" <<'EOF' && mv "$DOC.tmp" "$DOC"
+import json, sys
+c, rev, acert, akey, ps, pt, ph, pp, pm, u1, pf, flip, po = sys.argv[1:]
+rd = lambda n: open("%s/%s" % (c, n)).read()
+pair = lambda crt, key: {"certFile": rd(crt), "keyFile": rd(key)}
+a = pair(acert, akey)
+ep = lambda port, tls=None, **kw: dict({"address": "127.0.0.1:" + port}, **({"tls": tls} if tls else {}), **kw)
+doc = {
+  "version": 1, "revision": int(rev), "defaultEntryPoints": ["https", "strict", "mtls"],
+  "entryPoints": {
+    "https": ep(ps, {"certificates": [a, pair("b.pem", "b.key"), pair("wild.pem", "wild.key")],
+                     "defaultCertificate": pair("def.pem", "def.key")}),
+    "strict": ep(pt, {"sniStrict": True, "certificates": [a]}),
+    "http": ep(ph, redirect={"entryPoint": "https"}),
+    "perm": ep(pp, redirect={"entryPoint": "https", "permanent": True}),
+    "mtls": ep(pm, {"certificates": [a], "clientCA": {"files": [rd("ca.pem")], "optional": False}}),
+    "flip": ep(pf, {"certificates": [a]} if flip == "1" else None),
+    "mtlsopt": ep(po, {"certificates": [a], "clientCA": {"files": [rd("ca.pem")], "optional": True}}),
+  },
+  "frontends": {"web": {"entryPoints": ["https", "strict", "http", "perm", "mtls", "flip", "mtlsopt"],
+                        "backend": "web",
+                        "routes": {"r1": {"rule": "PathPrefix:/"}}}},
+  "backends": {"web": {"servers": {"s1": {"url": "http://127.0.0.1:" + u1}}}},
+  "tls": [{"entryPoints": ["https"], "certificate": pair("c.pem", "c.key")}],
+}
+print(json.dumps(doc))
+EOF
+}
+
+# subject PORT SNI: the subject and SAN of the certificate served for SNI ("" = none sent);
+# prints "NOCERT" when the handshake gave none.
+subject() {
+  local sni=(-noservername)
+  [ -n "$2" ] && sni=(-servername "$2")
+  timeout 10 openssl s_client -connect "127.0.0.1:$1" "${sni[@]}" </dev/null 2>/dev/null >"$T/sc.out"
+  if grep -q 'BEGIN CERTIFICATE' "$T/sc.out"; then
+    openssl x509 -noout -subject -ext subjectAltName <"$T/sc.out" 2>/dev/null | tr -s '\n ' '  '
+  else
+    echo NOCERT
+  fi
+}
+
+# get HOST PORT [curl args...]: status of https://HOST:PORT/ with the CA, body in $T/body; when
+# no status came, "000 rc=N" with curl's exit status (35/56: handshake refused, 60: verification).
+get() {
+  local host=$1 port=$2 code rc; shift 2
+  code=$(curl -s --max-time 10 -o "$T/body" -w '%{http_code}' --cacert "$C/ca.pem" \
+    --resolve "$host:$port:127.0.0.1" "$@" "https://$host:$port/hello" 2>/dev/null)
+  rc=$?
+  if [ "$code" = 000 ]; then echo "000 rc=$rc"; else echo "$code"; fi
+}
+
+# handshake_refused RESULT: get's result for a TLS handshake the server refused.
+handshake_refused() { case $1 in "000 rc=35" | "000 rc=56") return 0 ;; *) return 1 ;; esac; }
+
+REV=1
+write_doc "$REV" a.pem a.key
+: >"$T/proxy.err"
+spawn "$BIN/traefikee" start-data-node --standalone="$DOC" >"$T/proxy.out" 2>"$T/proxy.err"
+PX=$SPAWNED
+up() { [ "$(get a.test "$PS")" = 200 ]; }
+if wait_until 10 up; then
+  ok "curl --resolve a.test --cacert: 200 through the https entry point"
+else
+  not_ok "curl --resolve a.test --cacert: 200 through the https entry point"
+  grep -v '^  ' "$T/proxy.err" | tail -5 | sed 's/^/# /'
+  finish
+fi
+check "the upstream saw X-Forwarded-Proto https" grep -qF '["X-Forwarded-Proto", "https"]' "$T/body"
+check "curl --resolve b.test --cacert: 200 (the b.test certificate verifies)" test "$(get b.test "$PS")" = 200
+
+s=$(subject "$PS" a.test)
+check "SNI a.test gets CN=a.test with SAN a.test ($s)" has "$s" "CN = a.test"
+check "... and its SAN is DNS:a.test" has "$s" "DNS:a.test"
+s=$(subject "$PS" b.test)
+check "SNI b.test gets CN=b.test ($s)" has "$s" "DNS:b.test"
+s=$(subject "$PS" A.Test)
+check "SNI is matched without regard to case: A.Test gets a.test ($s)" has "$s" "DNS:a.test"
+s=$(subject "$PS" x.w.test)
+check "SNI x.w.test gets the *.w.test certificate ($s)" has "$s" "DNS:*.w.test"
+s=$(subject "$PS" y.x.w.test)
+check "the wildcard covers one label only: y.x.w.test gets the default ($s)" has "$s" "CN = default.test"
+s=$(subject "$PS" c.test)
+check "a certificate from the top-level tls list is served for c.test ($s)" has "$s" "DNS:c.test"
+check "curl --resolve c.test --cacert: 200" test "$(get c.test "$PS")" = 200
+s=$(subject "$PT" c.test)
+check "the top-level tls certificate is only on the entry points it names (strict refuses c.test)" \
+  test "$s" = NOCERT
+s=$(subject "$PS" unknown.test)
+check "unknown SNI gets the default certificate ($s)" has "$s" "CN = default.test"
+s=$(subject "$PS" "")
+check "no SNI gets the default certificate ($s)" has "$s" "CN = default.test"
+r=$(get unknown.test "$PS")
+check "curl asking for unknown.test fails verification of the default certificate ($r)" test "$r" = "000 rc=60"
+
+s=$(subject "$PT" a.test)
+check "sniStrict: SNI a.test still gets its certificate ($s)" has "$s" "DNS:a.test"
+check "sniStrict: an unknown SNI is refused in the handshake" test "$(subject "$PT" unknown.test)" = NOCERT
+check "sniStrict: no SNI is refused in the handshake" test "$(subject "$PT" "")" = NOCERT
+check "sniStrict: the entry point keeps serving a.test (200)" test "$(get a.test "$PT")" = 200
+
+# Entry point redirects.
+r=$(curl -s --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' \
+  --resolve "a.test:$PH:127.0.0.1" "http://a.test:$PH/some/path?q=1")
+check "http entry point redirects: 302 to https://a.test:$PS/some/path?q=1 ($r)" \
+  test "$r" = "302 https://a.test:$PS/some/path?q=1"
+r=$(curl -s --max-time 10 -o /dev/null -w '%{http_code} %{redirect_url}' \
+  --resolve "a.test:$PP:127.0.0.1" "http://a.test:$PP/x")
+check "permanent redirect: 301 to https://a.test:$PS/x ($r)" test "$r" = "301 https://a.test:$PS/x"
+r=$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' -L --cacert "$C/ca.pem" \
+  --resolve "a.test:$PH:127.0.0.1" --resolve "a.test:$PS:127.0.0.1" "http://a.test:$PH/follow")
+check "following the redirect ends in 200 over TLS" test "$r" = 200
+
+# Keep-alive over TLS.
+python3 "$SESSION" many --port="$PS" --tls --sni=a.test --ca="$C/ca.pem" --host=a.test --count=5 \
+  >"$T/many.out" 2>&1
+check "TLS keep-alive: 5 requests on one connection, all 200" \
+  test "$(grep -c '^req [0-9] 200 s1' "$T/many.out")" = 5
+
+# Plain HTTP on the TLS port.
+python3 "$SESSION" plain --port="$PS" >"$T/plain.out" 2>&1
+if grep -q '^closed' "$T/plain.out" && ! grep -q "HTTP/1.1 200" "$T/plain.out"; then
+  ok "a plain-HTTP request to the TLS port is refused and the connection closed ($(cat "$T/plain.out"))"
+else
+  not_ok "a plain-HTTP request to the TLS port is refused and the connection closed ($(cat "$T/plain.out"))"
+fi
+check "the TLS port keeps serving after it" test "$(get a.test "$PS")" = 200
+
+# Mutual TLS.
+r=$(get a.test "$PM")
+check "clientCA: no client certificate is refused in the handshake ($r)" handshake_refused "$r"
+r=$(get a.test "$PM" --cert "$C/rogue.pem" --key "$C/rogue.key")
+check "clientCA: a certificate from another CA is refused in the handshake ($r)" handshake_refused "$r"
+check "clientCA: a certificate from the client CA gets 200" \
+  test "$(get a.test "$PM" --cert "$C/client.pem" --key "$C/client.key")" = 200
+check "clientCA optional: no client certificate gets 200" test "$(get a.test "$PO")" = 200
+check "clientCA optional: a certificate from the client CA gets 200" \
+  test "$(get a.test "$PO" --cert "$C/client.pem" --key "$C/client.key")" = 200
+r=$(get a.test "$PO" --cert "$C/rogue.pem" --key "$C/rogue.key")
+check "clientCA optional: a certificate from another CA gets no response ($r)" \
+  test "${r%% *}" = 000
+
+# A certificate changed by a reload is served on new connections.
+applied() { [ "$(grep -c "routing document applied.*revision=$1\$" "$T/proxy.err")" -ge 1 ]; }
+refused() { [ "$(grep -c "routing document refused" "$T/proxy.err")" -gt "$1" ]; }
+REV=$((REV + 1))
+write_doc "$REV" a2.pem a2.key
+kill -HUP "$PX"
+wait_until 10 applied "$REV"
+s=$(subject "$PS" a.test)
+check "after a reload, new connections get the new a.test certificate ($s)" has "$s" "O = v2"
+check "... on the sniStrict and mTLS entry points too" \
+  test "$(subject "$PT" a.test | grep -c 'O = v2')" = 1 -a "$(subject "$PM" a.test | grep -c 'O = v2')" = 1
+check "... and curl verifies it (200)" test "$(get a.test "$PS")" = 200
+
+# A connection accepted before a reload, its handshake after it: served (then closed), not cut.
+rm -f "$T/go"
+python3 "$SESSION" late --port="$PS" --tls --sni=a.test --ca="$C/ca.pem" --host=a.test \
+  --go="$T/go" >"$T/late.out" 2>&1 &
+LATE=$!
+REGRESS_PIDS+=("$LATE")
+wait_until 10 file_has "$T/late.out" ready
+REV=$((REV + 1))
+write_doc "$REV" a2.pem a2.key
+kill -HUP "$PX"
+wait_until 10 applied "$REV"
+: >"$T/go"
+wait "$LATE"
+check "a TLS connection accepted before a reload does its handshake and request after it ($(tail -1 "$T/late.out"))" \
+  grep -q '^req 1 200 s1' "$T/late.out"
+
+# New TLS connections (one request each) while the document is reloaded every 200 ms: none fails.
+write_doc 999999 a2.pem a2.key
+mv "$DOC" "$T/template.json"
+if command -v wrk >/dev/null; then
+  wrk -t2 -c10 -d3s --timeout 10s -H "Connection: close" "https://127.0.0.1:$PS/" >"$T/load.out" 2>&1 &
+else
+  python3 "$SESSION" load --port="$PS" --tls --conns=10 --seconds=3 --close >"$T/load.out" 2>&1 &
+fi
+LOAD=$!
+REGRESS_PIDS+=("$LOAD")
+n=0
+while kill -0 "$LOAD" 2>/dev/null; do
+  REV=$((REV + 1))
+  sed "s/\"revision\": 999999/\"revision\": $REV/" "$T/template.json" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  kill -HUP "$PX"
+  n=$((n + 1))
+  sleep 0.2
+done
+wait "$LOAD"
+if grep -q 'requests in' "$T/load.out"; then
+  req=$(awk '/requests in/{print $1}' "$T/load.out")
+else
+  req=$(awk '/^requests / && $4 == 0 && $6 == 0 {print $2}' "$T/load.out")
+fi
+if [ "${req:-0}" -ge 20 ] && [ "$n" -ge 5 ] && ! grep -qE 'Socket errors|Non-2xx' "$T/load.out"; then
+  ok "$req new TLS connections during $n reloads, none failed"
+else
+  not_ok "new TLS connections during $n reloads, none failed: $(grep -E 'requests|Socket errors|Non-2xx' "$T/load.out" | tr '\n' ' ')"
+fi
+wait_until 10 applied "$REV"
+
+# The same entry point (name and address) turned from plain HTTP to TLS by a reload.
+plain_flip() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PF/" 2>/dev/null; }
+check "entry point flip serves plain HTTP before (200)" test "$(plain_flip)" = 200
+REV=$((REV + 1))
+write_doc "$REV" a2.pem a2.key 1
+kill -HUP "$PX"
+wait_until 10 applied "$REV"
+check "after a reload adding tls to it, flip serves a.test over TLS (200)" test "$(get a.test "$PF")" = 200
+check "... and a plain-HTTP request there gets no HTTP answer" test "$(plain_flip)" = 000
+
+# Bad PEM in a reload: refused, the v2 certificate stays.
+try_bad() { # DESC CERT KEY NEEDLE
+  local n
+  n=$(grep -c "routing document refused" "$T/proxy.err")
+  write_doc $((REV + 1)) "$2" "$3" 1
+  kill -HUP "$PX"
+  if wait_until 10 refused "$n" && grep "routing document refused" "$T/proxy.err" | tail -1 | grep -qF -- "$4"; then
+    ok "$1 is refused, the log naming $4"
+  else
+    not_ok "$1 is refused, the log naming $4"
+    grep "routing document refused" "$T/proxy.err" | tail -1 | sed 's/^/# /'
+  fi
+  s=$(subject "$PS" a.test)
+  check "after $1, a.test still gets the v2 certificate" has "$s" "O = v2"
+}
+try_bad "a certFile that is not PEM" text.pem a.key "entryPoints.https.tls.certificates[0].certFile: not a PEM"
+try_bad "a certFile with a broken PEM body" garbage.pem a.key "entryPoints.https.tls.certificates[0].certFile"
+try_bad "a keyFile that does not match its certFile" a.pem b.key "entryPoints.https.tls.certificates[0].keyFile"
+check "the proxy still serves a.test (200)" test "$(get a.test "$PS")" = 200
+finish

@@ -1,7 +1,11 @@
 /* loop.c — loop lifecycle, the iteration, and fd handlers. See loop.h.
  *
  * fd registrations live in a fixed table of slots (max_fds) with a free
- * list; an open-addressing index maps fd numbers to slots so that
+ * list; slots are initialized on first use (fd_hwm), so a table sized for
+ * many fds costs no resident memory until they come (the allocation is
+ * zero-filled and never walked). An open-addressing index maps fd numbers
+ * to slots (entries hold slot + 1; 0 is empty, again so that zeroed memory
+ * is a valid empty index) so that
  * loop_mod_fd / loop_del_fd take the fd itself. The epoll_data of every
  * registration carries (generation << 32 | slot): an event whose generation
  * no longer matches its slot belongs to a registration deleted earlier in
@@ -118,14 +122,9 @@ int loop_init(struct loop *l, const struct loop_config *cfg)
 	l->heap = (uint32_t *)(void *)(mem + off_heap);
 	l->children = (struct loop_child *)(void *)(mem + off_children);
 
-	for (uint32_t i = 0; i < cfg->max_fds; i++) {
-		l->fds[i].fd = -1;
-		l->fds[i].gen = 1;
-		l->fds[i].next_free = i + 1 < cfg->max_fds ? i + 1 : LOOP_NONE;
-	}
-	l->fd_free = 0;
-	for (uint32_t i = 0; i < index_len; i++)
-		l->fd_index[i] = -1;
+	/* calloc: the slots beyond fd_hwm and the empty index are zeroes nobody writes */
+	l->fd_free = LOOP_NONE;
+	l->fd_hwm = 0;
 	loop_timer_init_(l);
 	l->now_ms = loop_clock_read(l);
 	return 0;
@@ -179,8 +178,8 @@ static uint32_t loop_fd_home(const struct loop *l, int fd)
 static uint32_t loop_fd_find_pos(const struct loop *l, int fd)
 {
 	uint32_t i = loop_fd_home(l, fd);
-	while (l->fd_index[i] >= 0) {
-		if (l->fds[l->fd_index[i]].fd == fd)
+	while (l->fd_index[i] > 0) {
+		if (l->fds[l->fd_index[i] - 1].fd == fd)
 			return i;
 		i = (i + 1) & l->fd_index_mask;
 	}
@@ -191,9 +190,9 @@ static uint32_t loop_fd_find_pos(const struct loop *l, int fd)
 static void loop_fd_index_put(struct loop *l, int fd, uint32_t slot)
 {
 	uint32_t i = loop_fd_home(l, fd);
-	while (l->fd_index[i] >= 0)
+	while (l->fd_index[i] > 0)
 		i = (i + 1) & l->fd_index_mask;
-	l->fd_index[i] = (int32_t)slot;
+	l->fd_index[i] = (int32_t)slot + 1;
 }
 
 /* Linear-probing removal by backward shift: no tombstones, so lookups stay
@@ -203,9 +202,9 @@ static void loop_fd_index_remove(struct loop *l, uint32_t pos)
 	uint32_t hole = pos, j = pos;
 	for (;;) {
 		j = (j + 1) & l->fd_index_mask;
-		if (l->fd_index[j] < 0)
+		if (l->fd_index[j] <= 0)
 			break;
-		uint32_t home = loop_fd_home(l, l->fds[l->fd_index[j]].fd);
+		uint32_t home = loop_fd_home(l, l->fds[l->fd_index[j] - 1].fd);
 		/* The entry at j may move into the hole unless its home lies
 		 * cyclically in (hole, j]. */
 		bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
@@ -214,7 +213,7 @@ static void loop_fd_index_remove(struct loop *l, uint32_t pos)
 			hole = j;
 		}
 	}
-	l->fd_index[hole] = -1;
+	l->fd_index[hole] = 0;
 }
 
 /* fds --------------------------------------------------------------------- */
@@ -270,16 +269,23 @@ int loop_add_fd(struct loop *l, int fd, uint32_t events, loop_fd_cb cb, void *ar
 		return -ERR_INVAL;
 	if (loop_fd_find_pos(l, fd) != LOOP_NONE)
 		return -ERR_EXISTS;
-	if (l->fd_free == LOOP_NONE) {
-		loop_set_err_(l, "fd %d: max_fds (%u) reached", fd, l->cfg.max_fds);
-		return -ERR_LOOP_FULL;
-	}
 	uint32_t slot = l->fd_free;
+	if (slot == LOOP_NONE) {
+		if (l->fd_hwm == l->cfg.max_fds) {
+			loop_set_err_(l, "fd %d: max_fds (%u) reached", fd, l->cfg.max_fds);
+			return -ERR_LOOP_FULL;
+		}
+		slot = l->fd_hwm; /* first use of this slot: initialize it */
+		l->fds[slot] = (struct loop_fd_slot){.fd = -1, .gen = 1, .next_free = LOOP_NONE};
+	}
 	struct loop_fd_slot *s = &l->fds[slot];
 	int rc = loop_ctl(l, EPOLL_CTL_ADD, fd, loop_to_epoll(events), loop_fd_tag(l, slot));
 	if (rc < 0)
 		return rc;
-	l->fd_free = s->next_free;
+	if (slot == l->fd_free)
+		l->fd_free = s->next_free;
+	else
+		l->fd_hwm++;
 	s->next_free = LOOP_NONE;
 	s->fd = fd;
 	s->events = events;
@@ -297,7 +303,7 @@ int loop_mod_fd(struct loop *l, int fd, uint32_t events)
 	uint32_t pos = loop_fd_find_pos(l, fd);
 	if (pos == LOOP_NONE)
 		return -ERR_NOTFOUND;
-	uint32_t slot = (uint32_t)l->fd_index[pos];
+	uint32_t slot = (uint32_t)l->fd_index[pos] - 1;
 	int rc = loop_ctl(l, EPOLL_CTL_MOD, fd, loop_to_epoll(events), loop_fd_tag(l, slot));
 	if (rc < 0)
 		return rc;
@@ -305,16 +311,16 @@ int loop_mod_fd(struct loop *l, int fd, uint32_t events)
 	return 0;
 }
 
-int loop_del_fd(struct loop *l, int fd)
+static int loop_fd_release(struct loop *l, int fd, bool ctl)
 {
 	if (fd < 0)
 		return -ERR_INVAL;
 	uint32_t pos = loop_fd_find_pos(l, fd);
 	if (pos == LOOP_NONE)
 		return -ERR_NOTFOUND;
-	uint32_t slot = (uint32_t)l->fd_index[pos];
+	uint32_t slot = (uint32_t)l->fd_index[pos] - 1;
 	struct loop_fd_slot *s = &l->fds[slot];
-	int rc = loop_ctl(l, EPOLL_CTL_DEL, fd, 0, 0);
+	int rc = ctl ? loop_ctl(l, EPOLL_CTL_DEL, fd, 0, 0) : 0;
 	loop_fd_index_remove(l, pos);
 	s->fd = -1;
 	s->cb = NULL;
@@ -328,6 +334,16 @@ int loop_del_fd(struct loop *l, int fd)
 	l->fd_free = slot;
 	l->fd_used--;
 	return rc;
+}
+
+int loop_del_fd(struct loop *l, int fd)
+{
+	return loop_fd_release(l, fd, true);
+}
+
+int loop_forget_fd(struct loop *l, int fd)
+{
+	return loop_fd_release(l, fd, false);
 }
 
 uint32_t loop_fd_count(const struct loop *l)
@@ -416,7 +432,9 @@ int loop_run(struct loop *l)
 static bool loop_fd_invariants_ok(const struct loop *l)
 {
 	uint32_t used = 0, free_count = 0, indexed = 0;
-	for (uint32_t i = 0; i < l->cfg.max_fds; i++) {
+	if (l->fd_hwm > l->cfg.max_fds)
+		return false;
+	for (uint32_t i = 0; i < l->fd_hwm; i++) {
 		const struct loop_fd_slot *s = &l->fds[i];
 		if (s->gen == 0)
 			return false;
@@ -424,15 +442,20 @@ static bool loop_fd_invariants_ok(const struct loop *l)
 			continue;
 		used++;
 		uint32_t pos = loop_fd_find_pos(l, s->fd);
-		if (pos == LOOP_NONE || (uint32_t)l->fd_index[pos] != i)
+		if (pos == LOOP_NONE || (uint32_t)l->fd_index[pos] != i + 1)
 			return false;
 	}
 	for (uint32_t i = l->fd_free; i != LOOP_NONE; i = l->fds[i].next_free) {
-		if (i >= l->cfg.max_fds || l->fds[i].fd >= 0 || ++free_count > l->cfg.max_fds)
+		if (i >= l->fd_hwm || l->fds[i].fd >= 0 || ++free_count > l->cfg.max_fds)
 			return false;
 	}
-	for (uint32_t i = 0; i <= l->fd_index_mask; i++)
-		indexed += l->fd_index[i] >= 0;
+	for (uint32_t i = 0; i <= l->fd_index_mask; i++) {
+		if (l->fd_index[i] < 0)
+			return false;
+		indexed += l->fd_index[i] > 0;
+	}
+	/* slots never used (fd_hwm and above) are free too */
+	free_count += l->cfg.max_fds - l->fd_hwm;
 	return used == l->fd_used && indexed == used && used + free_count == l->cfg.max_fds;
 }
 

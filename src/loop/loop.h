@@ -128,9 +128,10 @@ struct loop {
 	bool child_sig;   /* SIGCHLD taken for the child helper */
 
 	struct loop_fd_slot *fds;
-	int32_t *fd_index; /* open-addressing fd -> slot map, -1 = empty */
+	int32_t *fd_index; /* open-addressing fd -> slot + 1 map, 0 = empty */
 	uint32_t fd_index_mask;
 	uint32_t fd_free;
+	uint32_t fd_hwm; /* slots [0, fd_hwm) have been used; the rest are untouched zeroes */
 	uint32_t fd_used;
 	struct epoll_event *events;
 
@@ -139,6 +140,7 @@ struct loop {
 	uint32_t heap_len;
 	uint32_t timer_free;
 	uint32_t timer_used;
+	uint32_t timer_hwm; /* slots [0, timer_hwm) have been used; the rest are zeroes */
 
 	struct loop_child *children;
 	uint32_t child_used;
@@ -206,6 +208,11 @@ int loop_mod_fd(struct loop *l, int fd, uint32_t events);
  * released even if epoll_ctl fails (fd closed first: the kernel already
  * forgot it); that error is returned for the log. */
 int loop_del_fd(struct loop *l, int fd);
+/* loop_del_fd without the epoll_ctl call, for an fd about to be closed that has no other
+ * descriptor (never dup'ed, not shared with a child): closing the file's last descriptor
+ * removes it from epoll, so the syscall is saved. Call it, then close(fd) at once.
+ * -ERR_INVAL, -ERR_NOTFOUND. */
+int loop_forget_fd(struct loop *l, int fd);
 /* Number of fds watched. */
 uint32_t loop_fd_count(const struct loop *l);
 

@@ -29,14 +29,11 @@ enum loop_timer_state {
 
 void loop_timer_init_(struct loop *l)
 {
-	uint32_t cap = l->cfg.max_timers;
-	for (uint32_t i = 0; i < cap; i++) {
-		struct loop_timer_slot *s = &l->timers[i];
-		s->gen = 1;
-		s->state = LOOP_TIMER_FREE;
-		s->next_free = i + 1 < cap ? i + 1 : LOOP_NONE;
-	}
-	l->timer_free = 0;
+	/* Slots are initialized on first use (timer_hwm): the zero-filled table costs no
+	 * resident memory until timers come. A zeroed slot reads as free with generation 0,
+	 * which no handle carries. */
+	l->timer_free = LOOP_NONE;
+	l->timer_hwm = 0;
 	l->timer_used = 0;
 	l->heap_len = 0;
 	l->next_seq = 0;
@@ -145,13 +142,20 @@ static int loop_timer_new(struct loop *l, uint64_t delay_ms, uint64_t period_ms,
 {
 	if (!cb)
 		return -ERR_INVAL;
-	if (l->timer_free == LOOP_NONE) {
-		loop_set_err_(l, "timer: max_timers (%u) reached", l->cfg.max_timers);
-		return -ERR_LOOP_FULL;
-	}
 	uint32_t idx = l->timer_free;
-	struct loop_timer_slot *s = &l->timers[idx];
-	l->timer_free = s->next_free;
+	struct loop_timer_slot *s;
+	if (idx == LOOP_NONE) {
+		if (l->timer_hwm == l->cfg.max_timers) {
+			loop_set_err_(l, "timer: max_timers (%u) reached", l->cfg.max_timers);
+			return -ERR_LOOP_FULL;
+		}
+		idx = l->timer_hwm++; /* first use of this slot */
+		s = &l->timers[idx];
+		*s = (struct loop_timer_slot){.gen = 1, .state = LOOP_TIMER_FREE};
+	} else {
+		s = &l->timers[idx];
+		l->timer_free = s->next_free;
+	}
 	s->next_free = LOOP_NONE;
 	s->cb = cb;
 	s->arg = arg;
@@ -283,8 +287,15 @@ bool loop_timer_invariants_ok_(const struct loop *l)
 		if (pos > 0 && loop_timer_before(l, idx, l->heap[(pos - 1) / 2]))
 			return false;
 	}
+	if (l->timer_hwm > cap)
+		return false;
 	for (uint32_t i = 0; i < cap; i++) {
 		const struct loop_timer_slot *s = &l->timers[i];
+		if (i >= l->timer_hwm) { /* never used: still all zeroes */
+			if (s->gen != 0 || s->state != LOOP_TIMER_FREE)
+				return false;
+			continue;
+		}
 		if (s->gen == 0)
 			return false;
 		armed += s->state == LOOP_TIMER_ARMED;
@@ -293,8 +304,10 @@ bool loop_timer_invariants_ok_(const struct loop *l)
 			return false;
 	}
 	for (uint32_t i = l->timer_free; i != LOOP_NONE; i = l->timers[i].next_free) {
-		if (i >= cap || l->timers[i].state != LOOP_TIMER_FREE || ++free_count > cap)
+		if (i >= l->timer_hwm || l->timers[i].state != LOOP_TIMER_FREE ||
+		    ++free_count > cap)
 			return false;
 	}
+	free_count += cap - l->timer_hwm;
 	return armed == l->heap_len && used == l->timer_used && used + free_count == cap;
 }

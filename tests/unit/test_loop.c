@@ -196,6 +196,47 @@ static void fd_hup_and_rdhup_reported(void)
 	close_pair(sv);
 }
 
+/* loop_forget_fd releases the slot without epoll_ctl; closing the fd (its only descriptor)
+ * takes it out of epoll, so nothing is reported for it afterwards, and the slot is reused.
+ * Slots are handed out lazily (first use): the table's untouched part stays zeroes. */
+static void fd_forget_then_close(void)
+{
+	struct loop l;
+	struct loop_config c = cfg_small();
+	REQUIRE(loop_init(&l, &c) == 0);
+	CHECK(loop_invariants_ok(&l));
+	int p[2];
+	REQUIRE(pipe_nb(p) == 0);
+	struct fd_probe pr = {0};
+	CHECK_EQ_INT(loop_add_fd(&l, p[0], LOOP_READ, probe_cb, &pr), 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK_EQ_INT(loop_forget_fd(&l, p[0]), 0);
+	CHECK_EQ_INT(loop_forget_fd(&l, p[0]), -ERR_NOTFOUND);
+	CHECK_EQ_INT(loop_forget_fd(&l, -1), -ERR_INVAL);
+	CHECK_EQ_INT(loop_fd_count(&l), 0);
+	close(p[0]);
+	p[0] = -1;
+	CHECK_EQ_INT(loop_run_once(&l, 0), 0);
+	CHECK_EQ_INT(pr.calls, 0);
+	CHECK(loop_invariants_ok(&l));
+	/* every slot can still be taken (the forgotten one first), then the cap holds */
+	int q[8][2];
+	for (int i = 0; i < 8; i++) {
+		REQUIRE(pipe_nb(q[i]) == 0);
+		CHECK_EQ_INT(loop_add_fd(&l, q[i][0], LOOP_READ, nop_fd_cb, NULL), 0);
+	}
+	CHECK_EQ_INT(loop_add_fd(&l, p[1], LOOP_WRITE, nop_fd_cb, NULL), -ERR_LOOP_FULL);
+	CHECK(loop_invariants_ok(&l));
+	for (int i = 0; i < 8; i++) {
+		CHECK_EQ_INT(loop_forget_fd(&l, q[i][0]), 0);
+		close_pair(q[i]);
+	}
+	CHECK_EQ_INT(loop_fd_count(&l), 0);
+	CHECK(loop_invariants_ok(&l));
+	loop_fini(&l);
+	close_pair(p);
+}
+
 /* Two readable pipes in one batch; whichever callback runs first deletes
  * and closes the other, then registers a fresh readable pipe, which (with
  * max_fds 2) must take the freed slot and usually the same fd number. The
@@ -773,8 +814,9 @@ static void child_cap_and_errors(void)
 }
 
 TEST_MAIN(init_rejects_bad_caps, fd_read_dispatch, fd_write_ready, fd_mod_changes_interest,
-	  fd_hup_and_rdhup_reported, fd_del_other_in_same_batch, fd_del_self_in_callback,
-	  fd_cap_boundary, fd_add_errors_leave_nothing, fd_index_random_churn,
-	  fd_max_events_boundary, fd_edge_triggered, run_stop_from_callback, before_sleep_hook,
-	  run_eintr_is_not_an_error, signal_delivery, signal_errors, signal_del_discards_pending,
-	  signal_fini_restores_mask, child_reaped, child_cap_and_errors)
+	  fd_hup_and_rdhup_reported, fd_forget_then_close, fd_del_other_in_same_batch,
+	  fd_del_self_in_callback, fd_cap_boundary, fd_add_errors_leave_nothing,
+	  fd_index_random_churn, fd_max_events_boundary, fd_edge_triggered, run_stop_from_callback,
+	  before_sleep_hook, run_eintr_is_not_an_error, signal_delivery, signal_errors,
+	  signal_del_discards_pending, signal_fini_restores_mask, child_reaped,
+	  child_cap_and_errors)

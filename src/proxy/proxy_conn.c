@@ -93,11 +93,11 @@ static bool tls_io(struct proxy_conn *c)
 			uint8_t *p = tls_conn_recv_buf(c->tls, &len);
 			if (!p || !len)
 				break;
-			ssize_t n = read(c->fd, p, len);
+			ssize_t n = recv(c->fd, p, len, 0);
 			if (n > 0) {
 				tls_conn_recv_ack(c->tls, (size_t)n);
 				any = true;
-				if ((size_t)n < len)
+				if ((size_t)n < len && c->can_read != 2)
 					c->can_read = 0;
 				continue;
 			}
@@ -125,11 +125,12 @@ static ssize_t cl_read(struct proxy_conn *c, void *p, size_t n)
 		if (!c->can_read)
 			return -ERR_AGAIN;
 		ssize_t r;
+		/* recv, not read: no trip through the VFS layer */
 		do
-			r = read(c->fd, p, n);
+			r = recv(c->fd, p, n, 0);
 		while (r < 0 && errno == EINTR);
 		if (r > 0) {
-			if ((size_t)r < n)
+			if ((size_t)r < n && c->can_read != 2)
 				c->can_read = 0;
 			return r;
 		}
@@ -290,6 +291,9 @@ static void conn_record(struct proxy_conn *c)
 	if (!c->in_tx)
 		return;
 	c->in_tx = 0;
+	struct slice user = c->auth_user; /* the transaction's authenticated user */
+	c->auth_user = (struct slice){NULL, 0};
+	c->auth_strip = 0;
 	uint64_t now = now_ms(c);
 	uint64_t dur = now - c->t_start;
 	struct proxy_gen *g = c->gen;
@@ -304,6 +308,10 @@ static void conn_record(struct proxy_conn *c)
 		c->counted_open = 0;
 	}
 	e->st.responses++;
+	if (e->al.fd < 0) {
+		e->al.requests++; /* what proxy_accesslog_add counts; no line to build */
+		return;
+	}
 
 	struct proxy_access_entry a;
 	memset(&a, 0, sizeof a);
@@ -324,6 +332,7 @@ static void conn_record(struct proxy_conn *c)
 		a.frontend = g->t->fe[c->fe].name;
 	if (g && c->srv >= 0)
 		a.backend_url = g->t->srv[c->srv].url;
+	a.user = user;
 	proxy_accesslog_add(&e->al, &a);
 }
 
@@ -430,6 +439,8 @@ static bool conn_local(struct proxy_conn *c, int status, struct slice location, 
 		proxy_up_release(e, c->up, false);
 	if (!c->rq.done || !c->req_head_len)
 		close = true; /* unread request bytes: the next message cannot be found */
+	if (c->close_after)
+		close = true; /* closing anyway (1.0, Connection: close): say so, RFC 9112 §9.6 */
 	c->status = status;
 	if (status >= 100 && status < 600)
 		e->st.status_local[status / 100]++;
@@ -611,13 +622,50 @@ static bool upstream_connect(struct proxy_conn *c, bool fresh)
 	return true;
 }
 
+/* Basic or digest auth of an entry point or frontend (docs/internals/proxy-auth.md): false
+ * when the request may go on (the user is remembered for headerField and the access log),
+ * true when a 401 with the challenge is on its way. */
+static bool auth_denied(struct proxy_conn *c, const struct proxy_auth *au)
+{
+	const struct http_request *req = &c->rq.slot->m.req;
+	struct proxy_auth_req ar;
+	ar.authz = c->auth_strip ? (struct slice){NULL, 0} /* an entry point removed it */
+				 : proxy_hdr_find(req->h.hdr, req->h.nhdr, "Authorization");
+	ar.method = req->method;
+	ar.target = req->target;
+	ar.now_ms = now_ms(c);
+	struct slice user;
+	enum proxy_auth_verdict v = proxy_auth_check(&c->eng->auth, au, &ar, &user);
+	if (v == PROXY_AUTH_OK) {
+		c->auth_user = user;
+		if (au->nbasic ? au->basic_remove_header : au->digest_remove_header)
+			c->auth_strip = 1;
+		return false;
+	}
+	char ch[PROXY_AUTH_CHALLENGE_MAX];
+	size_t n = proxy_auth_challenge(&c->eng->auth, au, ar.now_ms, v == PROXY_AUTH_STALE, ch,
+					sizeof ch);
+	return conn_local(c, 401, (struct slice){ch, n}, false);
+}
+
+/* Whether c's TLS configuration (NULL: plain) is no longer its entry point's in the current
+ * table: certificates or options changed, or the entry point switched between plain and
+ * TLS. Such a connection serves no request after the one it is reading or serving. */
+static bool conn_stale(const struct proxy_conn *c)
+{
+	const struct proxy_engine *e = c->eng;
+	if (!e->cur || !c->ls || c->ls->ep < 0)
+		return true;
+	return e->cur->tls[c->ls->ep] != c->tlscfg;
+}
+
 static bool start_request(struct proxy_conn *c)
 {
 	struct proxy_engine *e = c->eng;
 	const struct http_request *req = &c->rq.slot->m.req;
 	uint64_t now = now_ms(c);
 	c->t_start = now;
-	c->wall_start = proxy_wall_ms(e);
+	c->wall_start = e->al.fd >= 0 ? proxy_wall_ms(e) : 0; /* the access log's only */
 	c->status = 0;
 	c->res_body_sent = 0;
 	c->res_started = 0;
@@ -629,6 +677,8 @@ static bool start_request(struct proxy_conn *c)
 	c->in_tx = 1;
 	c->set_cookie = 0;
 	c->conn_ref = 0;
+	c->auth_user = (struct slice){NULL, 0};
+	c->auth_strip = 0;
 	c->method = (uint8_t)req->method_id;
 	c->minor = (uint8_t)req->h.minor;
 	c->head_req = req->method_id == HTTP_M_HEAD;
@@ -636,8 +686,7 @@ static bool start_request(struct proxy_conn *c)
 	c->expect = (req->h.flags & HTTP_F_EXPECT_CONTINUE) != 0;
 	c->client_ka = (req->h.flags & HTTP_F_KEEP_ALIVE) != 0;
 	c->proto = request_proto(req);
-	c->close_after = !c->client_ka || e->draining ||
-			 (c->tls_gen && c->tls_gen != e->cur); /* TLS config of an old table */
+	c->close_after = !c->client_ka || e->draining || conn_stale(c);
 	e->st.requests++;
 
 	uint8_t mode = req->h.body == HTTP_BODY_LENGTH    ? PM_LENGTH
@@ -665,8 +714,8 @@ static bool start_request(struct proxy_conn *c)
 		return true;
 	if (!whitelist_ok(c, &ep->whitelist))
 		return conn_local(c, 403, (struct slice){NULL, 0}, false);
-	if (ep->auth.enabled)
-		return conn_local(c, 401, (struct slice){NULL, 0}, false); /* see proxy-engine.md */
+	if (ep->auth.enabled && auth_denied(c, &ep->auth))
+		return true;
 	struct proxy_req_view v;
 	proxy_fwd_view(c, &v);
 	struct proxy_match m;
@@ -680,8 +729,8 @@ static bool start_request(struct proxy_conn *c)
 		return true;
 	if (!whitelist_ok(c, &fe->whitelist))
 		return conn_local(c, 403, (struct slice){NULL, 0}, false);
-	if (fe->auth.enabled)
-		return conn_local(c, 401, (struct slice){NULL, 0}, false);
+	if (fe->auth.enabled && auth_denied(c, &fe->auth))
+		return true;
 	proxy_metrics_open(e->metrics, g->m_ep[c->ep], g->be[c->be].m_be,
 			   (enum http_method)c->method, (enum proxy_proto)c->proto, 1);
 	c->counted_open = 1;
@@ -731,7 +780,10 @@ static bool step_head(struct proxy_conn *c)
 {
 	struct proxy_engine *e = c->eng;
 	if (!c->rq.slot) {
-		if (c->tls && (tls_conn_error(c->tls) || tls_conn_done(c->tls))) {
+		/* clientCA optional is Traefik's VerifyClientCertIfGiven: a certificate that
+		 * was given but did not verify ends the connection before any request. */
+		if (c->tls && (tls_conn_error(c->tls) || tls_conn_done(c->tls) ||
+			       tls_conn_peer_status(c->tls) == TLS_PEER_REJECTED)) {
 			conn_kill(c);
 			return true;
 		}
@@ -988,6 +1040,13 @@ static bool response_head(struct proxy_conn *c, int rc)
 
 static void start_tunnel(struct proxy_conn *c)
 {
+	/* The 101 is out: for the routing side the transaction ends here. Its metrics and
+	 * access log line are recorded (status 101), the open-connection gauges, the load
+	 * balancer's in-flight count and the maxConn reference released, and the generation
+	 * let go, so a tunnel never holds a table (reloads never wait for tunnels) and no
+	 * longer counts towards maxConn. The raw head is still in rq for the log line. */
+	conn_record(c);
+	conn_untable(c);
 	/* The client's bytes after its request head are the first tunnel bytes. */
 	uint32_t left = c->rq.end - c->rq.parse;
 	memmove(c->rq.b, c->rq.b + c->rq.parse, left);
@@ -1329,8 +1388,10 @@ void proxy_conn_upstream_event(struct proxy_conn *c)
 static void conn_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 {
 	struct proxy_conn *c = arg;
+	/* can_read 2: the peer's end (FIN) came in the same edge as data, so a short read does
+	 * not mean drained: the next read sees the end (no further edge would report it). */
 	if (ev & (LOOP_READ | LOOP_RDHUP | LOOP_HUP | LOOP_ERR))
-		c->can_read = 1;
+		c->can_read = (ev & (LOOP_RDHUP | LOOP_HUP | LOOP_ERR)) ? 2 : 1;
 	if (ev & (LOOP_HUP | LOOP_ERR))
 		c->rdhup = 1;
 	if (ev & (LOOP_WRITE | LOOP_HUP | LOOP_ERR))
@@ -1447,7 +1508,7 @@ static void conn_free(struct proxy_conn *c)
 	if (c->timer_at)
 		loop_timer_cancel(e->loop, c->timer);
 	if (c->fd >= 0) {
-		loop_del_fd(e->loop, c->fd);
+		loop_forget_fd(e->loop, c->fd); /* ours alone: close removes it from epoll */
 		close(c->fd);
 	}
 	if (c->tls) {
@@ -1455,8 +1516,9 @@ static void conn_free(struct proxy_conn *c)
 		pool_put(&e->tlss, c->tls);
 		e->st.tls_conns--;
 	}
-	if (c->tls_gen)
-		proxy_gen_unref(c->tls_gen);
+	if (c->tlscfg)
+		proxy_tlscfg_unref(c->tlscfg);
+	c->tlscfg = NULL;
 	conn_bufs_put(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -1509,9 +1571,9 @@ void proxy_conn_accept(struct proxy_listener *ls, int fd, const struct sockaddr_
 	e->st.accepted++;
 	set_state(c, PC_IDLE);
 	if (ls->tls && e->cur && ls->ep >= 0 && e->cur->tls[ls->ep]) {
+		struct proxy_tlscfg *x = e->cur->tls[ls->ep];
 		void *t = NULL;
-		if (pool_get(&e->tlss, &t) < 0 ||
-		    tls_conn_init_server(t, e->cur->tls[ls->ep], &e->rng) < 0) {
+		if (pool_get(&e->tlss, &t) < 0 || tls_conn_init_server(t, x->cfg, &e->rng) < 0) {
 			if (t)
 				pool_put(&e->tlss, t);
 			c->fd = -1;
@@ -1521,8 +1583,8 @@ void proxy_conn_accept(struct proxy_listener *ls, int fd, const struct sockaddr_
 		}
 		c->tls = t;
 		e->st.tls_conns++;
-		c->tls_gen = e->cur;
-		proxy_gen_ref(e->cur);
+		c->tlscfg = x; /* the configuration only: no routing generation */
+		proxy_tlscfg_ref(x);
 	}
 	if (loop_add_fd(e->loop, fd, LOOP_READ | LOOP_WRITE | LOOP_EDGE, conn_cb, c) < 0) {
 		c->fd = -1;
@@ -1538,10 +1600,12 @@ void proxy_conn_swap_notice(struct proxy_engine *e)
 	struct proxy_conn *c = e->all;
 	while (c) {
 		struct proxy_conn *next = c->next;
-		bool stale_tls = c->tls_gen && c->tls_gen != e->cur;
 		bool gone = !c->ls || c->ls->ep < 0;
-		if (stale_tls || gone) {
-			if (c->state == PC_IDLE)
+		if (gone || conn_stale(c)) {
+			/* A TLS connection before its first request (handshake in progress, or
+			 * the request not read yet) is not idle for its client: it finishes that
+			 * request on the old configuration, then closes. */
+			if (c->state == PC_IDLE && (gone || c->requests > 0))
 				conn_kill(c);
 			else
 				c->close_after = 1;

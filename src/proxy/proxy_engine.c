@@ -4,13 +4,16 @@
  * Swap protocol (docs/internals/proxy-engine.md, "Table swap"):
  *   1. the new document is loaded and validated into its own memory (twice: once into a
  *      worst-case scratch arena to learn its size, then into an exact-size block); servers
- *      are resolved, TLS configurations built, metric names interned;
+ *      are resolved, TLS configurations built (or shared with the running table when an
+ *      entry point's TLS source is unchanged), metric names interned;
  *   2. listeners for new entry points (or ones whose address changed) are opened; if one
  *      fails, everything built so far is undone and the running table stays;
  *   3. commit: the engine's current pointer moves to the new generation, listeners that are
  *      no longer wanted close, kept listeners are re-pointed at the new table's entry point;
- *   4. the old generation loses the engine's reference; requests, tunnels and TLS
- *      connections that started on it keep theirs and it is freed with the last of them.
+ *   4. the old generation loses the engine's reference; requests in flight that started on
+ *      it keep theirs and it is freed with the last of them (idle connections and tunnels
+ *      hold none; a TLS connection holds only its entry point's TLS configuration, which
+ *      has its own pool and reference count: proxy_engine_int.h).
  *   Nothing in flight is touched: a request routes once, on the generation it pinned.
  */
 #include "proxy/proxy_engine_int.h"
@@ -44,6 +47,9 @@
 #define ACCEPT_BATCH 64
 #define SWEEP_MS 1000
 #define RESUME_MS 100
+/* Per TLS configuration (entry point): resumable sessions, about 100 bytes each. Configs are
+ * shared across reloads while their TLS source is the same, and so is their cache. */
+#define PROXY_TLS_SESSION_CACHE (64u << 10)
 
 /* ---- buffer pools
  * -------------------------------------------------------------------------------- */
@@ -245,9 +251,13 @@ static void before_sleep(struct loop *l, void *arg)
 	 * connection that finds no input any more goes back to idle. */
 	for (uint32_t n = e->conns.used; n && e->wait_head && e->bufs.nfree >= 2; n--) {
 		struct proxy_conn *c = e->wait_head;
-		proxy_waitq_del(e, c);
+		/* It stays at the head while it runs: proxy_bufs_take2 serves the head only, and
+		 * dequeuing it first made every waiter refuse itself and queue again, forever
+		 * (and restart its header timeout each time). */
 		c->state = PC_IDLE;
 		proxy_conn_run(c);
+		if (e->wait_head == c)
+			proxy_waitq_del(e, c); /* no input any more: idle, off the queue */
 	}
 	for (uint32_t n = e->conns.used; n && e->run_head; n--) {
 		struct proxy_conn *c = e->run_head;
@@ -281,7 +291,8 @@ static void gen_free(struct proxy_gen *g)
 	}
 	if (g->tls && g->t)
 		for (uint32_t i = 0; i < g->t->nep; i++)
-			free(g->tls[i]);
+			if (g->tls[i])
+				proxy_tlscfg_unref(g->tls[i]);
 	free(g->tls);
 	free(g->m_ep);
 	free(g->m_fe);
@@ -299,6 +310,23 @@ void proxy_gen_unref(struct proxy_gen *g)
 {
 	if (--g->refs == 0)
 		gen_free(g);
+}
+
+/* ---- TLS configurations (a lifetime apart from the tables: proxy_engine_int.h) ---------- */
+
+void proxy_tlscfg_ref(struct proxy_tlscfg *x)
+{
+	x->refs++;
+}
+
+void proxy_tlscfg_unref(struct proxy_tlscfg *x)
+{
+	if (--x->refs)
+		return;
+	free(x->cfg);
+	x->cfg = NULL;
+	memset(x->digest, 0, sizeof x->digest);
+	x->eng->st.tls_cfgs_alive--;
 }
 
 int64_t proxy_wall_ms(struct proxy_engine *e)
@@ -418,13 +446,71 @@ static int tls_add_pair(struct tls_server_config *cfg, const struct proxy_pem_pa
 	return rc < 0 ? rc : 0;
 }
 
+static void digest_slice(br_sha256_context *h, const void *p, size_t n)
+{
+	uint64_t len = n;
+	br_sha256_update(h, &len, sizeof len); /* length-prefixed: no ambiguous concatenation */
+	if (n)
+		br_sha256_update(h, p, n);
+}
+
+static void digest_pair(br_sha256_context *h, const struct proxy_pem_pair *p)
+{
+	digest_slice(h, p->cert.p, p->cert.len);
+	digest_slice(h, p->key.p, p->key.len);
+}
+
+/* SHA-256 of everything gen_build_tls reads for entry point i: equal digests build equal
+ * configurations, so consecutive generations share one. */
+static void tls_source_digest(const struct proxy_table *t, uint32_t i, uint8_t out[32])
+{
+	const struct proxy_entrypoint *ep = &t->ep[i];
+	br_sha256_context h;
+	br_sha256_init(&h);
+	uint32_t opts[5] = {ep->ncerts, ep->nclient_ca, ep->min_version,
+			    (uint32_t)ep->sni_strict | (uint32_t)ep->client_ca_optional << 1,
+			    ep->ncipher_suites};
+	br_sha256_update(&h, opts, sizeof opts);
+	for (uint32_t k = 0; k < ep->ncerts; k++)
+		digest_pair(&h, &ep->certs[k]);
+	for (uint32_t k = 0; k < t->ncerts; k++)
+		if (t->certs[k].ep_mask & ((uint64_t)1 << i))
+			digest_pair(&h, &t->certs[k].pem);
+	digest_pair(&h, &ep->default_cert);
+	for (uint32_t k = 0; k < ep->nclient_ca; k++)
+		digest_slice(&h, ep->client_ca[k].p, ep->client_ca[k].len);
+	for (uint32_t k = 0; k < ep->ncipher_suites; k++)
+		digest_slice(&h, ep->cipher_suites[k].p, ep->cipher_suites[k].len);
+	br_sha256_out(&h, out);
+}
+
 static int gen_build_tls(struct proxy_engine *e, struct proxy_gen *g, uint32_t i, char *msg,
 			 size_t cap)
 {
 	const struct proxy_table *t = g->t;
 	const struct proxy_entrypoint *ep = &t->ep[i];
-	size_t bytes = 8192 + ep->default_cert.cert.len + ep->default_cert.key.len +
-		       e->default_cert_len + e->default_key_len;
+	uint8_t digest[32];
+	tls_source_digest(t, i, digest);
+	struct proxy_tlscfg *slot = NULL;
+	for (uint32_t k = 0; k < e->lim.max_tls_generations; k++) {
+		struct proxy_tlscfg *x = &e->tlscfgs[k];
+		if (x->refs && memcmp(x->digest, digest, sizeof digest) == 0) {
+			proxy_tlscfg_ref(x); /* unchanged TLS source: shared with older tables */
+			g->tls[i] = x;
+			return 0;
+		}
+		if (!x->refs && !slot)
+			slot = x;
+	}
+	if (!slot) {
+		snprintf(msg, cap,
+			 "entryPoints.%.*s.tls: %u TLS configurations still in use by connections "
+			 "(max_tls_generations)",
+			 (int)ep->name.len, ep->name.p, e->lim.max_tls_generations);
+		return -ERR_PROXY_TABLES_FULL;
+	}
+	size_t bytes = 8192 + PROXY_TLS_SESSION_CACHE + ep->default_cert.cert.len +
+		       ep->default_cert.key.len + e->default_cert_len + e->default_key_len;
 	for (uint32_t k = 0; k < ep->ncerts; k++)
 		bytes += ep->certs[k].cert.len + ep->certs[k].key.len;
 	for (uint32_t k = 0; k < t->ncerts; k++)
@@ -440,10 +526,11 @@ static int gen_build_tls(struct proxy_engine *e, struct proxy_gen *g, uint32_t i
 		return -ERR_NOMEM;
 	}
 	struct tls_server_config *cfg = (struct tls_server_config *)(void *)mem;
-	g->tls[i] = cfg;
 	int rc = tls_server_config_init(cfg, mem + head, bytes);
 	char sub[200];
 	sub[0] = 0;
+	if (!rc && !ep->nclient_ca)
+		rc = tls_server_enable_session_cache(cfg, PROXY_TLS_SESSION_CACHE);
 	for (uint32_t k = 0; !rc && k < ep->ncerts; k++)
 		rc = tls_add_pair(cfg, &ep->certs[k], 0, sub, sizeof sub);
 	for (uint32_t k = 0; !rc && k < t->ncerts; k++)
@@ -470,10 +557,19 @@ static int gen_build_tls(struct proxy_engine *e, struct proxy_gen *g, uint32_t i
 							     : TLS_CLIENT_AUTH_REQUIRED);
 	if (!rc)
 		tls_server_set_sni_strict(cfg, ep->sni_strict);
-	if (rc)
+	if (rc) {
 		snprintf(msg, cap, "entryPoints.%.*s.tls: %s", (int)ep->name.len, ep->name.p,
 			 sub[0] ? sub : err_str(rc));
-	return rc;
+		free(mem);
+		return rc;
+	}
+	slot->eng = e;
+	slot->refs = 1;
+	slot->cfg = cfg;
+	memcpy(slot->digest, digest, sizeof digest);
+	e->st.tls_cfgs_alive++;
+	g->tls[i] = slot;
+	return 0;
 }
 
 /* ---- building a generation
@@ -1121,6 +1217,9 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
 	out->loop_timer = sizeof(struct loop_timer_slot) + sizeof(uint32_t);
 	out->table = sizeof(struct proxy_gen) + proxy_table_bytes(&lim->table) +
 		     proxy_lb_bytes_max(&lim->table, lim->max_conn_keys);
+	/* gen_build_tls's block: config head, 8 KiB, every PEM byte, the default pair */
+	out->tls_cfg = sizeof(struct proxy_tlscfg) + sizeof(struct tls_server_config) + 64 + 8192 +
+		       lim->table.max_cert_bytes + 4096;
 	out->reload = proxy_table_bytes(&lim->table) +
 		      proxy_scratch_tokens(&lim->table) * sizeof(json_tok) +
 		      lim->table.max_doc_bytes;
@@ -1192,8 +1291,9 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 	e->scratch = malloc(large);
 	e->rework = malloc(sizeof *e->rework);
 	e->gens = calloc(L->max_tables, sizeof *e->gens);
+	e->tlscfgs = calloc(L->max_tls_generations, sizeof *e->tlscfgs);
 	e->al_mem = malloc(64 << 10);
-	if (!e->scratch || !e->rework || !e->gens || !e->al_mem) {
+	if (!e->scratch || !e->rework || !e->gens || !e->tlscfgs || !e->al_mem) {
 		set_msg(msg, cap, "out of memory");
 		goto fail;
 	}
@@ -1218,7 +1318,10 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 		goto fail;
 	}
 	uint8_t auth_key[32];
-	rand_bytes(&e->rng, auth_key, sizeof auth_key);
+	if (cfg->auth_key)
+		memcpy(auth_key, cfg->auth_key, sizeof auth_key);
+	else
+		rand_bytes(&e->rng, auth_key, sizeof auth_key);
 	proxy_auth_state_init(&e->auth, auth_key);
 	rc = make_default_cert(e);
 	if (rc < 0) {
@@ -1258,6 +1361,8 @@ void proxy_engine_destroy(struct proxy_engine *e)
 	for (uint32_t i = 0; e->gens && i < e->lim.max_tables; i++)
 		if (e->gens[i]) /* cannot happen once every connection is gone */
 			gen_free(e->gens[i]);
+	for (uint32_t i = 0; e->tlscfgs && i < e->lim.max_tls_generations; i++)
+		free(e->tlscfgs[i].cfg); /* NULL once every connection and table is gone */
 	if (e->loop) {
 		loop_timer_cancel(e->loop, e->sweep_timer);
 		loop_timer_cancel(e->loop, e->resume_timer);
@@ -1275,6 +1380,7 @@ void proxy_engine_destroy(struct proxy_engine *e)
 	free(e->scratch);
 	free(e->rework);
 	free(e->gens);
+	free(e->tlscfgs);
 	free(e->al_mem);
 	free(e->metrics_mem);
 	free(e->default_cert_pem);
@@ -1320,6 +1426,7 @@ struct sa_opts {
 	const char *metrics_listen; /* --metrics.listen: GET /metrics, /ping; NULL: none */
 	bool print_limits;
 	struct proxy_dp_limits lim;
+	uint8_t auth_key[32]; /* digest nonce key shared by the workers */
 };
 
 struct sa_worker {
@@ -1486,6 +1593,7 @@ static int sa_worker_run(const struct sa_opts *o, struct proxy_metrics *metrics,
 	cfg.metrics = metrics;
 	cfg.access_log_fd = al_fd;
 	cfg.reuse_port = reuse_port;
+	cfg.auth_key = o->auth_key;
 	char msg[300];
 	rc = proxy_engine_create(&cfg, &w->eng, msg, sizeof msg);
 	if (rc < 0) {
@@ -1734,6 +1842,11 @@ int proxy_standalone_main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	if (rand_os_bytes(o->auth_key, sizeof o->auth_key) < 0) {
+		fprintf(stderr, "no entropy for the auth key\n");
+		free(o);
+		return 1;
+	}
 	int al_fd = -1;
 	if (o->accesslog) {
 		if (!o->accesslog[0] || strcmp(o->accesslog, "-") == 0)

@@ -44,6 +44,9 @@ struct proxy_engine_config {
 	int access_log_fd;       /* -1: no access log */
 	const char *server_name; /* X-Forwarded-Server; NULL: the host name */
 	bool reuse_port;         /* SO_REUSEPORT on listeners (several workers, one address) */
+	/* 32-byte key of digest-auth nonces, shared by the workers of one node so a nonce from
+	 * one verifies at another (proxy-auth.md); NULL: a random key for this engine. */
+	const uint8_t *auth_key;
 	int64_t (*wall_ms)(void *ctx); /* Unix ms for logs; NULL: the system clock */
 	void *wall_ctx;
 };
@@ -58,6 +61,7 @@ struct proxy_engine_stats {
 	uint64_t swaps, swap_failures;
 	uint32_t conns, tls_conns, upstream_busy, upstream_idle, bufs_used, large_used;
 	uint32_t tables_alive, listeners;
+	uint32_t tls_cfgs_alive; /* entry point TLS configurations (max_tls_generations) */
 };
 
 /* Build an engine (allocates every pool). 0 and *out, or -ERR_PROXY_LIMITS, -ERR_NOMEM,
@@ -70,7 +74,8 @@ void proxy_engine_destroy(struct proxy_engine *e);
 
 /* Validate doc[0..len) and make it the current table (see the top comment). 0, or the
  * loader's error (-ERR_PROXY_CONFIG ...; message in msg), -ERR_PROXY_TABLES_FULL (older
- * tables still in use: retry later), -ERR_PROXY_LISTEN (a new entry point could not listen;
+ * tables, max_tables, or TLS configurations, max_tls_generations, still in use: retry
+ * later; the message names the limit), -ERR_PROXY_LISTEN (a new entry point could not listen;
  * nothing changed), -ERR_TLS_* (a certificate the TLS layer refused). */
 int proxy_engine_load(struct proxy_engine *e, const char *doc, size_t len, char *msg, size_t cap);
 

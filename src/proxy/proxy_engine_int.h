@@ -7,16 +7,28 @@
  * Ownership, in one place:
  *  - The engine owns every pool; objects come from pools sized at start-up and go back to
  *    them. After proxy_engine_create nothing on the data path allocates.
- *  - A client connection (struct proxy_conn) owns its fd, its TLS slot, and while a request
- *    is in flight two buffers (rq: client -> upstream, rs: upstream -> client), the pinned
- *    routing generation and the upstream connection it uses. Releasing a connection releases
- *    all of them.
+ *  - A client connection (struct proxy_conn) owns its fd, its TLS slot and a reference on
+ *    the TLS configuration that slot uses, and while a request is in flight two buffers (rq:
+ *    client -> upstream, rs: upstream -> client), the pinned routing generation and the
+ *    upstream connection it uses; a tunnel owns the two buffers and the upstream connection
+ *    but no generation. Releasing a connection releases all of them.
  *  - An upstream connection (struct proxy_up) is owned by a client connection while busy
  *    (up->owner, conn->up point at each other and are cleared together) and by its target's
  *    idle list while idle. It never owns a buffer.
  *  - Routing generations (struct proxy_gen) are reference-counted: the engine holds one
- *    reference on the current one, every request in flight, tunnel and TLS connection one
- *    on the generation it started with. A generation is freed when its count reaches 0.
+ *    reference on the current one, every request in flight (from its routing to the end of
+ *    its response, or to the 101 of an upgrade) one on the generation it started with.
+ *    Idle keep-alive connections and tunnels hold none, so a generation drains within one
+ *    request and max_tables bounds nothing but requests in flight. A generation is freed
+ *    when its count reaches 0.
+ *  - An entry point's TLS server configuration (struct proxy_tlscfg) lives in its own slot
+ *    of a pool of max_tls_generations, reference-counted apart from the tables: every
+ *    generation holds one reference per TLS entry point, every TLS connection one on the
+ *    configuration it was accepted with. Consecutive generations share the object when the
+ *    entry point's TLS source (certificates, keys, client CAs, options: digest) is the same.
+ *    A connection whose configuration is no longer its entry point's in the current
+ *    generation (NULL for plain on both sides) is stale: closed when idle, after its
+ *    response when busy (proxy_conn_swap_notice).
  *  - Raw pointers between objects are safe because every link is cleared on both sides when
  *    either object is released, and loop registrations are deleted before release (the loop
  *    never calls back a deleted registration).
@@ -35,6 +47,7 @@
 #include "http/http_parse.h"
 #include "loop/loop.h"
 #include "proxy/proxy_accesslog.h"
+#include "proxy/proxy_auth.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_lb.h"
@@ -120,6 +133,14 @@ struct proxy_gen_be {
 	struct loop_timer_id hc_timer;
 };
 
+/* One entry point's TLS server configuration (see the header comment). refs == 0: free. */
+struct proxy_tlscfg {
+	struct proxy_engine *eng;
+	uint32_t refs;
+	uint8_t digest[32]; /* SHA-256 of the entry point's TLS source */
+	struct tls_server_config *cfg; /* malloc'd at load time: config head + its store */
+};
+
 struct proxy_gen {
 	struct proxy_engine *eng;
 	const struct proxy_table *t;
@@ -131,8 +152,7 @@ struct proxy_gen {
 	struct proxy_gen_be *be;        /* t->nbe */
 	int *m_ep;                      /* t->nep metric ids */
 	int *m_fe;                      /* t->nfe metric ids */
-	struct tls_server_config **tls; /* t->nep; NULL for plain entry points */
-	void *tls_mem;
+	struct proxy_tlscfg **tls; /* t->nep, one reference each; NULL for plain entry points */
 	struct proxy_lb lb; /* runtime load-balancer state (proxy_lb.h): health, wrr/drr, maxConn */
 	void *lb_mem;
 };
@@ -210,7 +230,7 @@ struct proxy_conn {
 	uint8_t tls_closed;  /* tls_conn_close was called */
 	uint8_t set_cookie;  /* sticky backend without a valid cookie: send Set-Cookie */
 	struct tls_conn *tls;
-	struct proxy_gen *tls_gen; /* generation whose TLS config serves this connection */
+	struct proxy_tlscfg *tlscfg; /* TLS configuration serving this connection (a reference) */
 	struct proxy_listener *ls;
 	struct proxy_ip peer_ip;
 	uint16_t peer_port;
@@ -244,6 +264,10 @@ struct proxy_conn {
 	uint8_t counted_open; /* open-connection gauges were raised */
 	uint8_t linger;       /* lingering close after the output */
 	uint32_t req_head_len;
+	/* Authenticated user (proxy-auth.md): a slice of the pinned table's user line; empty:
+	 * none. auth_strip: a removeHeader auth passed, Authorization does not go upstream. */
+	struct slice auth_user;
+	uint8_t auth_strip;
 	uint32_t out_head_len; /* request: rewritten head bytes in rs not yet sent (from 0) */
 	uint32_t out_head_off;
 	int status;             /* status of the response sent to the client */
@@ -268,6 +292,7 @@ struct proxy_engine {
 	struct pool conns, ups, tlss, targets;
 	struct proxy_bufpool bufs, large;
 	struct proxy_gen **gens; /* max_tables slots */
+	struct proxy_tlscfg *tlscfgs; /* max_tls_generations slots */
 	struct proxy_gen *cur;
 	struct proxy_listener ls[PROXY_MAX_ENTRYPOINTS];
 	struct proxy_metrics *metrics;
@@ -299,6 +324,7 @@ struct proxy_engine {
 	char *default_cert_pem, *default_key_pem;
 	size_t default_cert_len, default_key_len;
 	struct proxy_engine_stats st;
+	struct proxy_auth_state auth; /* digest nonce key, verified-credential cache */
 	struct pool hcs;
 	struct proxy_hc *hc_head; /* probes in flight */
 	uint32_t nhc_running;
@@ -316,6 +342,8 @@ void proxy_waitq_del(struct proxy_engine *e, struct proxy_conn *c);
 void proxy_runq_add(struct proxy_engine *e, struct proxy_conn *c);
 void proxy_gen_ref(struct proxy_gen *g);
 void proxy_gen_unref(struct proxy_gen *g);
+void proxy_tlscfg_ref(struct proxy_tlscfg *x);
+void proxy_tlscfg_unref(struct proxy_tlscfg *x);
 int64_t proxy_wall_ms(struct proxy_engine *e);
 /* Listener bookkeeping after a connection slot was freed. */
 void proxy_accept_resume(struct proxy_engine *e);
@@ -330,7 +358,8 @@ void proxy_conn_run(struct proxy_conn *c);
 void proxy_conn_abort(struct proxy_conn *c);
 /* The upstream side saw events for c's transaction. */
 void proxy_conn_upstream_event(struct proxy_conn *c);
-/* At a table swap: idle keep-alive TLS connections of old generations close, busy ones close
+/* At a table swap: connections whose entry point is gone or whose TLS configuration is no
+ * longer their entry point's (stale, see the header comment) close when idle, busy ones
  * after their response. */
 void proxy_conn_swap_notice(struct proxy_engine *e);
 size_t proxy_conn_size(void);
@@ -372,8 +401,9 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b);
 /* Build the client response head for c's parsed response into b, choosing the client framing
  * (sets c->rs.mode and c->close_after). 0, -ERR_BUF_FULL, -ERR_INVAL. */
 int proxy_fwd_response_head(struct proxy_conn *c, const struct http_response *res, struct buf *b);
-/* A response the proxy makes: status, optional Location, a short text body. Returns the body
- * bytes written (>= 0), or -ERR_BUF_FULL. */
+/* A response the proxy makes: status, optional Location (for a 401: the WWW-Authenticate
+ * value, empty = Basic realm="traefik"), a short text body. Returns the body bytes written
+ * (>= 0), or -ERR_BUF_FULL. */
 int proxy_fwd_local_response(struct proxy_conn *c, struct buf *b, int status, struct slice location,
 			     bool close);
 /* The routing view of c's parsed request (slices into the rq buffer). */

@@ -30,6 +30,7 @@ static const struct lim_field lim_fields[] = {
 	LF_(buf_size, LK_SIZE32),
 	LF_(max_large_bufs, LK_COUNT),
 	LF_(max_tables, LK_COUNT),
+	LF_(max_tls_generations, LK_COUNT),
 	LF_(max_health_checks, LK_COUNT),
 	LF_(max_metric_series, LK_COUNT),
 	LF_(max_metric_names, LK_COUNT),
@@ -79,6 +80,7 @@ void proxy_dp_limits_default(struct proxy_dp_limits *lim)
 	lim->buf_size = 16384;
 	lim->max_large_bufs = 64;
 	lim->max_tables = 4;
+	lim->max_tls_generations = 16;
 	lim->max_health_checks = 256;
 	lim->max_metric_series = 4096;
 	lim->max_metric_names = 1024;
@@ -365,10 +367,11 @@ void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct prox
 		     (size_t)lim->max_metric_names * sz->name;
 	r->loop = fds * sz->loop_fd + timers * sz->loop_timer;
 	r->tables = (size_t)lim->max_tables * sz->table;
+	r->tls_cfgs = (size_t)lim->max_tls_generations * sz->tls_cfg;
 	r->reload = sz->reload;
 	r->fixed = sz->fixed + proxy_dp_large_buf_size(lim);
 	r->total = r->conns + r->tls + r->upstreams + r->bufs + r->large_bufs + r->targets +
-		   r->health + r->metrics + r->loop + r->tables + r->reload + r->fixed;
+		   r->health + r->metrics + r->loop + r->tables + r->tls_cfgs + r->reload + r->fixed;
 	r->per_idle_conn = sz->conn + sz->loop_fd + sz->loop_timer;
 	r->per_busy_conn = r->per_idle_conn + 2 * ((size_t)lim->buf_size + sz->buf_overhead) +
 			   sz->upstream + sz->loop_fd + sz->loop_timer;
@@ -409,6 +412,9 @@ int proxy_dp_limits_format(const struct proxy_dp_limits *lim, const struct proxy
 	LINE_("routing tables", r->tables,
 	      "max_tables %u x worst-case table (a loaded table takes its real size)",
 	      lim->max_tables);
+	LINE_("TLS configurations", r->tls_cfgs,
+	      "max_tls_generations %u x worst case (a built one takes its real size)",
+	      lim->max_tls_generations);
 	LINE_("reload scratch", r->reload, "while a document loads (max_doc_bytes, max_tokens)");
 	LINE_("fixed", r->fixed, "scratch head buffer, regexp workspace");
 	LINE_("worst case", r->total, "per worker");

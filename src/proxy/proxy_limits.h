@@ -48,6 +48,7 @@ struct proxy_dp_limits {
 	uint32_t buf_size;            /* bytes per streaming buffer */
 	uint32_t max_large_bufs;      /* head buffers for heads over a streaming buffer */
 	uint32_t max_tables;          /* routing tables alive at once (current + draining) */
+	uint32_t max_tls_generations; /* entry point TLS configurations alive at once */
 	uint32_t max_health_checks;   /* health probes in flight */
 	uint32_t max_metric_series;   /* Prometheus series (label combinations) */
 	uint32_t max_metric_names;    /* entry point / frontend / backend names in metrics */
@@ -79,8 +80,8 @@ struct proxy_dp_limits {
 /* Fill the defaults (docs/internals/proxy-engine.md has the table):
  *   workers 1, max_conns 4096, max_tls_conns 1024, max_upstream_conns 4096,
  *   max_idle_per_server 1024, max_targets 1024, max_bufs 2048, buf_size 16384,
- *   max_large_bufs 64, max_tables 4, max_health_checks 256, max_metric_series 4096,
- *   max_metric_names 1024, max_conn_keys 4096, max_line 8192, max_headers 100, max_header_bytes
+ *   max_large_bufs 64, max_tables 4, max_tls_generations 16, max_health_checks 256,
+ *   max_metric_series 4096, max_metric_names 1024, max_conn_keys 4096, max_line 8192, max_headers 100, max_header_bytes
  * 32768, max_body 1 GiB; timeouts: connect 5 s, response header 60 s, upstream read 60 s, idle 180
  * s, client header 10 s, client body 60 s, send 60 s, upstream idle 90 s, tunnel 3600 s, grace 10
  * s, health interval 30 s, health timeout 5 s. */
@@ -119,6 +120,7 @@ struct proxy_mem_sizes {
 	size_t loop_fd;  /* loop bytes per fd (slot + index) */
 	size_t loop_timer;
 	size_t table;        /* one routing table generation wrapper (without the table itself) */
+	size_t tls_cfg;      /* one entry point TLS configuration at the table caps' worst case */
 	size_t fixed;        /* per-worker fixed state (scratch head buffer, regex workspace...) */
 	size_t buf_overhead; /* per buffer slot: parse state and header array */
 	size_t reload;       /* scratch while a document loads (worst-case arena, JSON tokens) */
@@ -126,7 +128,7 @@ struct proxy_mem_sizes {
 
 struct proxy_mem_report {
 	size_t conns, tls, upstreams, bufs, large_bufs, targets, health, metrics, loop, tables,
-		reload, fixed;
+		tls_cfgs, reload, fixed;
 	size_t total;
 	size_t per_idle_conn; /* an idle keep-alive plain connection */
 	size_t per_busy_conn; /* a plain connection proxying a request (two buffers) */

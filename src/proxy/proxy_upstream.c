@@ -174,7 +174,7 @@ static void up_close(struct proxy_engine *e, struct proxy_up *u)
 		u->owner = NULL;
 	}
 	if (u->fd >= 0) {
-		loop_del_fd(e->loop, u->fd);
+		loop_forget_fd(e->loop, u->fd); /* ours alone: close removes it from epoll */
 		close(u->fd);
 	}
 	struct proxy_target *t = u->tg;
@@ -358,11 +358,14 @@ ssize_t proxy_up_read(struct proxy_up *u, void *p, size_t n)
 {
 	ssize_t r;
 	do
-		r = read(u->fd, p, n);
+		r = recv(u->fd, p, n, 0); /* recv, not read: no trip through the VFS layer */
 	while (r < 0 && errno == EINTR);
 	if (r > 0) {
-		if ((size_t)r < n)
-			u->can_read = 0; /* a short read drained the socket */
+		/* A short read drained the socket, but when the hang-up was already reported
+		 * (data and FIN in one edge) no further edge will come: keep reading to see
+		 * the end (0) rather than wait for a timeout. */
+		if ((size_t)r < n && !u->rdhup)
+			u->can_read = 0;
 		return r;
 	}
 	if (r == 0)
@@ -385,7 +388,8 @@ ssize_t proxy_up_writev(struct proxy_up *u, const struct iovec *iov, int n)
 		want += iov[i].iov_len;
 	ssize_t r;
 	do
-		r = sendmsg(u->fd, &mh, MSG_NOSIGNAL);
+		r = n == 1 ? send(u->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+			   : sendmsg(u->fd, &mh, MSG_NOSIGNAL); /* send: no msghdr to copy in */
 	while (r < 0 && errno == EINTR);
 	if (r >= 0) {
 		if ((size_t)r < want)

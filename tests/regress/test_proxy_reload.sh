@@ -334,4 +334,39 @@ write_doc "$REV" "s1" "" 0
 reload
 load_phase "workers=2"
 stop_proxy
+
+# ---- tunnels hold no routing table: six WebSocket tunnels opened across six reloads (one
+# tunnel per table, max_tables 4), then one more reload is applied and every tunnel still echoes.
+REV=$((REV + 1))
+write_doc "$REV" "s1" "" 0
+start_proxy 1
+rm -f "$T/go_ws"
+refused0=$(log_count "routing document refused")
+WSPIDS=()
+for k in 1 2 3 4 5 6; do
+  python3 "$SESSION" ws --port="$PW" --go="$T/go_ws" >"$T/ws$k.out" 2>&1 &
+  WSPIDS+=("$!")
+  REGRESS_PIDS+=("$!")
+  wait_until 10 file_has "$T/ws$k.out" ready
+  REV=$((REV + 1))
+  if [ $((k % 2)) = 1 ]; then write_doc "$REV" "s2" "" 0; else write_doc "$REV" "s1" "" 0; fi
+  reload || not_ok "tunnels: reload $k with $k tunnels open is applied"
+done
+REV=$((REV + 1))
+write_doc "$REV" "s1 s2" "" 0
+if reload; then
+  ok "with 6 tunnels opened across 6 reloads (max_tables 4), one more reload is applied"
+else
+  not_ok "with 6 tunnels opened across 6 reloads (max_tables 4), one more reload is applied"
+  grep "routing document refused" "$T/proxy.err" | tail -2 | sed 's/^/# /'
+fi
+check "... no document was refused (routing tables still in use)" \
+  test "$(log_count "routing document refused")" = "$refused0"
+u=$(upstream_of "$PW")
+check "... and new connections route on it ($u)" test "$u" = s1 -o "$u" = s2
+: >"$T/go_ws"
+for p in "${WSPIDS[@]}"; do wait "$p"; done
+n=$(cat "$T"/ws[1-6].out | grep -c '^echo 2 ok')
+check "all 6 tunnels still echo after the reloads ($n of 6)" test "$n" = 6
+stop_proxy
 finish

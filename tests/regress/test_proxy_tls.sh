@@ -297,4 +297,76 @@ try_bad "a certFile that is not PEM" text.pem a.key "entryPoints.https.tls.certi
 try_bad "a certFile with a broken PEM body" garbage.pem a.key "entryPoints.https.tls.certificates[0].certFile"
 try_bad "a keyFile that does not match its certFile" a.pem b.key "entryPoints.https.tls.certificates[0].keyFile"
 check "the proxy still serves a.test (200)" test "$(get a.test "$PS")" = 200
+
+# Keep-alive TLS load while the document is reloaded every 200 ms with the same certificates:
+# the TLS configurations are shared by the tables, so no connection is cut (zero errors), and an
+# idle TLS keep-alive connection opened before the reloads serves a request after them.
+REV=$((REV + 1))
+write_doc "$REV" a2.pem a2.key 1
+kill -HUP "$PX"
+wait_until 10 applied "$REV"
+write_doc 999999 a2.pem a2.key 1
+mv "$DOC" "$T/template.json"
+rm -f "$T/go"
+python3 "$SESSION" hold --port="$PS" --tls --sni=a.test --ca="$C/ca.pem" --host=a.test \
+  --go="$T/go" >"$T/hold.out" 2>&1 &
+HOLD=$!
+REGRESS_PIDS+=("$HOLD")
+wait_until 10 file_has "$T/hold.out" ready
+if command -v wrk >/dev/null; then
+  wrk -t2 -c20 -d5s --timeout 10s "https://127.0.0.1:$PS/" >"$T/kaload.out" 2>&1 &
+else
+  python3 "$SESSION" load --port="$PS" --tls --conns=20 --seconds=5 >"$T/kaload.out" 2>&1 &
+fi
+LOAD=$!
+REGRESS_PIDS+=("$LOAD")
+n=0
+while kill -0 "$LOAD" 2>/dev/null; do
+  REV=$((REV + 1))
+  sed "s/\"revision\": 999999/\"revision\": $REV/" "$T/template.json" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  kill -HUP "$PX"
+  n=$((n + 1))
+  sleep 0.2
+done
+wait "$LOAD"
+if grep -q 'requests in' "$T/kaload.out"; then
+  req=$(awk '/requests in/{print $1}' "$T/kaload.out")
+else
+  req=$(awk '/^requests / && $4 == 0 && $6 == 0 {print $2}' "$T/kaload.out")
+fi
+if [ "${req:-0}" -ge 200 ] && [ "$n" -ge 10 ] && ! grep -qE 'Socket errors|Non-2xx' "$T/kaload.out"; then
+  ok "$req keep-alive TLS requests from 20 connections during $n reloads, zero errors"
+else
+  not_ok "keep-alive TLS requests during $n reloads, zero errors: $(grep -E 'requests|Socket errors|Non-2xx' "$T/kaload.out" | tr '\n' ' ')"
+fi
+wait_until 10 applied "$REV"
+: >"$T/go"
+wait "$HOLD"
+check "an idle TLS keep-alive connection opened before $n reloads serves a request after them" \
+  grep -q '^req 2 200 s1' "$T/hold.out"
+# TLS tunnels hold no routing table: six opened across six reloads (max_tables 4), then one
+# more reload is applied and every tunnel still echoes.
+rm -f "$T/go_ws"
+WSPIDS=()
+nref=$(grep -c "routing document refused" "$T/proxy.err")
+for k in 1 2 3 4 5 6; do
+  python3 "$SESSION" ws --port="$PS" --tls --sni=a.test --ca="$C/ca.pem" --go="$T/go_ws" \
+    >"$T/ws$k.out" 2>&1 &
+  WSPIDS+=("$!")
+  REGRESS_PIDS+=("$!")
+  wait_until 10 file_has "$T/ws$k.out" ready
+  REV=$((REV + 1))
+  sed "s/\"revision\": 999999/\"revision\": $REV/" "$T/template.json" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+  kill -HUP "$PX"
+  wait_until 10 applied "$REV" || not_ok "TLS tunnels: reload $k with $k tunnels open is applied"
+done
+REV=$((REV + 1))
+sed "s/\"revision\": 999999/\"revision\": $REV/" "$T/template.json" >"$DOC.tmp" && mv "$DOC.tmp" "$DOC"
+kill -HUP "$PX"
+check "with 6 TLS tunnels opened across 6 reloads, one more reload is applied" wait_until 10 applied "$REV"
+check "... and no document was refused" test "$(grep -c "routing document refused" "$T/proxy.err")" = "$nref"
+: >"$T/go_ws"
+for p in "${WSPIDS[@]}"; do wait "$p"; done
+n=$(cat "$T"/ws[1-6].out | grep -c '^echo 2 ok')
+check "all 6 TLS tunnels still echo after the reloads ($n of 6)" test "$n" = 6
 finish

@@ -114,8 +114,11 @@ static void limits_memory_table(void)
 	CHECK_EQ_INT(r.conns, (size_t)lim.max_conns * sz.conn);
 	CHECK(r.bufs >= (size_t)lim.max_bufs * lim.buf_size);
 	CHECK_EQ_INT(r.total, r.conns + r.tls + r.upstreams + r.bufs + r.large_bufs + r.targets +
-				      r.health + r.metrics + r.loop + r.tables + r.reload +
-				      r.fixed);
+				      r.health + r.metrics + r.loop + r.tables + r.tls_cfgs +
+				      r.reload + r.fixed);
+	/* TLS configurations have their own pool, counted apart from the tables */
+	CHECK_EQ_INT(r.tls_cfgs, (size_t)lim.max_tls_generations * sz.tls_cfg);
+	CHECK(sz.tls_cfg > lim.table.max_cert_bytes);
 	CHECK(r.per_idle_conn < 1024); /* an idle keep-alive connection holds no buffer */
 	CHECK(r.per_busy_conn > 2 * (size_t)lim.buf_size);
 	/* doubling the connections grows the figure by exactly their share */
@@ -130,6 +133,7 @@ static void limits_memory_table(void)
 	text[b.len] = 0;
 	CHECK(strstr(text, "worst case") != NULL);
 	CHECK(strstr(text, "max_conns 8192") != NULL);
+	CHECK(strstr(text, "max_tls_generations 16") != NULL);
 	buf_init(&b, text, 64);
 	CHECK_EQ_INT(proxy_dp_limits_format(&lim, &r2, &b), -ERR_BUF_FULL);
 	CHECK_EQ_INT(b.len, 0); /* all or nothing */

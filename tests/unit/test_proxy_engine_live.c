@@ -27,6 +27,7 @@
 #include "test.h"
 
 #include <arpa/inet.h>
+#include <bearssl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -2285,6 +2286,278 @@ static void tls_sni_and_default_cert(void)
 	teardown();
 }
 
+/* Tunnels hold no routing table: five tunnels opened across five reloads (max_tables 4)
+ * leave one table alive, the next reload succeeds and every tunnel still echoes. */
+static void tunnels_do_not_hold_tables(void)
+{
+	struct proxy_dp_limits lim;
+	lim_test(&lim);
+	REQUIRE(setup(&lim, "", "", ""));
+	struct cl *ws[6];
+	char msg[256];
+	for (int i = 0; i < 6; i++) {
+		ws[i] = malloc(sizeof *ws[i]);
+		REQUIRE(cl_open(ws[i], px.port) == 0);
+		cl_send(ws[i], "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+			       "Connection: Upgrade\r\n\r\n");
+		struct resp r;
+		CHECK_EQ_INT(cl_response(ws[i], &r, false), 0);
+		CHECK_EQ_INT(r.status, 101);
+		resp_free(&r);
+		char *d = doc_make(px.port, "", "", "");
+		char *rev = strstr(d, "\"revision\":1");
+		REQUIRE(rev != NULL);
+		rev[11] = (char)('2' + i); /* a changed document */
+		CHECK_EQ_INT(px_load(d, msg, sizeof msg), 0);
+		free(d);
+	}
+	struct proxy_engine_stats st = px_stats();
+	CHECK_EQ_INT(st.tables_alive, 1); /* the tunnels hold none */
+	CHECK_EQ_INT(st.swaps, 7);
+	CHECK_EQ_INT(st.swap_failures, 0);
+	for (int i = 0; i < 6; i++) {
+		char out[16], back[16];
+		int n = snprintf(out, sizeof out, "tunnel-%d", i);
+		cl_send(ws[i], out);
+		CHECK_EQ_INT(read_full(ws[i]->fd, back, (size_t)n), 0);
+		CHECK(memcmp(back, out, (size_t)n) == 0);
+	}
+	/* the 101s were recorded when relayed: no open-connection gauge stays raised */
+	char *m = px_metrics();
+	CHECK(strstr(m, "protocol=\"websocket\"") != NULL);
+	for (int i = 0; i < 6; i++) {
+		cl_close(ws[i]);
+		free(ws[i]);
+	}
+	teardown();
+}
+
+/* A TLS keep-alive client connection of our own (one request at a time). */
+struct tk {
+	struct tls_conn *t;
+	struct cl c;
+};
+
+static int tk_open(struct tk *k, int port)
+{
+	static struct tls_client_config cc;
+	static uint8_t store[4096];
+	tls_client_config_init(&cc, store, sizeof store);
+	tls_client_set_insecure_skip_verify(&cc, true);
+	k->t = calloc(1, tls_conn_size());
+	if (tls_conn_init_client(k->t, &cc, "a.test", &trng) < 0 || cl_open(&k->c, port) < 0) {
+		free(k->t);
+		k->t = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void tk_close(struct tk *k)
+{
+	if (!k->t)
+		return;
+	cl_close(&k->c);
+	tls_conn_wipe(k->t);
+	free(k->t);
+	k->t = NULL;
+}
+
+/* Complete the handshake only (the connection then waits for its first request). */
+static int tk_handshake(struct tk *k)
+{
+	uint64_t until = mono_ms() + 5000;
+	while (mono_ms() < until && !tls_conn_handshake_done(k->t)) {
+		size_t len;
+		const uint8_t *o = tls_conn_send_buf(k->t, &len);
+		if (o && len) {
+			ssize_t w = send(k->c.fd, o, len, MSG_NOSIGNAL);
+			if (w <= 0)
+				return -1;
+			tls_conn_send_ack(k->t, (size_t)w);
+			continue;
+		}
+		uint8_t *in = tls_conn_recv_buf(k->t, &len);
+		if (!in || !len || tls_conn_error(k->t))
+			return -1;
+		ssize_t r = read(k->c.fd, in, len);
+		if (r <= 0)
+			return -1;
+		tls_conn_recv_ack(k->t, (size_t)r);
+	}
+	return tls_conn_handshake_done(k->t) ? 0 : -1;
+}
+
+/* One request; the whole response (Content-Length framed) in body. Bytes, or -1 (closed). */
+static int tk_get(struct tk *k, const char *req, char *body, size_t cap)
+{
+	struct tls_conn *t = k->t;
+	bool sent = false;
+	size_t got = 0;
+	uint64_t until = mono_ms() + 5000;
+	while (mono_ms() < until) {
+		size_t len;
+		const uint8_t *o = tls_conn_send_buf(t, &len);
+		if (o && len) {
+			ssize_t w = send(k->c.fd, o, len, MSG_NOSIGNAL);
+			if (w <= 0)
+				return -1;
+			tls_conn_send_ack(t, (size_t)w);
+			continue;
+		}
+		if (tls_conn_handshake_done(t) && !sent) {
+			if (tls_conn_write(t, req, strlen(req)) > 0)
+				sent = true;
+			continue;
+		}
+		ssize_t n = tls_conn_read(t, body + got, cap - 1 - got);
+		if (n > 0) {
+			got += (size_t)n;
+			body[got] = 0;
+			char *e = strstr(body, "\r\n\r\n");
+			char v[32];
+			if (e && hdr_get(body, "Content-Length", v, sizeof v) &&
+			    got >= (size_t)(e - body) + 4 + strtoul(v, NULL, 10))
+				return (int)got;
+			continue;
+		}
+		if (tls_conn_error(t) || tls_conn_done(t))
+			return -1;
+		uint8_t *in = tls_conn_recv_buf(t, &len);
+		if (!in || !len)
+			return -1;
+		ssize_t r = read(k->c.fd, in, len);
+		if (r <= 0) {
+			tls_conn_recv_eof(t);
+			if (!got)
+				return -1;
+			continue;
+		}
+		tls_conn_recv_ack(t, (size_t)r);
+	}
+	return -1;
+}
+
+/* A routing document with a TLS entry point on tport; cert: "" (the default certificate) or
+ * a certificates member. */
+static char *doc_tls(int rev, int tport, const char *cert)
+{
+	char *d = malloc(32768);
+	snprintf(d, 32768,
+		 "{\"version\":1,\"revision\":%d,\"defaultEntryPoints\":[\"web\",\"tls\"],"
+		 "\"entryPoints\":{\"web\":{\"address\":\"127.0.0.1:%d\"},"
+		 "\"tls\":{\"address\":\"127.0.0.1:%d\",\"tls\":{%s}}},"
+		 "\"frontends\":{\"main\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":"
+		 "\"PathPrefix:/\"}}},\"f%d\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":"
+		 "\"Path:/r%d\"}}}},"
+		 "\"backends\":{\"up\":{\"servers\":{\"s1\":{\"url\":\"http://127.0.0.1:%d\"}}}}}",
+		 rev, px.port, tport, cert, rev, rev, up_port);
+	return d;
+}
+
+/* An idle TLS keep-alive connection survives reloads that keep its entry point's TLS
+ * configuration (shared by the generations), holds no table, and closes when the
+ * certificates change; TLS configurations live in their own pool. */
+static void tls_keepalive_survives_reload(void)
+{
+	struct proxy_dp_limits lim;
+	lim_test(&lim);
+	lim.max_tls_generations = 2;
+	uint8_t seed[32] = {9};
+	rand_init_seed(&trng, seed, sizeof seed);
+	up_start();
+	px.port = free_port();
+	int tport = free_port();
+	char *d = doc_tls(1, tport, "");
+	int rc = px_start(&lim, d, -1);
+	free(d);
+	REQUIRE(rc == 0);
+	char *body = malloc(65536);
+	const char *req = "GET /hello HTTP/1.1\r\nHost: a.test\r\n\r\n";
+	struct tk k;
+	REQUIRE(tk_open(&k, tport) == 0);
+	CHECK(tk_get(&k, req, body, 65536) > 0);
+	CHECK(strstr(body, "HTTP/1.1 200") == body);
+	char msg[256];
+	for (int i = 2; i < 8; i++) {
+		d = doc_tls(i, tport, "");
+		CHECK_EQ_INT(px_load(d, msg, sizeof msg), 0);
+		free(d);
+		struct proxy_engine_stats st = px_stats();
+		CHECK_EQ_INT(st.tables_alive, 1);   /* the idle TLS connection holds no table */
+		CHECK_EQ_INT(st.tls_cfgs_alive, 1); /* unchanged TLS: one shared configuration */
+		CHECK_EQ_INT(st.tls_conns, 1);
+		CHECK(tk_get(&k, req, body, 65536) > 0); /* the same connection serves on */
+		CHECK(strstr(body, "HTTP/1.1 200") == body);
+	}
+	/* New certificates: the idle connection of the old configuration closes. */
+	struct pki_ca *ca = malloc(sizeof *ca);
+	struct pem *a = malloc(sizeof *a);
+	REQUIRE(pki_ca_create(ca, &trng, "test", time(NULL)) == 0);
+	REQUIRE(make_cert(ca, "a.test", a));
+	char *ac = malloc(8192), *ak = malloc(1024), *cert = malloc(16384);
+	json_str(ac, 8192, a->cert);
+	json_str(ak, 1024, a->key);
+	snprintf(cert, 16384, "\"certificates\":[{\"certFile\":\"%s\",\"keyFile\":\"%s\"}]", ac,
+		 ak);
+	d = doc_tls(8, tport, cert);
+	CHECK_EQ_INT(px_load(d, msg, sizeof msg), 0);
+	free(d);
+	CHECK(cl_closed(&k.c, 2000));
+	tk_close(&k);
+	struct proxy_engine_stats st = px_stats();
+	CHECK_EQ_INT(st.tls_cfgs_alive, 1);
+	CHECK_EQ_INT(st.tls_conns, 0);
+	char cn[128];
+	CHECK(tls_get(tport, "a.test", req, body, 65536, cn, sizeof cn) > 0);
+	CHECK_EQ_STR(cn, "a.test");
+	/* Connections hold their configuration (those before their first request are not idle
+	 * for their client: they keep it); when they hold every slot of the pool, a load that
+	 * needs a new configuration fails, naming the limit, and the running table stays. */
+	struct tk h1, h2;
+	REQUIRE(tk_open(&h1, tport) == 0);
+	CHECK_EQ_INT(tk_handshake(&h1), 0);
+	d = doc_tls(9, tport, ""); /* back to the default certificate */
+	CHECK_EQ_INT(px_load(d, msg, sizeof msg), 0);
+	free(d);
+	st = px_stats();
+	CHECK_EQ_INT(st.tls_cfgs_alive, 2);
+	CHECK_EQ_INT(st.tables_alive, 1);
+	REQUIRE(tk_open(&h2, tport) == 0);
+	CHECK_EQ_INT(tk_handshake(&h2), 0);
+	struct pem *b = malloc(sizeof *b);
+	REQUIRE(make_cert(ca, "b.test", b));
+	json_str(ac, 8192, b->cert);
+	json_str(ak, 1024, b->key);
+	snprintf(cert, 16384, "\"certificates\":[{\"certFile\":\"%s\",\"keyFile\":\"%s\"}]", ac,
+		 ak);
+	d = doc_tls(10, tport, cert);
+	CHECK_EQ_INT(px_load(d, msg, sizeof msg), -ERR_PROXY_TABLES_FULL);
+	CHECK(strstr(msg, "max_tls_generations") != NULL);
+	CHECK(tls_get(tport, "x.test", req, body, 65536, cn, sizeof cn) > 0);
+	CHECK_EQ_STR(cn, "TRAEFIK DEFAULT CERT"); /* the running table stays */
+	tk_close(&h1);
+	sleep_ms(100);
+	CHECK_EQ_INT(px_load(d, msg, sizeof msg), 0);
+	free(d);
+	CHECK(tls_get(tport, "b.test", req, body, 65536, cn, sizeof cn) > 0);
+	CHECK_EQ_STR(cn, "b.test");
+	/* h2 was still before its first request: it gets that request, then closes */
+	CHECK(tk_get(&h2, req, body, 65536) > 0);
+	CHECK(strstr(body, "HTTP/1.1 200") == body);
+	CHECK(strstr(body, "Connection: close") != NULL);
+	tk_close(&h2);
+	free(b);
+	free(cert);
+	free(ac);
+	free(ak);
+	free(a);
+	pki_ca_wipe(ca);
+	free(ca);
+	free(body);
+	teardown();
+}
+
 /* ---- tests: shutdown, standalone mode
  * --------------------------------------------------------------- */
 
@@ -2392,6 +2665,97 @@ static void standalone_workers_reload_stop(void)
 	up_stop();
 }
 
+/* ---- tests: authentication (docs/internals/proxy-auth.md) ------------------------------------ */
+
+static void md5_hex_(const char *s, char out[33])
+{
+	br_md5_context c;
+	uint8_t d[16];
+	br_md5_init(&c);
+	br_md5_update(&c, s, strlen(s));
+	br_md5_out(&c, d);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void auth_basic_and_digest(void)
+{
+	struct proxy_dp_limits lim;
+	lim_test(&lim);
+	/* alice:secret1 (htpasswd -nbm), dora:digestpw (htdigest, realm traefik) */
+	const char *fe =
+		",\"sec\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/app/"
+		"sec\"}},"
+		"\"auth\":{\"basic\":{\"users\":[\"alice:$apr1$PlLBqpSq$UjqndTPAicz8OrJ.bgLB00\"],"
+		"\"removeHeader\":true},\"headerField\":\"X-WebAuth-User\"}},"
+		"\"dig\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/app/dig\"}},"
+		"\"auth\":{\"digest\":{\"users\":[\"dora:traefik:"
+		"0bf25fb6d80091616f92df7cd3a24bf4\"]}}}";
+	REQUIRE(setup(&lim, "", fe, ""));
+	struct resp r;
+	char v[512];
+	CHECK_EQ_INT(get1(px.port, "GET /app/sec/x HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	CHECK_EQ_INT(r.status, 401);
+	CHECK(hdr_get(r.head, "WWW-Authenticate", v, sizeof v) &&
+	      strcmp(v, "Basic realm=\"traefik\"") == 0);
+	resp_free(&r);
+	CHECK_EQ_INT(get1(px.port,
+			  "GET /app/sec/x HTTP/1.1\r\nHost: a\r\n"
+			  "Authorization: Basic YWxpY2U6c2VjcmV0Mg==\r\n\r\n",
+			  &r),
+		     0);
+	CHECK_EQ_INT(r.status, 401); /* alice:secret2 */
+	resp_free(&r);
+	/* Right password, on one keep-alive connection: the user goes upstream in headerField
+	 * (the client's own X-WebAuth-User does not), Authorization does not (removeHeader). */
+	struct cl *c = malloc(sizeof *c);
+	REQUIRE(cl_open(c, px.port) == 0);
+	for (int i = 0; i < 3; i++) {
+		cl_send(c, "GET /app/sec/x HTTP/1.1\r\nHost: a\r\nX-WebAuth-User: mallory\r\n"
+			   "Authorization: Basic YWxpY2U6c2VjcmV0MQ==\r\n\r\n");
+		CHECK_EQ_INT(cl_response(c, &r, false), 0);
+		CHECK_EQ_INT(r.status, 200);
+		resp_free(&r);
+		CHECK(hdr_get(ush->last_head, "X-WebAuth-User", v, sizeof v) &&
+		      strcmp(v, "alice") == 0);
+		CHECK(strstr(ush->last_head, "mallory") == NULL);
+		CHECK(strcasestr(ush->last_head, "Authorization") == NULL);
+	}
+	cl_close(c);
+	free(c);
+	/* Digest: challenge, then the browser's answer. */
+	CHECK_EQ_INT(get1(px.port, "GET /app/dig HTTP/1.1\r\nHost: a\r\n\r\n", &r), 0);
+	CHECK_EQ_INT(r.status, 401);
+	REQUIRE(hdr_get(r.head, "WWW-Authenticate", v, sizeof v) != NULL);
+	resp_free(&r);
+	CHECK(strncmp(v, "Digest realm=\"traefik\", nonce=\"", 31) == 0);
+	char nonce[64] = "", opaque[64] = "";
+	const char *p = strstr(v, "nonce=\""), *q = strstr(v, "opaque=\"");
+	REQUIRE(p && q);
+	sscanf(p + 7, "%63[^\"]", nonce);
+	sscanf(q + 8, "%63[^\"]", opaque);
+	char ha2[33], kd[33], buf[512], req[1024];
+	md5_hex_("GET:/app/dig?a=1", ha2);
+	snprintf(buf, sizeof buf, "0bf25fb6d80091616f92df7cd3a24bf4:%s:00000001:c0ffee:auth:%s",
+		 nonce, ha2);
+	md5_hex_(buf, kd);
+	snprintf(req, sizeof req,
+		 "GET /app/dig?a=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Digest username=\"dora\", "
+		 "realm=\"traefik\", nonce=\"%s\", uri=\"/app/dig?a=1\", response=\"%s\", "
+		 "opaque=\"%s\", qop=auth, nc=00000001, cnonce=\"c0ffee\"\r\n\r\n",
+		 nonce, kd, opaque);
+	CHECK_EQ_INT(get1(px.port, req, &r), 0);
+	CHECK_EQ_INT(r.status, 200);
+	resp_free(&r);
+	CHECK(strstr(ush->last_head, "Authorization: Digest") != NULL); /* no removeHeader */
+	/* The same answer for another method is refused. */
+	memcpy(req, "PUT", 3);
+	CHECK_EQ_INT(get1(px.port, req, &r), 0);
+	CHECK_EQ_INT(r.status, 401);
+	resp_free(&r);
+	teardown();
+}
+
 TEST_MAIN(basic_get, keepalive_both_sides, pipelined_requests, status_404_no_route,
 	  status_502_refused_reset_malformed, status_504_response_header_timeout,
 	  status_504_connect_timeout, status_503_no_healthy_server, status_400_malformed,
@@ -2402,4 +2766,5 @@ TEST_MAIN(basic_get, keepalive_both_sides, pipelined_requests, status_404_no_rou
 	  retry_on_stale_keepalive, forwarded_and_hop_by_hop, custom_headers_and_sticky,
 	  redirect_and_whitelist, websocket_echo, swap_during_long_request_and_tunnel,
 	  swap_adds_and_removes_listeners, metrics_and_access_log, tls_sni_and_default_cert,
-	  graceful_shutdown_drains, standalone_workers_reload_stop)
+	  graceful_shutdown_drains, standalone_workers_reload_stop, auth_basic_and_digest,
+	  tunnels_do_not_hold_tables, tls_keepalive_survives_reload)

@@ -320,7 +320,7 @@ static void json_roundtrip(void)
 		"TLS.DefaultCertificate.Key:/key.pem CA:/ca.pem CA.Optional:true Compress:true "
 		"WhiteList.SourceRange:10.0.0.0/8,::1 WhiteList.UseXForwardedFor:true "
 		"ProxyProtocol.TrustedIPs:10.0.0.0/8 ForwardedHeaders.TrustedIPs:10.1.0.0/16 "
-		"Auth.Basic.Users:a:$apr1$x$y Auth.HeaderField:X-User "
+		"Auth.Basic.Users:a:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/ Auth.HeaderField:X-User "
 		"TLS.CipherSuites:TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
 		"Name:rx Address:127.0.0.1:8080 Redirect.Regex:^http://([^/:]+)(:\\d+)?/(.*) "
 		"Redirect.Replacement:https://${1}/${3}",

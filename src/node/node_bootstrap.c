@@ -10,13 +10,22 @@
  *      token verifiers and texts, limits) — or, for a restore, the archive's commands
  *      (cluster_restore_next) — then NODE_JOIN of this node. node_control.c proposes them
  *      once this node leads its single-voter configuration;
- *   4. write node.json and the node's PEM files, and the store identity.
+ *   4. write node.json, the node's PEM files and the bootstrap record (below), then the
+ *      store identity.
  * Secrets (the CA key, token secrets) are wiped from every local copy once encoded.
+ *
+ * The bootstrap record, BOOTSTRAP_FILE in the state directory, says that this directory holds
+ * the node that created its cluster, with the --controlnodes it waits for and its deadline
+ * (wall clock). A restart from the directory (`start-control-node --statedir`, what the
+ * bootstrap VM's supervisor runs once the directory holds a node) reads it in
+ * ctl_bootstrap_resume: a hand-over still in progress is resumed (same Raft log, same
+ * deadline as the joiners were told); a completed one is not run again.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api/api_creds.h"
 #include "base/base_err.h"
@@ -26,6 +35,9 @@
 #include "node/node_control.h"
 #include "pki/pki_pem.h"
 #include "pki/pki_token.h"
+
+#define BOOTSTRAP_FILE "bootstrap"
+#define BOOTSTRAP_MAGIC "traefikee-bootstrap-v1"
 
 /* Append one command, length-prefixed, to c->boot_cmds (cap already sized). */
 static int boot_add(struct ctl *c, size_t cap, const struct cluster_cmd *cmd, char *err,
@@ -316,8 +328,15 @@ int ctl_bootstrap_prepare(struct ctl *c, char *err, size_t cap)
 	}
 
 	/* The state directory: files, then the store identity (the point of no return). */
+	char rec[128], rpath[NODE_PATH_MAX];
+	int rlen = snprintf(rec, sizeof rec, "%s controlnodes=%d deadline_ms=%lld\n",
+			    BOOTSTRAP_MAGIC, o->controlnodes,
+			    o->controlnodes > 1 ? (long long)(now_ms + (int64_t)o->timeout_s * 1000)
+						: 0LL);
 	if ((rc = node_creds_save(o->statedir, &c->creds)) < 0 ||
-	    (rc = node_ident_save(o->statedir, &c->ident)) < 0) {
+	    (rc = node_ident_save(o->statedir, &c->ident)) < 0 ||
+	    (rc = node_path(rpath, sizeof rpath, o->statedir, BOOTSTRAP_FILE)) < 0 ||
+	    (rc = pki_file_write_atomic(rpath, rec, (size_t)rlen, 0600)) < 0) {
 		snprintf(err, cap, "cannot write to %s: %s", o->statedir, err_str(rc));
 		goto out;
 	}
@@ -340,4 +359,89 @@ out:
 		free(archive);
 	}
 	return rc;
+}
+
+/* A wall-clock time in ms as "2026-11-27T02:05:36Z". */
+static void utc_text(int64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (ms <= 0 || !gmtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, cap, "?");
+}
+
+int ctl_bootstrap_resume(struct ctl *c, char *err, size_t cap)
+{
+	struct node_opts *o = c->o;
+	char path[NODE_PATH_MAX], text[160], when[32];
+	struct buf b;
+	if (node_path(path, sizeof path, o->statedir, BOOTSTRAP_FILE) < 0)
+		return 0;
+	buf_init(&b, text, sizeof text - 1);
+	int rc = pki_file_read(path, &b);
+	if (rc == -ERR_NOTFOUND)
+		return 0; /* a node that joined: nothing to resume */
+	if (rc < 0) {
+		snprintf(err, cap, "cannot read %s: %s", path, err_str(rc));
+		return rc;
+	}
+	text[b.len] = '\0';
+	int n = 0;
+	long long deadline = 0;
+	if (sscanf(text, BOOTSTRAP_MAGIC " controlnodes=%d deadline_ms=%lld", &n, &deadline) != 2 ||
+	    n < 1) {
+		snprintf(err, cap, "%s is malformed", path);
+		return -ERR_STORE_CORRUPT;
+	}
+	if (n == 1)
+		return 0; /* --controlnodes=1: the bootstrap node stays the cluster's control node
+			   */
+
+	struct cluster_info ci;
+	if (cluster_sm_info(&c->sm, NULL, &ci) < 0 || !ci.initialised) {
+		snprintf(err, cap,
+			 "%s holds the bootstrap node %s, which stopped before it created its "
+			 "cluster (no node could join it): empty %s and run `traefikee bootstrap` "
+			 "again",
+			 o->statedir, c->ident.node_id, o->statedir);
+		return -ERR_NOTFOUND;
+	}
+	if (ci.bootstrap_done) {
+		utc_text(ci.bootstrap_done_at, when, sizeof when);
+		fprintf(stderr,
+			"traefikee: %s holds the bootstrap node of cluster %s (%s), which handed "
+			"the "
+			"cluster over to its %d control nodes at %s. Its job is done and it does "
+			"not run again (it is no longer a member). Nothing to do: manage the "
+			"cluster from a control node (traefikee list-nodes there); the bootstrap "
+			"node can be powered off and deleted with its state. To create another "
+			"cluster, use an empty --statedir.\n",
+			o->statedir, ci.id, ci.name, n, when);
+		return 1;
+	}
+	int64_t now = ctl_wall_ms(), left = deadline - now;
+	if (left <= 0) {
+		utc_text(deadline, when, sizeof when);
+		snprintf(
+			err, cap,
+			"%s holds the bootstrap node of cluster %s, whose --timeout ran out at %s "
+			"before %d control nodes joined (%u did): the cluster is not created. "
+			"Empty %s (and the state directories of the control nodes that joined it), "
+			"then run `traefikee bootstrap` again",
+			o->statedir, ci.id, when, n, ci.control_nodes ? ci.control_nodes - 1 : 0,
+			o->statedir);
+		return -ERR_TIMEOUT;
+	}
+	/* Resume the hand-over: the commands that created the cluster are in the log already. */
+	c->boot = true;
+	c->boot_proposed = true;
+	c->boot_created = true;
+	o->controlnodes = n;
+	o->timeout_s = (int)((left + 999) / 1000);
+	c->boot_deadline_ms = time_mono_ms() + (uint64_t)left;
+	log_info("this is the bootstrap node of a cluster still waiting for its control nodes: "
+		 "resuming the bootstrap",
+		 "cluster=%s wanted=%d joined=%u left=%llds", ci.id, n,
+		 ci.control_nodes ? ci.control_nodes - 1 : 0, (long long)(left / 1000));
+	return 0;
 }

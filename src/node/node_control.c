@@ -744,14 +744,14 @@ static int ctl_start(struct ctl *c, char *err, size_t cap)
 
 	if (o->mode == NODE_MODE_BOOTSTRAP) {
 		if (have || store_last_index(&c->store) > 0) {
-			snprintf(
-				err, cap,
-				"%s already holds %s%s of cluster %s: bootstrapping again would "
-				"create another cluster. To restart this node run `traefikee "
-				"start-control-node --statedir=%s`; to create a new cluster use an "
-				"empty --statedir",
-				o->statedir, have ? "node " : "a partly created node",
-				have ? nid : "", have ? cid : "?", o->statedir);
+			snprintf(err, cap,
+				 "%s already holds %s%s of cluster %s: bootstrapping again would "
+				 "create another cluster. To restart this node run `traefikee "
+				 "start-control-node --statedir=%s` (it resumes a bootstrap still "
+				 "waiting for its control nodes); to create a new cluster use an "
+				 "empty --statedir",
+				 o->statedir, have ? "node " : "a partly created node",
+				 have ? nid : "", have ? cid : "?", o->statedir);
 			return -ERR_EXISTS;
 		}
 	} else if (o->mode == NODE_MODE_JOIN && have) {
@@ -801,6 +801,9 @@ static int ctl_start(struct ctl *c, char *err, size_t cap)
 			return rc;
 		}
 		c->self_raft = node_raft_id(c->ident.node_id);
+		/* The node that bootstrapped this cluster: resume or end its hand-over. */
+		if ((rc = ctl_bootstrap_resume(c, err, cap)) != 0)
+			return rc;
 	}
 	if ((rc = tls_setup(c, err, cap)) < 0)
 		return rc;
@@ -887,6 +890,11 @@ int node_control_run(struct node_opts *o)
 	c->o = o;
 	node_daemon_signals();
 	int rc = ctl_start(c, err, sizeof err);
+	if (rc > 0) { /* nothing to run (a bootstrap node whose hand-over is complete) */
+		ctl_teardown(c);
+		free(c);
+		return 0;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "traefikee: %s\n", err[0] ? err : err_str(rc));
 		ctl_teardown(c);

@@ -261,5 +261,10 @@ void ctl_applied_hook(struct ctl *c, const struct cluster_result *res, uint64_t 
 /* node_web.c: ctl_web_start, ctl_web_fini, ctl_web_routing_changed (node_web.h) */
 /* node_bootstrap.c */
 int ctl_bootstrap_prepare(struct ctl *c, char *err, size_t cap);
+/* On a restart from a state directory (after the state machine is open): resume the bootstrap
+ * hand-over this directory's node had in progress (0, c->boot set), carry on as an ordinary
+ * control node (0), or stop: 1 when its hand-over is complete (message printed; exit 0), < 0
+ * with err when it cannot run (timed out, never created). */
+int ctl_bootstrap_resume(struct ctl *c, char *err, size_t cap);
 
 #endif

@@ -179,5 +179,43 @@ if img_console ctl 'send:\r' 'expect:root@control-node-1:~# ' \
 else
   not_ok "the state directory is on the state disk (no console)"
 fi
+
+# --- 5. the bootstrap daemon crashes: restarted from its state, same cluster --------------
+check "the bootstrap without a state disk warns that a reboot would create a new cluster" \
+  img_has boot 'tee-supervise\[bootstrap\]: warning: no state disk .* a NEW cluster'
+t_kill=$(img_now)
+IMG_CONSOLE_TIMEOUT=60 img_console boot 'send:\r' 'expect:root@bootstrap-node:~# ' \
+  'send:kill -9 $(cat /run/traefikee/daemon.pid); echo KILLED-$((6*7))\r' 'expect:^KILLED-42' \
+  2> "$IMG_TMP/console.err" || note "kill console: $(cat "$IMG_TMP/console.err")"
+IMG_T0=$t_kill
+check "the supervisor does not bootstrap again over the node's state" img_wait boot \
+  "tee-supervise\[bootstrap\]: /var/lib/traefikee_state \(in RAM, kept since this boot\) already holds this VM's node [a-z0-9]+ of cluster [a-z0-9]+ \(traefikee\): not bootstrapping again" 60
+check "... it restarts the node with start-control-node" img_wait boot \
+  'tee-supervise\[bootstrap\]: starting \(attempt 2\): /usr/bin/traefikee start-control-node --advertise=10\.99\.1\.10:4242 --listen=0\.0\.0\.0:4242 --statedir=/var/lib/traefikee_state --api[[:space:]]*$' 30
+started_twice() { [ "$(grep -ac 'msg="\?control node started' "$IMG_TMP/boot.log")" -ge 2 ]; }
+i=0; while [ "$i" -lt 600 ] && ! started_twice; do sleep 0.1; i=$((i + 1)); done
+if started_twice; then
+  ok "the bootstrap node is running again ($(since "$t_kill")s after the kill)"
+else
+  not_ok "the bootstrap node is running again"
+  grep -av 'tee-init' "$IMG_TMP/boot.log" | tail -10 | sed 's/^/  /'
+fi
+check "... and created no second cluster" [ "$(grep -ac 'msg="\?cluster created' "$IMG_TMP/boot.log")" -eq 1 ]
+IMG_CONSOLE_TIMEOUT=120 img_console boot 'send:\r' 'expect:root@bootstrap-node:~# ' \
+  'send:i=0; while [ $i -lt 60 ]; do traefikee list-nodes --details > /tmp/ln 2>&1; [ $(grep -c " READY " /tmp/ln) -ge 3 ] && grep -q "Current Leader" /tmp/ln && break; i=$((i+1)); sleep 1; done; echo LN-BEGIN; cat /tmp/ln; echo LN-END-$((6*7)); traefikee env > /tmp/env.out 2>&1; echo TOK-BEGIN; base64 < /tmp/env.out; rm -f /tmp/env.out; echo TOK-END-$((6*7))\r' \
+  'expect:^TOK-END-42' 2> "$IMG_TMP/console.err" || note "list-nodes console: $(cat "$IMG_TMP/console.err")"
+ln=$(tr -d '\r' < "$IMG_TMP/boot.transcript" | awk '/^LN-BEGIN$/ { on = 1; next } /^LN-END-42$/ { on = 0 } on')
+printf '%s\n' "$ln" | sed 's/^/#   /'
+note "timing: kill -9 of the bootstrap daemon -> 3 READY again $(since "$t_kill")s"
+for n in bootstrap-node control-node-1 data-node-1; do
+  check "after the restart list-nodes on the bootstrap VM shows $n READY" \
+    bash -c "printf '%s\n' \"\$1\" | grep -qE '^[a-z0-9]+ +$n +ACCEPTED +READY +ACTIVE '" _ "$ln"
+done
+check "... three nodes, no more" [ "$(printf '%s\n' "$ln" | tail -n +3 | grep -c .)" -eq 3 ]
+# (the transcript holds step 2's block too: the last one is this restart's)
+envtxt2=$(tr -d '\r' < "$IMG_TMP/boot.transcript" | awk '/^TOK-BEGIN$/ { on = 1; b = ""; next } /^TOK-END-42$/ { on = 0 } on { b = b $0 "\n" } END { printf "%s", b }' | base64 -d 2>/dev/null)
+token_c2=$(printf '%s\n' "$envtxt2" | grep CONTROL_NODE_TOKEN | tail -n 1 | cut -d '"' -f2)
+check "... and the same join tokens" [ -n "$token_c2" ] && [ "$token_c2" = "$token_c" ]
+
 note "total $(since "$t_start")s"
 finish

@@ -95,7 +95,7 @@ build/host/fuzz/replay_%: tests/fuzz/%.c tests/fuzz/replay.c build/host/libtee.a
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) | $(DEPS)/stamp/done
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Ibuild/gen -o $@ $< $(LIB_SRC) $(HOST_LIBS)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -Ibuild/gen -o $@ $< $(LIB_SRC) $(HOST_LIBS)
 
 unit: $(UNIT_BIN)
 	tools/testrun.sh unit $(UNIT_BIN)

@@ -787,8 +787,13 @@ static bool step_head(struct proxy_conn *c)
 			conn_kill(c);
 			return true;
 		}
-		if (!client_has_input(c))
+		if (!client_has_input(c)) {
+			if (c->rdhup) {
+				conn_kill(c); /* the client half-closed and all it sent is answered */
+				return true;
+			}
 			return false;
+		}
 		if (!proxy_bufs_take2(e, c)) {
 			e->st.buf_waits++;
 			proxy_waitq_add(e, c);
@@ -809,11 +814,20 @@ static bool step_head(struct proxy_conn *c)
 					set_state(c, PC_HEAD);
 				c->rq.end += (uint32_t)n;
 				c->t_read = now_ms(c);
-			} else if (n == 0 || (n < 0 && n != -ERR_AGAIN)) {
-				/* The client went away; mid-head there is nobody to answer. */
-				conn_kill(c);
+			} else if (n < 0 && n != -ERR_AGAIN) {
+				conn_kill(c); /* the client went away */
+				return true;
+			} else if (n == 0 && c->rq.end == 0) {
+				conn_kill(c); /* closed between requests */
 				return true;
 			}
+			/* n == 0 with bytes buffered: the client half-closed after pipelining;
+			 * what it sent whole is still answered (below), a partial head is not. */
+		}
+		bool eof = n == 0 || c->rdhup;
+		if (c->rq.end == 0 && eof) {
+			conn_kill(c);
+			return true;
 		}
 		if (c->rq.end == 0) {
 			/* Nothing arrived (a TLS record without data, a spurious wake-up): an
@@ -838,6 +852,9 @@ static bool step_head(struct proxy_conn *c)
 				}
 			} else if (n > 0) {
 				continue;
+			} else if (eof) {
+				conn_kill(c); /* a partial head, then the end: nobody to answer */
+				return true;
 			} else {
 				if (c->state == PC_IDLE)
 					set_state(c, PC_HEAD);

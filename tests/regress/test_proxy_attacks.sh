@@ -165,6 +165,7 @@ for sh in -1 0.2; do
   req "fin_req$sh" "shut=$sh,timeout=3" "GET /fin HTTP/1.1\r\n$H\r\n"
   req "fin_body$sh" "shut=$sh,timeout=3" "POST /fin HTTP/1.1\r\n${H}Content-Length: 10\r\n\r\nabc"
   req "fin_head$sh" "shut=$sh,timeout=3" "GET /fin HTTP/1.1\r\n$H"
+  req "fin_pipe$sh" "shut=$sh,timeout=3" "GET /p1 HTTP/1.1\r\n$H\r\nGET /p2 HTTP/1.1\r\n$H\r\nGET /p3 HTTP/1.1\r\n$H\r\n"
 done
 run python3 "$RC_PY" multi --port "$P" --count-port "$U1" "$REQS"
 printf '%s\n' "$OUT" | awk -v d="$D" '/^=== /{f=d "/res." $2; next} {print > f}'
@@ -205,6 +206,9 @@ for sh in -1 0.2; do
   res "fin_head$sh"
   all "head cut by FIN $how: closed without an answer, nothing forwarded" \
     '[ "$(field statuses)" = none ] && [ "$(field eof)" = 1 ] && [ "$(field delta)" = 0 ]'
+  res "fin_pipe$sh"
+  all "three pipelined requests then FIN $how: three answers in order, then the connection closes" \
+    '[ "$(field statuses)" = 200,200,200 ] && [ "$(field target r2)" = /p3 ] && [ "$(field eof)" = 1 ]'
 done
 run curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$P/after-attacks"
 check "after the attacks a normal request is served (200)" [ "$OUT" = 200 ]

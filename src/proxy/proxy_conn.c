@@ -789,7 +789,8 @@ static bool step_head(struct proxy_conn *c)
 		}
 		if (!client_has_input(c)) {
 			if (c->rdhup) {
-				conn_kill(c); /* the client half-closed and all it sent is answered */
+				conn_kill(
+					c); /* the client half-closed and all it sent is answered */
 				return true;
 			}
 			return false;

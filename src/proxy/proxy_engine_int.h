@@ -137,7 +137,7 @@ struct proxy_gen_be {
 struct proxy_tlscfg {
 	struct proxy_engine *eng;
 	uint32_t refs;
-	uint8_t digest[32]; /* SHA-256 of the entry point's TLS source */
+	uint8_t digest[32];            /* SHA-256 of the entry point's TLS source */
 	struct tls_server_config *cfg; /* malloc'd at load time: config head + its store */
 };
 
@@ -147,11 +147,11 @@ struct proxy_gen {
 	void *arena_mem; /* table memory (malloc'd at load time: control path) */
 	uint32_t refs;
 	bool current;
-	uint32_t slot;                  /* index in eng->gens */
-	struct proxy_gen_srv *srv;      /* t->nsrv */
-	struct proxy_gen_be *be;        /* t->nbe */
-	int *m_ep;                      /* t->nep metric ids */
-	int *m_fe;                      /* t->nfe metric ids */
+	uint32_t slot;             /* index in eng->gens */
+	struct proxy_gen_srv *srv; /* t->nsrv */
+	struct proxy_gen_be *be;   /* t->nbe */
+	int *m_ep;                 /* t->nep metric ids */
+	int *m_fe;                 /* t->nfe metric ids */
 	struct proxy_tlscfg **tls; /* t->nep, one reference each; NULL for plain entry points */
 	struct proxy_lb lb; /* runtime load-balancer state (proxy_lb.h): health, wrr/drr, maxConn */
 	void *lb_mem;
@@ -291,7 +291,7 @@ struct proxy_engine {
 	struct http_limits hl_res; /* response heads; bodies unlimited */
 	struct pool conns, ups, tlss, targets;
 	struct proxy_bufpool bufs, large;
-	struct proxy_gen **gens; /* max_tables slots */
+	struct proxy_gen **gens;      /* max_tables slots */
 	struct proxy_tlscfg *tlscfgs; /* max_tls_generations slots */
 	struct proxy_gen *cur;
 	struct proxy_listener ls[PROXY_MAX_ENTRYPOINTS];

@@ -371,7 +371,8 @@ void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct prox
 	r->reload = sz->reload;
 	r->fixed = sz->fixed + proxy_dp_large_buf_size(lim);
 	r->total = r->conns + r->tls + r->upstreams + r->bufs + r->large_bufs + r->targets +
-		   r->health + r->metrics + r->loop + r->tables + r->tls_cfgs + r->reload + r->fixed;
+		   r->health + r->metrics + r->loop + r->tables + r->tls_cfgs + r->reload +
+		   r->fixed;
 	r->per_idle_conn = sz->conn + sz->loop_fd + sz->loop_timer;
 	r->per_busy_conn = r->per_idle_conn + 2 * ((size_t)lim->buf_size + sz->buf_overhead) +
 			   sz->upstream + sz->loop_fd + sz->loop_timer;

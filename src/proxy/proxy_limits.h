@@ -81,10 +81,10 @@ struct proxy_dp_limits {
  *   workers 1, max_conns 4096, max_tls_conns 1024, max_upstream_conns 4096,
  *   max_idle_per_server 1024, max_targets 1024, max_bufs 2048, buf_size 16384,
  *   max_large_bufs 64, max_tables 4, max_tls_generations 16, max_health_checks 256,
- *   max_metric_series 4096, max_metric_names 1024, max_conn_keys 4096, max_line 8192, max_headers 100, max_header_bytes
- * 32768, max_body 1 GiB; timeouts: connect 5 s, response header 60 s, upstream read 60 s, idle 180
- * s, client header 10 s, client body 60 s, send 60 s, upstream idle 90 s, tunnel 3600 s, grace 10
- * s, health interval 30 s, health timeout 5 s. */
+ *   max_metric_series 4096, max_metric_names 1024, max_conn_keys 4096, max_line 8192, max_headers
+ * 100, max_header_bytes 32768, max_body 1 GiB; timeouts: connect 5 s, response header 60 s,
+ * upstream read 60 s, idle 180 s, client header 10 s, client body 60 s, send 60 s, upstream idle 90
+ * s, tunnel 3600 s, grace 10 s, health interval 30 s, health timeout 5 s. */
 void proxy_dp_limits_default(struct proxy_dp_limits *lim);
 
 /* Set one field by name: the field name above with '_' or '-' (or none), ASCII

@@ -256,11 +256,14 @@ void ctl_applied_hook(struct ctl *c, const struct cluster_result *res, uint64_t 
 	case CLUSTER_CMD_DEPLOY: c->want_provider_check = true; break;
 	case CLUSTER_CMD_ROUTING_SET:
 		c->want_routing_reload = true;
-		if (index == c->routing_inflight) {
+		if (index == c->routing_inflight)
 			c->routing_inflight = 0;
-			if (res->code < 0)
-				c->dyn_dirty = true;
-		}
+		/* The committed document changed (ours, or an earlier leader's entry applied only
+		 * now: a new leader's state machine may lag its log), or our proposal was refused:
+		 * compare the provider's document with it again. Without this, a leader that
+		 * found its document equal to a stale applied one never proposes it. */
+		if (c->dyn_have)
+			c->dyn_dirty = true;
 		c->want_provider_check = true;
 		break;
 	case CLUSTER_CMD_BOOTSTRAP_DONE:

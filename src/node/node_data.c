@@ -17,8 +17,12 @@
  *     flight finish on the old table; unchanged listeners stay open). A refused document
  *     changes nothing. An accepted one is written to routing.json (atomically) before the
  *     next is read;
- *   - when the link fails, the next control node in the list is tried after a back-off of
- *     200 ms doubling to 3 s: the data plane never stops serving meanwhile.
+ *   - when the link fails, the next control node in the list is tried: the peers of one
+ *     round 100 ms apart, the rounds after a back-off of 200 ms doubling to 3 s, forever
+ *     (dn_schedule). Once any control node is back, the node is streaming again within
+ *     one back-off plus one round. The data plane never stops serving meanwhile.
+ *   - logging: the first failure after a working stream, then one line every
+ *     DN_LOG_EVERY_MS while no control node answers, and one when a stream opens again.
  *   - SIGTERM/SIGINT: the engine drains (grace timeout) and the process exits 0.
  * Every input is bounded: lines by NODE_STREAM_LINE_MAX, documents by the proxy's
  * max_doc_bytes; anything malformed drops the link (and the document in progress).
@@ -39,6 +43,11 @@
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_monitor.h"
 
+/* While no control node answers: one "still trying" line this often. */
+#define DN_LOG_EVERY_MS 30000
+/* A stream that lived this long, or that brought a document, resets the back-off. */
+#define DN_HEALTHY_MS 3000
+
 struct dn {
 	struct node_opts *o;
 	struct loop loop;
@@ -57,7 +66,13 @@ struct dn {
 	int al_fd; /* --accesslog.filepath, or -1 */
 	char peers[NODE_PEERS_MAX][NODE_ADDR_MAX];
 	size_t npeers, cur;
-	unsigned fails;
+	unsigned fails;       /* attempts since the last healthy stream */
+	bool open;            /* this connection received bytes */
+	bool down_logged;     /* a failure was logged since the last "stream open" */
+	bool outage_logged;   /* the first failure since the last healthy stream was logged */
+	uint64_t open_at;     /* loop ms: first bytes of this connection */
+	uint64_t down_since;  /* loop ms: first failure since the last healthy stream */
+	uint64_t down_log_at; /* loop ms: last failure line */
 	struct loop_timer_id retry;
 	uint64_t rev; /* revision being served */
 	/* stream parser */
@@ -80,19 +95,54 @@ static void dn_retry_cb(struct loop *l, void *arg)
 	dn_connect(d);
 }
 
-static void dn_schedule(struct dn *d, bool next_peer)
+/* After a failed attempt (or the end of a stream): log at a bounded rate and arm the next
+ * attempt. Within a round every peer is tried 100 ms apart; a round that failed whole backs
+ * off 200 ms doubling to 3 s, forever. */
+static void dn_schedule(struct dn *d, bool next_peer, const char *what, const char *why)
 {
 	if (d->stopping)
 		return;
+	uint64_t now = loop_now_ms(&d->loop);
+	char q[256];
+	d->open = false;
+	if (d->fails == 0)
+		d->down_since = now;
+	if (what) {
+		if (!d->outage_logged) {
+			d->outage_logged = true;
+			d->down_log_at = now;
+			d->down_logged = true;
+			log_warn(what, "addr=%s why=%s", d->peers[d->cur], log_q(q, sizeof q, why));
+		} else if (now - d->down_log_at >= DN_LOG_EVERY_MS) {
+			d->down_log_at = now;
+			d->down_logged = true;
+			log_warn("no control node serves the routing stream; still trying",
+				 "for_ms=%llu attempts=%u peers=%zu last=%s why=%s",
+				 (unsigned long long)(now - d->down_since), d->fails, d->npeers,
+				 d->peers[d->cur], log_q(q, sizeof q, why));
+		}
+	}
 	if (next_peer && d->npeers)
 		d->cur = (d->cur + 1) % d->npeers;
-	unsigned f = d->fails < 4 ? d->fails : 4;
-	uint64_t ms = 200u << f;
-	if (ms > 3000)
-		ms = 3000;
 	d->fails++;
+	size_t n = d->npeers ? d->npeers : 1;
+	uint64_t ms = 100;
+	if (d->fails % n == 0) {
+		unsigned r = d->fails / n - 1;
+		ms = 200u << (r < 4 ? r : 4);
+		if (ms > 3000)
+			ms = 3000;
+	}
 	loop_timer_cancel(&d->loop, d->retry);
+	d->retry = (struct loop_timer_id){0};
 	loop_timer_add(&d->loop, ms, dn_retry_cb, d, &d->retry);
+}
+
+/* The stream works (it brought a document, or lived DN_HEALTHY_MS): reset the back-off. */
+static void dn_healthy(struct dn *d)
+{
+	d->fails = 0;
+	d->outage_logged = false;
 }
 
 static void dn_connect(struct dn *d)
@@ -104,17 +154,14 @@ static void dn_connect(struct dn *d)
 	d->in_doc = false;
 	d->line_len = 0;
 	if (node_link_set_addr(&d->link, d->peers[d->cur], NULL) < 0) {
-		log_warn("control node address does not resolve", "addr=%s", d->peers[d->cur]);
-		dn_schedule(d, true);
+		dn_schedule(d, true, "control node address does not resolve", "");
 		return;
 	}
+	d->link.errmsg[0] = '\0';
 	int rc = node_link_stream(&d->link, path, NULL);
-	if (rc < 0) {
-		if (d->fails < 2)
-			log_warn("cannot reach a control node", "addr=%s err=%s", d->peers[d->cur],
-				 d->link.errmsg[0] ? d->link.errmsg : err_str(rc));
-		dn_schedule(d, true);
-	}
+	if (rc < 0)
+		dn_schedule(d, true, "cannot reach a control node",
+			    d->link.errmsg[0] ? d->link.errmsg : err_str(rc));
 }
 
 static void dn_save_peers(struct dn *d)
@@ -169,6 +216,7 @@ static void dn_apply(struct dn *d, const char *doc, size_t len, uint64_t rev)
 		return;
 	}
 	d->rev = rev;
+	dn_healthy(d);
 	char path[NODE_PATH_MAX];
 	if (node_path(path, sizeof path, d->o->statedir, "routing.json") == 0 &&
 	    (rc = pki_file_write_atomic(path, doc, len, 0600)) < 0)
@@ -209,7 +257,17 @@ static void dn_data(struct node_link *k, struct slice data, void *arg)
 	struct dn *d = arg;
 	const char *p = data.p;
 	size_t n = data.len;
-	d->fails = 0;
+	uint64_t now = loop_now_ms(&d->loop);
+	if (!d->open) {
+		d->open = true;
+		d->open_at = now;
+		if (d->down_logged)
+			log_info("routing stream open", "addr=%s after=%llu attempts=%u",
+				 d->peers[d->cur], (unsigned long long)d->rev, d->fails);
+		d->down_logged = false;
+	} else if (d->fails && now - d->open_at >= DN_HEALTHY_MS) {
+		dn_healthy(d);
+	}
 	while (n) {
 		if (d->in_doc) {
 			size_t take = n < d->need ? n : d->need;
@@ -244,29 +302,28 @@ static void dn_data(struct node_link *k, struct slice data, void *arg)
 	}
 	return;
 bad:
-	log_warn("malformed routing stream; reconnecting", "addr=%s", d->peers[d->cur]);
 	node_link_close(k);
-	dn_schedule(d, true);
+	dn_schedule(d, true, "malformed routing stream; reconnecting", "");
 }
 
 static void dn_resp(struct node_link *k, int status, struct slice body, void *arg)
 {
 	struct dn *d = arg;
-	if (status != 200)
-		log_warn("control node refused the routing stream", "addr=%s status=%d body=%.*s",
-			 d->peers[d->cur], status, (int)(body.len > 200 ? 200 : body.len), body.p);
+	char why[240];
+	snprintf(why, sizeof why, "status %d: %.*s", status, (int)(body.len > 200 ? 200 : body.len),
+		 body.p);
 	node_link_close(k);
-	dn_schedule(d, status != 200);
+	/* 200: the server ended the stream (a newer document): the same node again, quickly. */
+	dn_schedule(d, status != 200,
+		    status != 200 ? "control node refused the routing stream" : NULL, why);
 }
 
 static void dn_err(struct node_link *k, int err, const char *why, void *arg)
 {
 	struct dn *d = arg;
-	char q[256];
-	if (d->fails < 3)
-		log_warn("routing stream lost; trying another control node", "err=%s why=%s",
-			 err_name(err), log_q(q, sizeof q, why));
-	dn_schedule(d, true);
+	char w[256];
+	snprintf(w, sizeof w, "%s: %s", err_name(err), why);
+	dn_schedule(d, true, "routing stream lost; trying another control node", w);
 }
 
 static void dn_signal(struct loop *l, int signo, void *arg)
@@ -449,6 +506,7 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	d->link_init = true;
 	loop_signal_add(&d->loop, SIGTERM, dn_signal, d);
 	loop_signal_add(&d->loop, SIGINT, dn_signal, d);
+	d->down_logged = true; /* log the first stream that opens */
 	dn_connect(d);
 	return 0;
 }

@@ -113,10 +113,13 @@ if wait_for 10 serves hello-v1; then ok "a restarted data node serves its last g
 check "... without a token" grep -q "serving the routing document kept on disk" "$D/d1b.log"
 
 # The control plane comes back (two of three voters, no token needed): new documents flow again.
+# The new leader may have been a follower that did not learn the last commit before it was
+# stopped (its state machine one document behind its log): it must still propose the file's
+# document once that entry is applied (test_cluster_stream.sh repeats this on purpose).
 for i in 1 2; do
   # shellcheck disable=SC2046
   spawn env -u CONTROL_NODE_TOKEN "$T" start-control-node "${TIMING[@]}" $(flags $i control-node-$i) >>"$D/c$i.log" 2>&1
 done
 routes "$UP2"
-if wait_for 60 serves hello-v2; then ok "after the control nodes restart, the data node follows new documents"; else not_ok "after the control nodes restart, the data node follows new documents"; tail -n 5 "$D/d1b.log"; tail -n 8 "$D/c1.log" "$D/c2.log"; fi
+if wait_for 30 serves hello-v2; then ok "after the control nodes restart, the data node follows new documents"; else not_ok "after the control nodes restart, the data node follows new documents"; tail -n 5 "$D/d1b.log"; tail -n 8 "$D/c1.log" "$D/c2.log"; fi
 finish

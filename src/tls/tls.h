@@ -124,6 +124,10 @@ struct tls_server_config {
 	bool sni_strict;
 	enum tls_client_auth client_auth;
 	struct tls_verify verify; /* for client certificates */
+	/* Session cache (tls_server_enable_session_cache): the one part of a server config that
+	 * connections write to (an LRU of resumable sessions, in the store). */
+	br_ssl_session_cache_lru cache;
+	bool has_cache;
 	char errmsg[TLS_ERRMSG_MAX];
 };
 
@@ -141,6 +145,13 @@ struct tls_client_config {
  * (store_cap bytes, caller-owned, kept as long as the config). -ERR_INVAL
  * for NULL arguments. */
 int tls_server_config_init(struct tls_server_config *cfg, void *store, size_t store_cap);
+/* Let clients resume sessions (TLS 1.2 session IDs): an LRU cache of `bytes` (at least 4096;
+ * about 100 bytes a session) taken from the config's store, shared by every connection of this
+ * config and by nothing else, so a session never resumes under another entry point's
+ * certificates or policy. Connections of a config that authenticates clients never use it (a
+ * resumed session would skip the certificate check). 0, -ERR_INVAL (too small),
+ * -ERR_TLS_STORE_FULL. */
+int tls_server_enable_session_cache(struct tls_server_config *cfg, size_t bytes);
 /* Add a certificate entry: chain_pem holds the leaf then its intermediates
  * (CERTIFICATE objects, at most TLS_CHAIN_MAX), key_pem the leaf's private
  * key ("EC PRIVATE KEY", "RSA PRIVATE KEY" or unencrypted PKCS#8 "PRIVATE

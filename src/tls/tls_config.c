@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/base_err.h"
+#include "tls/tls_p256.h"
 
 static void cfg_errmsg(char *errmsg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -296,7 +297,7 @@ static int key_matches_leaf(const struct tls_chain *ch, char *errmsg)
 	if (ch->key_type == BR_KEYTYPE_EC) {
 		uint8_t buf[BR_EC_KBUF_PUB_MAX_SIZE];
 		br_ec_public_key pub;
-		if (!br_ec_compute_pub(br_ec_get_default(), &pub, buf, &ch->key.ec)) {
+		if (!br_ec_compute_pub(&tls_p256_ec_all, &pub, buf, &ch->key.ec)) {
 			cfg_errmsg(errmsg, "unsupported EC curve %d", ch->key.ec.curve);
 			return -ERR_TLS_CONFIG;
 		}
@@ -577,6 +578,23 @@ int tls_server_config_init(struct tls_server_config *cfg, void *store, size_t st
 		return -ERR_INVAL;
 	memset(cfg, 0, sizeof *cfg);
 	store_init(&cfg->store, store, store_cap);
+	return 0;
+}
+
+int tls_server_enable_session_cache(struct tls_server_config *cfg, size_t bytes)
+{
+	if (!cfg || bytes < 4096)
+		return -ERR_INVAL;
+	struct tls_store *st = &cfg->store;
+	size_t pad = (8 - ((uintptr_t)(st->mem + st->len) & 7)) & 7;
+	if (st->overflow || pad + bytes > st->cap - st->len) {
+		cfg_errmsg(cfg->errmsg, "no room for a %zu-byte session cache", bytes);
+		return -ERR_TLS_STORE_FULL;
+	}
+	st->len += pad;
+	br_ssl_session_cache_lru_init(&cfg->cache, st->mem + st->len, bytes);
+	st->len += bytes;
+	cfg->has_cache = true;
 	return 0;
 }
 

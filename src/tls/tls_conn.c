@@ -27,6 +27,7 @@
 
 #include "base/base_err.h"
 #include "loop/loop.h"
+#include "tls/tls_p256.h"
 
 _Static_assert(TLS_WANT_READ == LOOP_READ, "TLS_WANT_READ must equal LOOP_READ");
 _Static_assert(TLS_WANT_WRITE == LOOP_WRITE, "TLS_WANT_WRITE must equal LOOP_WRITE");
@@ -277,8 +278,8 @@ static size_t policy_do_sign(const br_ssl_server_policy_class **pctx, unsigned a
 	memcpy(hv, data, hv_len);
 	if (ch->key_type == BR_KEYTYPE_EC) {
 		uint8_t sig[160]; /* ASN.1 ECDSA signature, P-521 at most 139 bytes */
-		size_t sl = br_ecdsa_sign_asn1_get_default()(br_ec_get_default(), hc, hv,
-							     &ch->key.ec, sig);
+		size_t sl = br_ecdsa_sign_asn1_get_default()(&tls_p256_ec_all, hc, hv, &ch->key.ec,
+							     sig);
 		if (sl == 0 || sl > len)
 			return 0;
 		memcpy(data, sig, sl);
@@ -321,8 +322,10 @@ static void engine_setup(struct tls_conn *c)
 	br_ssl_engine_set_prf_sha384(eng, &br_tls12_sha384_prf);
 	br_ssl_engine_set_default_aes_gcm(eng);
 	br_ssl_engine_set_default_chapol(eng);
-	br_ssl_engine_set_default_ec(eng);
 	br_ssl_engine_set_default_ecdsa(eng); /* CertificateVerify / ServerKeyExchange */
+	/* After set_default_ecdsa, which also sets the default EC: our P-256
+	 * (tls_p256.c) for ECDHE and ECDSA verification, m31 for the others. */
+	br_ssl_engine_set_ec(eng, &tls_p256_ec_all);
 	br_ssl_engine_set_default_rsavrfy(eng);
 	br_ssl_engine_set_x509(eng, &c->x509.vtable);
 	br_ssl_engine_set_buffer(eng, c->iobuf, sizeof c->iobuf, 1);
@@ -391,6 +394,11 @@ int tls_conn_init_server(struct tls_conn *c, const struct tls_server_config *cfg
 	br_ssl_engine_add_flags(c->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
 	c->policy = &policy_vtable;
 	br_ssl_server_set_policy(sc, &c->policy);
+	if (cfg->has_cache && cfg->client_auth == TLS_CLIENT_AUTH_NONE) {
+		/* The cache is the config's one writable part (tls.h). */
+		struct tls_server_config *w = (struct tls_server_config *)(uintptr_t)cfg;
+		br_ssl_server_set_cache(sc, &w->cache.vtable);
+	}
 	if (cfg->client_auth != TLS_CLIENT_AUTH_NONE) {
 		/* Sending the CA names is what makes BearSSL ask for a certificate. */
 		br_ssl_server_set_trust_anchor_names_alt(sc, cfg->verify.tas, cfg->verify.ntas);
@@ -444,7 +452,7 @@ int tls_conn_init_client(struct tls_conn *c, const struct tls_client_config *cfg
 		if (ch->key_type == BR_KEYTYPE_EC)
 			br_ssl_client_set_single_ec(cc, ch->certs, ch->ncerts, &ch->key.ec,
 						    BR_KEYTYPE_SIGN, ch->issuer_key_type,
-						    br_ec_get_default(),
+						    &tls_p256_ec_all,
 						    br_ecdsa_sign_asn1_get_default());
 		else
 			br_ssl_client_set_single_rsa(cc, ch->certs, ch->ncerts, &ch->key.rsa,

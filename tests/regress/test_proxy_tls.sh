@@ -208,6 +208,19 @@ r=$(get a.test "$PO" --cert "$C/rogue.pem" --key "$C/rogue.key")
 check "clientCA optional: a certificate from another CA gets no response ($r)" \
   test "${r%% *}" = 000
 
+# Session resumption (TLS 1.2 session IDs): a client that kept its session resumes it instead of
+# a full handshake; an entry point with a client CA never resumes (it would skip the check).
+# resumed PORT: "New"/"Reused" for each of the 5 reconnections of s_client -reconnect.
+resumed() {
+  timeout 20 openssl s_client -connect "127.0.0.1:$1" -servername a.test -tls1_2 -reconnect \
+    ${2:+-cert "$2" -key "$3"} </dev/null 2>/dev/null | grep -c '^Reused'
+}
+n=$(resumed "$PS")
+check "a client reconnecting with its session resumes it (${n} of 5 reconnections reused)" \
+  test "$n" -ge 4
+n=$(resumed "$PM" "$C/client.pem" "$C/client.key")
+check "an entry point with a client CA never resumes a session (${n} reused)" test "$n" = 0
+
 # A certificate changed by a reload is served on new connections.
 applied() { [ "$(grep -c "routing document applied.*revision=$1\$" "$T/proxy.err")" -ge 1 ]; }
 refused() { [ "$(grep -c "routing document refused" "$T/proxy.err")" -gt "$1" ]; }

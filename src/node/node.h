@@ -46,6 +46,12 @@ struct node_args {
 	size_t npos;
 };
 
+/* A node table row's common JSON members (id, name, role, membership, status, availability,
+ * address, leader) into an open object: GET /nodes and the dashboard's /api/nodes. */
+struct json_writer;
+struct cluster_node;
+void node_json_members(struct json_writer *w, const struct cluster_node *n, bool leader);
+
 /* Lookups by canonical name, ASCII case-insensitive. */
 const char *node_arg_str(const struct node_args *a, const char *name);
 bool node_arg_given(const struct node_args *a, const char *name);

@@ -21,6 +21,7 @@
 #include "api/api_server.h"
 #include "base/base_buf.h"
 #include "base/base_err.h"
+#include "cluster/cluster_sm.h"
 #include "json/json.h"
 #include "json/json_write.h"
 #include "pki/pki_der.h"
@@ -383,4 +384,24 @@ int node_name_resolve(char *out, size_t cap, const char *flag, char *err, size_t
 void node_daemon_signals(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+}
+
+void node_json_members(struct json_writer *w, const struct cluster_node *n, bool leader)
+{
+	json_w_key(w, "id");
+	json_w_str(w, n->id);
+	json_w_key(w, "name");
+	json_w_str(w, n->name);
+	json_w_key(w, "role");
+	json_w_str(w, cluster_role_str(n->role));
+	json_w_key(w, "membership");
+	json_w_str(w, cluster_membership_str(n->membership));
+	json_w_key(w, "status");
+	json_w_str(w, cluster_status_str(n->status));
+	json_w_key(w, "availability");
+	json_w_str(w, cluster_avail_str(n->availability));
+	json_w_key(w, "address");
+	json_w_str(w, n->addr);
+	json_w_key(w, "leader");
+	json_w_bool(w, leader);
 }

@@ -423,22 +423,7 @@ static int web_node_cb(void *arg, const struct cluster_node *n)
 	}
 	struct json_writer *w = x->w;
 	json_w_obj_begin(w);
-	json_w_key(w, "id");
-	json_w_str(w, n->id);
-	json_w_key(w, "name");
-	json_w_str(w, n->name);
-	json_w_key(w, "role");
-	json_w_str(w, cluster_role_str(n->role));
-	json_w_key(w, "membership");
-	json_w_str(w, cluster_membership_str(n->membership));
-	json_w_key(w, "status");
-	json_w_str(w, cluster_status_str(n->status));
-	json_w_key(w, "availability");
-	json_w_str(w, cluster_avail_str(n->availability));
-	json_w_key(w, "address");
-	json_w_str(w, n->addr);
-	json_w_key(w, "leader");
-	json_w_bool(w, x->leader[0] && strcmp(x->leader, n->id) == 0);
+	node_json_members(w, n, x->leader[0] && strcmp(x->leader, n->id) == 0);
 	json_w_key(w, "joinedAt");
 	json_w_int(w, n->joined_at / 1000);
 	json_w_key(w, "statusAt");

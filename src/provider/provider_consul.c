@@ -47,8 +47,8 @@ int provider_consul_parse(struct slice body, json_tok *toks, size_t ntoks, struc
 			int bl = json_get_strn(&doc, v, vals + used, cap - used);
 			if (bl < 0)
 				return bl;
-			int dl = provider_base64_decode((struct slice){vals + used, (size_t)bl},
-							vals + used, (size_t)bl);
+			int dl = base64_decode((struct slice){vals + used, (size_t)bl}, vals + used,
+					       (size_t)bl);
 			if (dl < 0) {
 				char key[PROVIDER_KV_KEY_MAX];
 				provider_fmt(key, sizeof key, "%.*s", kl, kv[n].key.p);

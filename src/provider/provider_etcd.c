@@ -161,8 +161,8 @@ static int w_range(struct json_writer *w, const char *prefix)
 	if (kl < 0 || (size_t)kl >= sizeof key)
 		return -ERR_BUF_FULL;
 	size_t el = provider_etcd_range_end((struct slice){key, (size_t)kl}, end, sizeof end);
-	int a = provider_base64_encode((struct slice){key, (size_t)kl}, kb, sizeof kb);
-	int b = provider_base64_encode((struct slice){end, el}, eb, sizeof eb);
+	int a = base64_encode((struct slice){key, (size_t)kl}, kb, sizeof kb);
+	int b = base64_encode((struct slice){end, el}, eb, sizeof eb);
 	if (a < 0 || b < 0)
 		return -ERR_BUF_FULL;
 	json_w_key(w, "key");
@@ -263,8 +263,8 @@ static int parse_range(struct provider_etcd *pe, struct slice body, int64_t *rev
 			int l = json_get_strn(&doc, t[i], pe->vals + used, pe->vals_cap - used);
 			if (l < 0)
 				return l;
-			int d = provider_base64_decode((struct slice){pe->vals + used, (size_t)l},
-						       pe->vals + used, (size_t)l);
+			int d = base64_decode((struct slice){pe->vals + used, (size_t)l},
+					      pe->vals + used, (size_t)l);
 			if (d < 0)
 				return d;
 			out[i].len = (size_t)d;

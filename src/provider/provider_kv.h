@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/base_b64.h"
 #include "base/base_buf.h"
 #include "base/base_slice.h"
 #include "provider/provider.h"
@@ -66,11 +67,6 @@ void provider_kv_canon_header(struct slice name, char *out);
 /* Go strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False. 0 or -ERR_PARSE. */
 int provider_kv_parse_bool(struct slice s, bool *out);
 
-/* Standard base64 (RFC 4648 §4, padding required; Consul and etcd emit it). Decodes src into
- * out (cap bytes). Returns the decoded length, -ERR_PARSE, or -ERR_BUF_FULL. In-place decoding
- * (out == src) is allowed: output never overtakes input. */
-int provider_base64_decode(struct slice src, char *out, size_t cap);
-/* Encode into out (cap bytes, 4 * ceil(len / 3) needed). Returns the length or -ERR_BUF_FULL. */
-int provider_base64_encode(struct slice src, char *out, size_t cap);
+/* Base64 of keys and values: base/base_b64.h. */
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base_b64.h"
 #include "base/base_err.h"
 #include "proxy/proxy_auth_pi.h"
 
@@ -60,74 +61,6 @@ static bool all_hex(struct slice s)
 static struct slice nz(struct slice s)
 {
 	return s.p ? s : (struct slice){"", 0};
-}
-
-/* Standard base64 (RFC 4648 §4), padding required: bytes decoded, or -1. */
-static int b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static int b64_decode(struct slice in, uint8_t *out, size_t cap)
-{
-	if (in.len % 4)
-		return -1;
-	size_t n = 0;
-	for (size_t i = 0; i < in.len; i += 4) {
-		uint32_t w = 0;
-		int pad = 0;
-		for (int k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in.p[i + k];
-			int v = 0;
-			if (c == '=') {
-				if (i + 4 != in.len || k < 2)
-					return -1;
-				pad++;
-			} else {
-				v = b64_val(c);
-				if (v < 0 || pad)
-					return -1;
-			}
-			w = w << 6 | (uint32_t)v;
-		}
-		size_t bytes = (size_t)(3 - pad);
-		if (n + bytes > cap)
-			return -1;
-		out[n++] = (uint8_t)(w >> 16);
-		if (bytes > 1)
-			out[n++] = (uint8_t)(w >> 8);
-		if (bytes > 2)
-			out[n++] = (uint8_t)w;
-	}
-	return (int)n;
-}
-
-static size_t b64_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t w = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			w |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			w |= p[i + 2];
-		out[o++] = al[w >> 18];
-		out[o++] = al[(w >> 12) & 63];
-		out[o++] = i + 1 < n ? al[(w >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? al[w & 63] : '=';
-	}
-	return o;
 }
 
 /* ---- MD5-crypt ($1$, $apr1$) ---------------------------------------------------------- */
@@ -422,7 +355,7 @@ static enum hash_kind hash_kind(struct slice h)
 	if (slice_starts_with(h, SLICE_LIT("{SHA}"))) {
 		uint8_t d[24];
 		struct slice b = {h.p + 5, h.len - 5};
-		return b.len == 28 && b64_decode(b, d, sizeof d) == 20 ? H_SHA : H_BAD;
+		return b.len == 28 && base64_decode(b, (char *)d, sizeof d) == 20 ? H_SHA : H_BAD;
 	}
 	if (slice_starts_with(h, SLICE_LIT("$2"))) {
 		if (h.len != 60 || bcrypt_cost(h) < 0)
@@ -477,7 +410,7 @@ bool proxy_auth_password_ok(struct proxy_auth_state *s, struct slice hash, struc
 		br_sha1_init(&sc);
 		br_sha1_update(&sc, pw.p, pw.len);
 		br_sha1_out(&sc, d);
-		b64_encode(d, sizeof d, b);
+		base64_encode((struct slice){(const char *)d, sizeof d}, b, sizeof b);
 		return ct_eq(b, hash.p + 5, 28);
 	}
 	if (k != H_MD5 && k != H_BCRYPT)
@@ -661,7 +594,7 @@ static enum proxy_auth_verdict check_basic(struct proxy_auth_state *s, const str
 					   struct slice creds, struct slice *user)
 {
 	uint8_t buf[PROXY_AUTH_HEADER_MAX / 4 * 3];
-	int n = b64_decode(creds, buf, sizeof buf);
+	int n = base64_decode(creds, (char *)buf, sizeof buf);
 	if (n < 0)
 		return PROXY_AUTH_DENIED;
 	struct slice dec = {(const char *)buf, (size_t)n}, pw;

@@ -198,8 +198,8 @@ static int eput(const char *key, const char *val)
 {
 	char kb[2048], vb[16384];
 	static char body[20000];
-	int kl = provider_base64_encode(slice_from_cstr(key), kb, sizeof kb);
-	int vl = provider_base64_encode(slice_from_cstr(val), vb, sizeof vb);
+	int kl = base64_encode(slice_from_cstr(key), kb, sizeof kb);
+	int vl = base64_encode(slice_from_cstr(val), vb, sizeof vb);
 	if (kl < 0 || vl < 0)
 		return -1;
 	snprintf(body, sizeof body, "{\"key\":\"%.*s\",\"value\":\"%.*s\"}", kl, kb, vl, vb);
@@ -210,8 +210,8 @@ static int edel_prefix(const char *prefix)
 {
 	char kb[1024], eb[1024], end[512], body[2200];
 	size_t el = provider_etcd_range_end(slice_from_cstr(prefix), end, sizeof end);
-	int kl = provider_base64_encode(slice_from_cstr(prefix), kb, sizeof kb);
-	int l2 = provider_base64_encode((struct slice){end, el}, eb, sizeof eb);
+	int kl = base64_encode(slice_from_cstr(prefix), kb, sizeof kb);
+	int l2 = base64_encode((struct slice){end, el}, eb, sizeof eb);
 	snprintf(body, sizeof body, "{\"key\":\"%.*s\",\"range_end\":\"%.*s\"}", kl, kb, l2, eb);
 	return hpost("/v3/kv/deleterange", body, auth_token[0] ? auth_token : NULL, NULL, 0);
 }

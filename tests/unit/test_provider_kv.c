@@ -204,28 +204,28 @@ static void base64_vectors(void)
 					   {"foobar", "Zm9vYmFy"}};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		char e[64], d[64];
-		int n = provider_base64_encode(slice_from_cstr(v[i][0]), e, sizeof e);
+		int n = base64_encode(slice_from_cstr(v[i][0]), e, sizeof e);
 		CHECK_EQ_MEM(e, (size_t)n, v[i][1]);
-		n = provider_base64_decode(slice_from_cstr(v[i][1]), d, sizeof d);
+		n = base64_decode(slice_from_cstr(v[i][1]), d, sizeof d);
 		CHECK_EQ_MEM(d, (size_t)n, v[i][0]);
 	}
 	char b[16];
-	CHECK_EQ_INT(provider_base64_decode(SLICE_LIT("Zm9"), b, sizeof b), -ERR_PARSE);
-	CHECK_EQ_INT(provider_base64_decode(SLICE_LIT("Zm=v"), b, sizeof b), -ERR_PARSE);
-	CHECK_EQ_INT(provider_base64_decode(SLICE_LIT("Zm9v!A=="), b, sizeof b), -ERR_PARSE);
-	CHECK_EQ_INT(provider_base64_decode(SLICE_LIT("Zm=="), b, 0), -ERR_BUF_FULL);
-	CHECK_EQ_INT(provider_base64_encode(SLICE_LIT("foo"), b, 3), -ERR_BUF_FULL);
+	CHECK_EQ_INT(base64_decode(SLICE_LIT("Zm9"), b, sizeof b), -ERR_PARSE);
+	CHECK_EQ_INT(base64_decode(SLICE_LIT("Zm=v"), b, sizeof b), -ERR_PARSE);
+	CHECK_EQ_INT(base64_decode(SLICE_LIT("Zm9v!A=="), b, sizeof b), -ERR_PARSE);
+	CHECK_EQ_INT(base64_decode(SLICE_LIT("Zm=="), b, 0), -ERR_BUF_FULL);
+	CHECK_EQ_INT(base64_encode(SLICE_LIT("foo"), b, 3), -ERR_BUF_FULL);
 	/* in place */
 	char ip[] = "L3RyYWVmaWsvZnJvbnRlbmRzL2EvYmFja2VuZA==";
-	int n = provider_base64_decode(slice_from_cstr(ip), ip, sizeof ip);
+	int n = base64_decode(slice_from_cstr(ip), ip, sizeof ip);
 	CHECK_EQ_MEM(ip, (size_t)n, "/traefik/frontends/a/backend");
 	/* every byte value round-trips */
 	char all[256], enc[400], dec[256];
 	for (int i = 0; i < 256; i++)
 		all[i] = (char)i;
-	int el = provider_base64_encode((struct slice){all, 256}, enc, sizeof enc);
+	int el = base64_encode((struct slice){all, 256}, enc, sizeof enc);
 	CHECK_EQ_INT(el, 344);
-	CHECK_EQ_INT(provider_base64_decode((struct slice){enc, (size_t)el}, dec, sizeof dec), 256);
+	CHECK_EQ_INT(base64_decode((struct slice){enc, (size_t)el}, dec, sizeof dec), 256);
 	CHECK(memcmp(all, dec, 256) == 0);
 }
 

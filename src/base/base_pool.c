@@ -12,9 +12,15 @@
 
 int pool_init(struct pool *p, const char *name, size_t obj_size, uint32_t cap)
 {
+	return pool_init_aligned(p, name, obj_size, cap, alignof(max_align_t));
+}
+
+int pool_init_aligned(struct pool *p, const char *name, size_t obj_size, uint32_t cap, size_t align)
+{
 	memset(p, 0, sizeof *p);
 	p->fail_after = -1;
-	const size_t align = alignof(max_align_t);
+	if (align < alignof(max_align_t) || (align & (align - 1)) || align > ((size_t)1 << 20))
+		return -ERR_INVAL;
 	if (cap == 0 || cap == POOL_NIL || obj_size == 0 || obj_size > ((size_t)1 << 30))
 		return -ERR_INVAL;
 	size_t stride = (obj_size + align - 1) / align * align;

@@ -42,6 +42,11 @@ struct pool {
 /* Allocate cap slots of obj_size bytes (the only allocation). cap >= 1.
  * -ERR_INVAL for cap 0 or absurd sizes, -ERR_NOMEM if memory is short. */
 int pool_init(struct pool *p, const char *name, size_t obj_size, uint32_t cap);
+/* The same with every object on an `align` boundary (a power of two, at least
+ * alignof(max_align_t), at most 1 MiB; e.g. the page size, so that objects
+ * whose size is a multiple of it can give pages back with madvise). */
+int pool_init_aligned(struct pool *p, const char *name, size_t obj_size, uint32_t cap,
+		      size_t align);
 void pool_fini(struct pool *p);
 /* Take a zeroed object. 0 and *out set, or -ERR_POOL_EMPTY. */
 int pool_get(struct pool *p, void **out);

@@ -41,6 +41,7 @@
 #define LINGER_MS 2000u      /* lingering close: how long input is drained */
 #define RUN_GUARD 64         /* steps per run before yielding to other connections */
 #define TLS_WRITE_MAX 16384u /* plaintext per TLS record */
+#define TLS_TRIM_MS 250u     /* idle time before a TLS connection gives its buffer back */
 
 size_t proxy_conn_size(void)
 {
@@ -364,6 +365,7 @@ static void set_state(struct proxy_conn *c, uint8_t st)
 {
 	c->state = st;
 	c->t_state = now_ms(c);
+	c->tls_trim = 0; /* a new idle period may trim again */
 }
 
 static void conn_close_later(struct proxy_conn *c, bool linger)
@@ -1455,6 +1457,21 @@ static uint64_t conn_deadline(const struct proxy_conn *c)
 	}
 }
 
+/* An idle TLS connection gives its engine's I/O buffer back (tls_conn_trim: 44 of its 48 KiB)
+ * once it has been idle TLS_TRIM_MS: at most one madvise per idle period, none on a busy
+ * connection (only the timer, there anyway for the idle timeout, comes sooner). A try that
+ * finds the engine busy (handshake still running, part of a record in) makes no syscall and
+ * is retried at 2, 4, 8 and 16 x TLS_TRIM_MS: a browser's pre-connected TLS connection sits
+ * idle right after its handshake. */
+#define TLS_TRIM_TRIES 5u
+#define TLS_TRIM_DONE 0xffu
+static uint64_t conn_trim_at(const struct proxy_conn *c)
+{
+	if (!c->tls || c->state != PC_IDLE || c->tls_trim >= TLS_TRIM_TRIES || c->rq.slot)
+		return UINT64_MAX;
+	return c->t_state + ((uint64_t)TLS_TRIM_MS << c->tls_trim);
+}
+
 static void conn_timeout(struct proxy_conn *c)
 {
 	switch (c->state) {
@@ -1482,6 +1499,14 @@ static void conn_timer_cb(struct loop *l, void *arg)
 	c->timer_at = 0;
 	c->timer = (struct loop_timer_id){0, 0};
 	uint64_t now = loop_now_ms(l);
+	if (now >= conn_trim_at(c)) {
+		if (tls_conn_trim(c->tls)) {
+			c->tls_trim = TLS_TRIM_DONE;
+			c->eng->st.tls_trims++;
+		} else {
+			c->tls_trim++;
+		}
+	}
 	if (now < conn_deadline(c)) {
 		conn_arm(c);
 		return;
@@ -1499,6 +1524,9 @@ static void conn_timer_cb(struct loop *l, void *arg)
 static void conn_arm(struct proxy_conn *c)
 {
 	uint64_t d = conn_deadline(c);
+	uint64_t trim = conn_trim_at(c);
+	if (trim < d)
+		d = trim;
 	if (c->timer_at && c->timer_at <= d)
 		return; /* fires earlier; it re-arms itself for the real deadline */
 	if (c->timer_at)

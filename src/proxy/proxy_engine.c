@@ -1203,6 +1203,18 @@ out:
 	return rc;
 }
 
+/* The TLS slots start on page boundaries (tls_conn_size() is whole pages), so an idle
+ * connection's tls_conn_trim gives back every page of its I/O buffer. */
+static int tls_pool_init(struct pool *p, uint32_t cap)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t align =
+		pg > 0 && (size_t)pg >= alignof(max_align_t) && !(pg & (pg - 1))
+			? (size_t)pg
+			: alignof(max_align_t); /* an odd page size: trim works on fewer pages */
+	return pool_init_aligned(p, "max_tls_conns", tls_conn_size(), cap, align);
+}
+
 void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_sizes *out)
 {
 	memset(out, 0, sizeof *out);
@@ -1276,7 +1288,7 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 	size_t large = proxy_dp_large_buf_size(L);
 	rc = -ERR_NOMEM;
 	if (pool_init(&e->conns, "max_conns", proxy_conn_size(), L->max_conns) < 0 ||
-	    pool_init(&e->tlss, "max_tls_conns", tls_conn_size(), L->max_tls_conns) < 0 ||
+	    tls_pool_init(&e->tlss, L->max_tls_conns) < 0 ||
 	    pool_init(&e->ups, "max_upstream_conns", proxy_up_size(), L->max_upstream_conns) < 0 ||
 	    pool_init(&e->hcs, "max_health_checks", proxy_health_size(), L->max_health_checks) <
 		    0 ||
@@ -1507,7 +1519,7 @@ static void sa_stats(struct sa_worker *w)
 		 "conns=%u tls=%u idle=%u wait_buf=%u head=%u connect=%u forward=%u response=%u "
 		 "tunnel=%u local=%u closing=%u linger=%u bufs=%u/%u large=%u/%u up_busy=%u "
 		 "up_idle=%u accepted=%llu requests=%llu connects=%llu reused=%llu retries=%llu "
-		 "buf_waits=%llu paused=%llu tables=%u",
+		 "buf_waits=%llu paused=%llu tables=%u tls_trims=%llu",
 		 e->st.conns, e->st.tls_conns, by[PC_IDLE], by[PC_WAIT_BUF], by[PC_HEAD],
 		 by[PC_CONNECT], by[PC_FORWARD], by[PC_RESPONSE], by[PC_TUNNEL], by[PC_LOCAL],
 		 by[PC_CLOSING], by[PC_LINGER], e->st.bufs_used, e->bufs.cap, e->st.large_used,
@@ -1516,7 +1528,8 @@ static void sa_stats(struct sa_worker *w)
 		 (unsigned long long)e->st.upstream_connects,
 		 (unsigned long long)e->st.upstream_reused,
 		 (unsigned long long)e->st.upstream_retries, (unsigned long long)e->st.buf_waits,
-		 (unsigned long long)e->st.conns_refused_paused, e->st.tables_alive);
+		 (unsigned long long)e->st.conns_refused_paused, e->st.tables_alive,
+		 (unsigned long long)e->st.tls_trims);
 }
 
 static void sa_signal(struct loop *l, int signo, void *arg)

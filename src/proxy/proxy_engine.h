@@ -59,6 +59,7 @@ struct proxy_engine_stats {
 	uint64_t conns_refused_paused; /* times the listeners paused at max_conns */
 	uint64_t buf_waits;            /* requests that waited for buffers */
 	uint64_t swaps, swap_failures;
+	uint64_t tls_trims; /* idle TLS connections that gave their I/O buffer back */
 	uint32_t conns, tls_conns, upstream_busy, upstream_idle, bufs_used, large_used;
 	uint32_t tables_alive, listeners;
 	uint32_t tls_cfgs_alive; /* entry point TLS configurations (max_tls_generations) */

@@ -229,6 +229,7 @@ struct proxy_conn {
 	uint8_t in_tx;       /* a transaction is open (not yet logged) */
 	uint8_t tls_closed;  /* tls_conn_close was called */
 	uint8_t set_cookie;  /* sticky backend without a valid cookie: send Set-Cookie */
+	uint8_t tls_trim;    /* tls_conn_trim tries in this idle period; 0xff: trimmed */
 	struct tls_conn *tls;
 	struct proxy_tlscfg *tlscfg; /* TLS configuration serving this connection (a reference) */
 	struct proxy_listener *ls;

@@ -40,7 +40,7 @@ struct proxy_dp_limits {
 	/* Pools, per worker process. */
 	uint32_t workers;             /* worker processes (standalone mode) */
 	uint32_t max_conns;           /* client connections: over it the listeners pause */
-	uint32_t max_tls_conns;       /* TLS client connections (about 45 KiB each) */
+	uint32_t max_tls_conns;       /* TLS client connections (48 KiB each, 4 KiB when idle) */
 	uint32_t max_upstream_conns;  /* upstream connections, busy and idle */
 	uint32_t max_idle_per_server; /* idle keep-alive upstream connections per server */
 	uint32_t max_targets;         /* distinct upstream addresses with connections */

@@ -223,30 +223,44 @@ struct tls_x509 {
 	uint8_t ee_der[TLS_PEER_CERT_MAX];
 };
 
+/* sizeof(struct tls_conn): twelve whole 4 KiB pages, so that a slot starting on a page
+ * boundary gives whole pages back in tls_conn_trim (see tls.md, "Memory"). */
+#define TLS_CONN_SLOT (12u * 4096u)
+
+/* Layout (tls_conn_trim depends on it): the small fields first, then the engine context (the
+ * two make up the first page, bar the server context's handshake-only tail), then the X.509
+ * state (needed after the handshake only to answer tls_conn_peer_* about a certificate the
+ * peer sent), then the I/O buffer, then padding up to TLS_CONN_SLOT. */
 struct tls_conn {
 	union {
-		br_ssl_server_context srv;
-		br_ssl_client_context cli;
-	} u;
-	br_ssl_engine_context *eng;               /* &u.srv.eng or &u.cli.eng */
-	const br_ssl_server_policy_class *policy; /* server: our SNI policy */
-	struct tls_x509 x509;
-	const struct tls_server_config *scfg;
-	const struct tls_client_config *ccfg;
-	bool is_server;
-	bool handshake_done;
-	bool close_called; /* tls_conn_close was called */
-	bool closed;       /* finished cleanly (close_notify, or abandoned) */
-	bool eof;          /* the transport reached end of file */
-	int err;           /* latched negative ERR_*; 0 while healthy */
-	int br_err;        /* BearSSL code behind err (0 if none) */
-	int cert_index;    /* server: entry chosen for this client, -1 before */
-	enum tls_peer_status peer;
-	char errmsg[TLS_ERRMSG_MAX];
-	uint8_t iobuf[TLS_IOBUF_SIZE];
+		struct {
+			br_ssl_engine_context *eng;               /* &u.srv.eng or &u.cli.eng */
+			const br_ssl_server_policy_class *policy; /* server: our SNI policy */
+			const struct tls_server_config *scfg;
+			const struct tls_client_config *ccfg;
+			bool is_server;
+			bool handshake_done;
+			bool close_called; /* tls_conn_close was called */
+			bool closed;       /* finished cleanly (close_notify, or abandoned) */
+			bool eof;          /* the transport reached end of file */
+			int err;           /* latched negative ERR_*; 0 while healthy */
+			int br_err;        /* BearSSL code behind err (0 if none) */
+			int cert_index;    /* server: entry chosen for this client, -1 before */
+			enum tls_peer_status peer;
+			char errmsg[TLS_ERRMSG_MAX];
+			union {
+				br_ssl_server_context srv;
+				br_ssl_client_context cli;
+			} u;
+			struct tls_x509 x509;
+			uint8_t iobuf[TLS_IOBUF_SIZE];
+		};
+		uint8_t slot_[TLS_CONN_SLOT]; /* the size: whole pages */
+	};
 };
 
-/* sizeof(struct tls_conn): the pool slot size (about 45 KiB, see tls.md). */
+/* sizeof(struct tls_conn) == TLS_CONN_SLOT: the pool slot size (48 KiB, see tls.md). Pools
+ * should start slots on page boundaries so that tls_conn_trim can release whole pages. */
 size_t tls_conn_size(void);
 /* Zero the whole slot (session keys, plaintext left in the I/O buffer)
  * before it goes back to its pool. No other release is needed: a
@@ -308,6 +322,18 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
  * has TLS_WANT_WRITE; the fd may then be closed. Before the handshake is
  * done the connection is just abandoned (tls_conn_done at once). */
 void tls_conn_close(struct tls_conn *c);
+
+/* Give the idle connection's memory back: when the engine holds nothing in its I/O buffer
+ * (handshake done, no partial incoming record, no plaintext unread, no outgoing record
+ * pending or partly filled, not closing or failed), release the whole pages inside the I/O
+ * buffer (and the padding after it) with madvise(MADV_DONTNEED); when the peer presented no
+ * certificate, the X.509 state before it too, and for a server the handshake-only tail of
+ * BearSSL's server context (a page-aligned server slot then keeps 4 KiB resident; see
+ * tls_conn.c for why each part is dead). The pages come back (zero-filled) when the
+ * engine next touches them; nothing else changes. Returns 1 when pages were released, else
+ * 0 and nothing is done. One madvise(2) per call: call it when a connection has been idle a
+ * while, not per request. The only syscall in src/tls/ besides the two fd helpers. */
+int tls_conn_trim(struct tls_conn *c);
 
 /* State ------------------------------------------------------------------------- */
 

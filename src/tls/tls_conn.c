@@ -6,6 +6,8 @@
  * tls_conn_on_readable / tls_conn_on_writable, which the event loop's fd
  * callback calls; everything else moves bytes between the caller's buffers
  * and the engine's (the buffer/ack pairs of bearssl_ssl.h, one level up).
+ * An idle connection can give the I/O buffer's pages back (tls_conn_trim,
+ * the one other syscall here: madvise).
  *
  * State is read back from the engine after every operation (conn_sync):
  * the handshake is done when the engine first accepts or yields application
@@ -22,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,7 +34,15 @@
 
 _Static_assert(TLS_WANT_READ == LOOP_READ, "TLS_WANT_READ must equal LOOP_READ");
 _Static_assert(TLS_WANT_WRITE == LOOP_WRITE, "TLS_WANT_WRITE must equal LOOP_WRITE");
-_Static_assert(sizeof(struct tls_conn) < 48 * 1024, "tls_conn grew: update docs/internals/tls.md");
+_Static_assert(sizeof(struct tls_conn) == TLS_CONN_SLOT,
+	       "tls_conn outgrew TLS_CONN_SLOT: update it and docs/internals/tls.md");
+/* What an idle connection keeps (tls_conn_trim) fits the slot's first page: our fields, the
+ * whole client context, the server context up to its handshake-only tail. */
+_Static_assert(offsetof(struct tls_conn, u) + offsetof(br_ssl_server_context, chain_handler) <=
+		       4096,
+	       "tls_conn's permanent part outgrew its first page: see tls_conn_trim");
+_Static_assert(offsetof(struct tls_conn, u) + sizeof(br_ssl_client_context) <= 4096,
+	       "tls_conn's permanent part outgrew its first page: see tls_conn_trim");
 
 /* ECDHE only (forward secrecy), AEAD only. AES-GCM first when the CPU has
  * AES-NI (BearSSL then uses it), ChaCha20-Poly1305 first otherwise (constant
@@ -640,6 +651,71 @@ void tls_conn_close(struct tls_conn *c)
 	}
 	br_ssl_engine_close(c->eng);
 	conn_sync(c);
+}
+
+/* Idle memory -------------------------------------------------------------------------- */
+
+/* Whether the engine's I/O buffer holds nothing it will read again. BearSSL 0.6
+ * (ssl_engine.c) splits our bidirectional buffer into ibuf (incoming records) and obuf
+ * (outgoing ones), each tracked by three indices:
+ *
+ * - in: make_ready_in() sets ixa = ixb = 0, ixc = 5 once a record has been fully consumed
+ *   (recvpld_ack) — the engine waits for the next header and will write it at ibuf[0]. A
+ *   partial header has 0 < ixa < 5; a partial or undecrypted record has ixa >= 5; unread
+ *   plaintext has ixa != ixb (BR_SSL_RECVAPP). So ixa == ixb == 0 && ixc == 5 means no
+ *   byte of ibuf is live: every byte the engine reads later it first receives.
+ * - out: make_ready_out() sets oxa = oxc = start of the payload area (after room for the
+ *   header and explicit nonce), oxb = its end. Accumulated plaintext has oxa > oxc; a
+ *   record being sent has oxa == oxb < oxc (BR_SSL_SENDREC). So oxa == oxc with no
+ *   SENDREC means no byte of obuf is live: sendapp copies plaintext in and the record
+ *   layer's encrypt() writes header, nonce and tag around it before anything is sent.
+ * - the handshake is over (application_data set: BR_SSL_SENDAPP) and renegotiation is
+ *   refused (BR_OPT_NO_RENEGOTIATION: a later ClientHello is skipped record by record),
+ *   so no handshake message lives across records either. hbuf_in / hbuf_out point into
+ *   the buffers but are recomputed on each entry into the handshake code; the keys,
+ *   sequence numbers and handshake stacks live in the context, not in the buffer.
+ *
+ * current_state == SENDAPP | RECVREC also rules out a failed or closing engine and implies
+ * iomode == BR_IO_INOUT (RECVREC needs IN or INOUT, SENDAPP needs OUT or INOUT). Pages
+ * that read back as zeros (or, in a shared mapping, as anything) are then as good as the
+ * old contents. */
+static bool iobuf_idle(const struct tls_conn *c)
+{
+	const br_ssl_engine_context *e = c->eng;
+
+	if (!e || c->err || c->closed || c->close_called || c->eof || !c->handshake_done)
+		return false;
+	if (br_ssl_engine_current_state(e) != (BR_SSL_SENDAPP | BR_SSL_RECVREC))
+		return false;
+	return e->ixa == 0 && e->ixb == 0 && e->ixc == 5 && e->oxa == e->oxc;
+}
+
+int tls_conn_trim(struct tls_conn *c)
+{
+	if (!c || !iobuf_idle(c))
+		return 0;
+	/* The X.509 state is read after the handshake only for a certificate the peer sent
+	 * (tls_conn_peer_br_error, tls_conn_peer_cn/dn/cert/cert_sha256/key); with none
+	 * (c->peer is TLS_PEER_NONE, latched at the handshake's end) it is dead too, and the
+	 * engine's x509ctx is not called again (no renegotiation). So is the server context
+	 * from chain_handler on (ssl_hs_server.c): chain_handler serves the single_rsa/_ec
+	 * policies (we set our own), ecdhe_key is the ephemeral key of ServerKeyExchange
+	 * (wiped after ClientKeyExchange), ta_names/tas/num_tas/cur_dn* write the CA names of
+	 * CertificateRequest, hash_CV* check CertificateVerify: all handshake-only, and a
+	 * refused renegotiation (skip-ClientHello, then a no_renegotiation warning) touches
+	 * none of them. A server trims from there: one page (4 KiB) stays. */
+	const uint8_t *from = c->iobuf;
+	if (c->peer == TLS_PEER_NONE)
+		from = c->is_server ? (const uint8_t *)&c->u.srv.chain_handler
+				    : (const uint8_t *)&c->x509;
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)from + pg - 1) & ~(pg - 1);
+	uintptr_t b = ((uintptr_t)c + sizeof *c) & ~(pg - 1);
+	if (b <= a)
+		return 0;
+	if (madvise((void *)a, b - a, MADV_DONTNEED) != 0)
+		return 0; /* nothing was changed: the contents stay as they were */
+	return 1;
 }
 
 /* State --------------------------------------------------------------------------- */

@@ -1,5 +1,6 @@
 /* Unit tests for base_pool and base_arena: caps on both sides, handles,
  * fault injection. */
+#include <stdint.h>
 #include "base/base_arena.h"
 #include "base/base_err.h"
 #include "base/base_pool.h"
@@ -129,5 +130,23 @@ static void arena_fault_injection(void)
 	CHECK_EQ_INT(a.err, -ERR_ARENA_FULL);
 }
 
+/* pool_init_aligned: every object on the boundary asked for (a page here), stride included;
+ * alignments that are not powers of two or below max_align_t are refused. */
+static void pool_aligned_objects(void)
+{
+	struct pool p;
+	CHECK_EQ_INT(pool_init_aligned(&p, "pg", 5000, 3, 4096), 0);
+	void *o[3];
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(pool_get(&p, &o[i]), 0);
+		CHECK(((uintptr_t)o[i] & 4095) == 0);
+	}
+	CHECK_EQ_INT(p.stride, 8192);
+	pool_fini(&p);
+	CHECK_EQ_INT(pool_init_aligned(&p, "odd", 64, 2, 3000), -ERR_INVAL);
+	CHECK_EQ_INT(pool_init_aligned(&p, "small", 64, 2, 1), -ERR_INVAL);
+}
+
 TEST_MAIN(pool_cap_both_sides, pool_objects_zeroed_aligned_distinct, pool_handles_go_stale,
-	  pool_fault_injection, pool_init_rejects, arena_cap_both_sides, arena_fault_injection)
+	  pool_fault_injection, pool_init_rejects, pool_aligned_objects, arena_cap_both_sides,
+	  arena_fault_injection)

@@ -2490,6 +2490,19 @@ static void tls_keepalive_survives_reload(void)
 		CHECK(tk_get(&k, req, body, 65536) > 0); /* the same connection serves on */
 		CHECK(strstr(body, "HTTP/1.1 200") == body);
 	}
+	/* Idle 250 ms: the connection gives its TLS buffer back (tls_conn_trim), once, and
+	 * serves on with the pages faulted back in. */
+	uint64_t trims = px_stats().tls_trims;
+	sleep_ms(600);
+	CHECK_EQ_INT(px_stats().tls_trims, trims + 1);
+	sleep_ms(300);
+	CHECK_EQ_INT(px_stats().tls_trims, trims + 1); /* one per idle period */
+	for (int i = 0; i < 2; i++) {
+		CHECK(tk_get(&k, req, body, 65536) > 0);
+		CHECK(strstr(body, "HTTP/1.1 200") == body);
+		sleep_ms(600);
+		CHECK_EQ_INT(px_stats().tls_trims, trims + 2 + (uint64_t)i);
+	}
 	/* New certificates: the idle connection of the old configuration closes. */
 	struct pki_ca *ca = malloc(sizeof *ca);
 	struct pem *a = malloc(sizeof *a);

@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -837,7 +838,8 @@ static void conn_init_errors(void)
 	REQUIRE(tls_server_config_init(&s->cfg, s->store, sizeof s->store) == 0);
 	REQUIRE(tls_client_config_init(&k->cfg, k->store, sizeof k->store) == 0);
 	CHECK_EQ_INT(tls_conn_size(), sizeof(struct tls_conn));
-	CHECK(tls_conn_size() < 48 * 1024);
+	CHECK_EQ_INT(tls_conn_size(), TLS_CONN_SLOT);
+	CHECK_EQ_INT(tls_conn_size() % 4096, 0);
 	printf("# sizeof(struct tls_conn) = %zu (I/O buffer %d)\n", tls_conn_size(),
 	       TLS_IOBUF_SIZE);
 
@@ -908,6 +910,155 @@ static bool pump_mem(struct tls_conn *a, struct tls_conn *b, size_t chunk)
 	bool ab = pump_dir(a, b, chunk);
 	bool ba = pump_dir(b, a, chunk);
 	return ab || ba;
+}
+
+/* Pages of [p, p + len) resident now (mincore), len a multiple of the page size. */
+static size_t resident_pages(const void *p, size_t len)
+{
+	unsigned char vec[64];
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = len / pg, r = 0;
+	if (n > sizeof vec || mincore((void *)(uintptr_t)p, len, vec) != 0)
+		return (size_t)-1;
+	for (size_t i = 0; i < n; i++)
+		r += vec[i] & 1;
+	return r;
+}
+
+/* Exchange one message each way between s and c, in memory; true if both arrived. */
+static bool trim_exchange(struct tls_conn *s, struct tls_conn *c, const char *q, const char *a)
+{
+	char buf[64];
+	size_t ql = strlen(q), al = strlen(a);
+	if (tls_conn_write(c, q, ql) != (ssize_t)ql)
+		return false;
+	while (pump_mem(s, c, 4096))
+		;
+	if (tls_conn_read(s, buf, sizeof buf) != (ssize_t)ql || memcmp(buf, q, ql) != 0)
+		return false;
+	if (tls_conn_write(s, a, al) != (ssize_t)al)
+		return false;
+	while (pump_mem(s, c, 4096))
+		;
+	return tls_conn_read(c, buf, sizeof buf) == (ssize_t)al && memcmp(buf, a, al) == 0;
+}
+
+/* tls_conn_trim: only an idle, handshaken connection gives pages back, and it works as
+ * before afterwards (the pages come back zeroed). Slots page-aligned as the proxy's pool. */
+static void conn_trim_idle(void)
+{
+	FX_REQUIRE();
+	if (sysconf(_SC_PAGESIZE) != 4096) {
+		printf("# conn_trim_idle: skipped (page size %ld)\n", sysconf(_SC_PAGESIZE));
+		return;
+	}
+	struct srv_setup *ss = srv_new("srv.pem", "srv.key", TLS_CLIENT_AUTH_NONE);
+	struct srv_setup *sm = srv_new("srv.pem", "srv.key", TLS_CLIENT_AUTH_REQUIRED);
+	struct cli_setup *cs = cli_new("ca.pem", "cli.pem", "cli.key");
+	struct tls_conn *s = aligned_alloc(4096, tls_conn_size());
+	struct tls_conn *c = aligned_alloc(4096, tls_conn_size());
+	REQUIRE(ss && sm && cs && s && c);
+	memset(s, 0, tls_conn_size());
+	memset(c, 0, tls_conn_size());
+	size_t pages = tls_conn_size() / 4096;
+
+	REQUIRE(tls_conn_init_server(s, &ss->cfg, test_rng()) == 0);
+	REQUIRE(tls_conn_init_client(c, &cs->cfg, "localhost", test_rng()) == 0);
+	CHECK_EQ_INT(tls_conn_trim(s), 0); /* handshake not started */
+	CHECK_EQ_INT(tls_conn_trim(c), 0); /* ClientHello waiting to be sent */
+	CHECK(pump_dir(c, s, 50));         /* part of the ClientHello */
+	CHECK_EQ_INT(tls_conn_trim(s), 0);
+	while (pump_mem(s, c, 4096))
+		;
+	REQUIRE(tls_conn_handshake_done(s) && tls_conn_handshake_done(c));
+	CHECK(trim_exchange(s, c, "GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"));
+	CHECK_EQ_INT(resident_pages(s, tls_conn_size()), pages);
+
+	/* Idle on both sides: the server (no client certificate) keeps one page, the
+	 * client (it keeps the server's certificate) four. */
+	CHECK_EQ_INT(tls_conn_trim(s), 1);
+	CHECK_EQ_INT(resident_pages(s, tls_conn_size()), 1);
+	CHECK_EQ_INT(tls_conn_trim(c), 1);
+	CHECK_EQ_INT(resident_pages(c, tls_conn_size()), 4);
+	CHECK_EQ_STR(tls_conn_peer_cn(c), "localhost"); /* kept */
+	CHECK_EQ_INT(tls_conn_peer_status(s), TLS_PEER_NONE);
+	CHECK_EQ_INT(tls_conn_trim(s), 1); /* idempotent: still idle */
+	CHECK(trim_exchange(s, c, "second", "answer two"));
+	CHECK(trim_exchange(s, c, "third", "answer three"));
+	CHECK_EQ_INT(tls_conn_error(s), 0);
+	CHECK_EQ_INT(tls_conn_error(c), 0);
+
+	/* Refused mid-record: half a record arrived, the rest comes after. */
+	CHECK_EQ_INT(tls_conn_write(c, "split record", 12), 12);
+	CHECK_EQ_INT(tls_conn_trim(c), 0); /* the record waits to be sent */
+	size_t len;
+	REQUIRE(tls_conn_send_buf(c, &len) && len > 20);
+	CHECK(pump_dir(c, s, len / 2));
+	CHECK_EQ_INT(tls_conn_trim(s), 0); /* half a record in the buffer */
+	CHECK_EQ_INT(tls_conn_trim(c), 0); /* the other half waits */
+	while (pump_mem(s, c, 4096))
+		;
+	/* Plaintext unread: refused too. */
+	CHECK_EQ_INT(tls_conn_trim(s), 0);
+	char buf[32];
+	CHECK_EQ_INT(tls_conn_read(s, buf, 5), 5);
+	CHECK_EQ_INT(tls_conn_trim(s), 0); /* part of it still unread */
+	CHECK_EQ_INT(tls_conn_read(s, buf + 5, sizeof buf - 5), 7);
+	CHECK(memcmp(buf, "split record", 12) == 0);
+	/* Three bytes of the next record's header: refused. */
+	CHECK_EQ_INT(tls_conn_write(c, "hdr", 3), 3);
+	CHECK(pump_dir(c, s, 3));
+	CHECK_EQ_INT(tls_conn_trim(s), 0);
+	while (pump_mem(s, c, 4096))
+		;
+	CHECK_EQ_INT(tls_conn_read(s, buf, sizeof buf), 3);
+	CHECK_EQ_INT(tls_conn_trim(s), 1);
+	CHECK(trim_exchange(s, c, "after", "all good"));
+
+	/* Closing or closed: refused. */
+	tls_conn_close(c);
+	CHECK_EQ_INT(tls_conn_trim(c), 0);
+	while (pump_mem(s, c, 4096))
+		;
+	CHECK_EQ_INT(tls_conn_read(s, buf, sizeof buf), 0);
+	CHECK_EQ_INT(tls_conn_trim(s), 0);
+	CHECK_EQ_INT(tls_conn_trim(NULL), 0);
+
+	/* A verified client certificate stays readable after a trim. */
+	REQUIRE(tls_conn_init_server(s, &sm->cfg, test_rng()) == 0);
+	REQUIRE(tls_conn_init_client(c, &cs->cfg, "localhost", test_rng()) == 0);
+	while (pump_mem(s, c, 4096))
+		;
+	REQUIRE(tls_conn_peer_status(s) == TLS_PEER_VERIFIED);
+	CHECK_EQ_INT(tls_conn_trim(s), 1);
+	CHECK_EQ_INT(resident_pages(s, tls_conn_size()), 4);
+	CHECK_EQ_STR(tls_conn_peer_cn(s), "client-1");
+	CHECK(tls_conn_peer_cert(s, &len) != NULL && len > 100);
+	CHECK(trim_exchange(s, c, "mtls", "ok"));
+
+	/* A client asking to renegotiate a server trimmed down to one page: the server refuses
+	 * (no_renegotiation alert, which BearSSL's client takes as fatal, trimmed or not) without
+	 * touching the handshake-only state it released. */
+	REQUIRE(tls_conn_init_server(s, &ss->cfg, test_rng()) == 0);
+	REQUIRE(tls_conn_init_client(c, &cs->cfg, "localhost", test_rng()) == 0);
+	while (pump_mem(s, c, 4096))
+		;
+	CHECK(trim_exchange(s, c, "before", "renegotiation"));
+	CHECK_EQ_INT(tls_conn_trim(s), 1);
+	CHECK_EQ_INT(resident_pages(s, tls_conn_size()), 1);
+	br_ssl_engine_remove_flags(c->eng, BR_OPT_NO_RENEGOTIATION);
+	CHECK(br_ssl_engine_renegotiate(c->eng));
+	while (pump_mem(s, c, 4096))
+		;
+	CHECK_EQ_INT(tls_conn_error(s), 0);
+	CHECK_EQ_INT(tls_conn_br_error(c), BR_ERR_RECV_FATAL_ALERT + 100);
+
+	tls_conn_wipe(s);
+	tls_conn_wipe(c);
+	free(s);
+	free(c);
+	free(ss);
+	free(sm);
+	free(cs);
 }
 
 static void memory_handshake_byte_by_byte(void)
@@ -2070,7 +2221,7 @@ static void interop_curl(void)
 
 TEST_MAIN(pem_key_formats, pem_errors, cap_chain, cap_sni_entries, cap_trust_anchors,
 	  cap_store_bytes, name_rules, sni_pick_rules, error_mapping, conn_init_errors,
-	  memory_handshake_byte_by_byte, mtls_ok, mtls_client_from_other_ca,
+	  memory_handshake_byte_by_byte, conn_trim_idle, mtls_ok, mtls_client_from_other_ca,
 	  mtls_no_client_cert_required, mtls_optional, pin_ca_digest, pin_does_not_skip_checks,
 	  sni_select, sni_strict_refuses, server_name_checks, validity_dates, insecure_skip_verify,
 	  rsa_server_cert, big_peer_certificate, close_notify_both_ways,

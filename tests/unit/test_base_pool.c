@@ -1,12 +1,12 @@
 /* Unit tests for base_pool and base_arena: caps on both sides, handles,
  * fault injection. */
-#include <stdint.h>
 #include "base/base_arena.h"
 #include "base/base_err.h"
 #include "base/base_pool.h"
 #include "test.h"
 
 #include <stdalign.h>
+#include <stdint.h>
 
 struct conn {
 	int fd;

@@ -47,9 +47,6 @@
 #define ACCEPT_BATCH 64
 #define SWEEP_MS 1000
 #define RESUME_MS 100
-/* Per TLS configuration (entry point): resumable sessions, about 100 bytes each. Configs are
- * shared across reloads while their TLS source is the same, and so is their cache. */
-#define PROXY_TLS_SESSION_CACHE (64u << 10)
 
 /* ---- buffer pools
  * -------------------------------------------------------------------------------- */
@@ -509,7 +506,8 @@ static int gen_build_tls(struct proxy_engine *e, struct proxy_gen *g, uint32_t i
 			 (int)ep->name.len, ep->name.p, e->lim.max_tls_generations);
 		return -ERR_PROXY_TABLES_FULL;
 	}
-	size_t bytes = 8192 + PROXY_TLS_SESSION_CACHE + ep->default_cert.cert.len +
+	/* Resumable sessions (lim.tls_session_cache): shared across reloads with the config. */
+	size_t bytes = 8192 + e->lim.tls_session_cache + ep->default_cert.cert.len +
 		       ep->default_cert.key.len + e->default_cert_len + e->default_key_len;
 	for (uint32_t k = 0; k < ep->ncerts; k++)
 		bytes += ep->certs[k].cert.len + ep->certs[k].key.len;
@@ -530,7 +528,7 @@ static int gen_build_tls(struct proxy_engine *e, struct proxy_gen *g, uint32_t i
 	char sub[200];
 	sub[0] = 0;
 	if (!rc && !ep->nclient_ca)
-		rc = tls_server_enable_session_cache(cfg, PROXY_TLS_SESSION_CACHE);
+		rc = tls_server_enable_session_cache(cfg, e->lim.tls_session_cache);
 	for (uint32_t k = 0; !rc && k < ep->ncerts; k++)
 		rc = tls_add_pair(cfg, &ep->certs[k], 0, sub, sizeof sub);
 	for (uint32_t k = 0; !rc && k < t->ncerts; k++)
@@ -1231,7 +1229,7 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
 		     proxy_lb_bytes_max(&lim->table, lim->max_conn_keys);
 	/* gen_build_tls's block: config head, 8 KiB, every PEM byte, the default pair */
 	out->tls_cfg = sizeof(struct proxy_tlscfg) + sizeof(struct tls_server_config) + 64 + 8192 +
-		       lim->table.max_cert_bytes + 4096;
+		       lim->tls_session_cache + lim->table.max_cert_bytes + 4096;
 	out->reload = proxy_table_bytes(&lim->table) +
 		      proxy_scratch_tokens(&lim->table) * sizeof(json_tok) +
 		      lim->table.max_doc_bytes;
@@ -1714,6 +1712,10 @@ static void sa_master_signal(struct loop *l, int signo, void *arg)
 
 static int sa_usage(const char *argv0, const char *why)
 {
+	if (strcmp(argv0, "start-data-node") == 0) { /* through traefikee --standalone */
+		fprintf(stderr, "traefikee start-data-node: %s (see --help)\n", why);
+		return 2;
+	}
 	fprintf(stderr,
 		"%s: %s\nusage: %s --routing=FILE [--workers=N] [--accesslog[=FILE]] "
 		"[--metrics.listen=ADDR] [--print-limits] [--loglevel=LEVEL] "

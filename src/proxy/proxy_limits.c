@@ -31,6 +31,7 @@ static const struct lim_field lim_fields[] = {
 	LF_(max_large_bufs, LK_COUNT),
 	LF_(max_tables, LK_COUNT),
 	LF_(max_tls_generations, LK_COUNT),
+	LF_(tls_session_cache, LK_SIZE32),
 	LF_(max_health_checks, LK_COUNT),
 	LF_(max_metric_series, LK_COUNT),
 	LF_(max_metric_names, LK_COUNT),
@@ -81,6 +82,7 @@ void proxy_dp_limits_default(struct proxy_dp_limits *lim)
 	lim->max_large_bufs = 64;
 	lim->max_tables = 4;
 	lim->max_tls_generations = 16;
+	lim->tls_session_cache = 512u << 10;
 	lim->max_health_checks = 256;
 	lim->max_metric_series = 4096;
 	lim->max_metric_names = 1024;
@@ -314,6 +316,11 @@ int proxy_dp_limits_check(const struct proxy_dp_limits *lim, char *msg, size_t c
 				 f->kind == LK_MS ? " ms (every timeout is finite)" : "");
 			return -ERR_PROXY_LIMITS;
 		}
+	}
+	if (lim->tls_session_cache < 4096 || lim->tls_session_cache > (64u << 20)) {
+		snprintf(msg, cap, "tls_session_cache %u outside 4096 .. 67108864",
+			 lim->tls_session_cache);
+		return -ERR_PROXY_LIMITS;
 	}
 	if (lim->buf_size < 4096 || lim->buf_size > (1u << 20)) {
 		snprintf(msg, cap, "buf_size %u outside 4096 .. 1048576", lim->buf_size);

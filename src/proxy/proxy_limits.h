@@ -49,6 +49,7 @@ struct proxy_dp_limits {
 	uint32_t max_large_bufs;      /* head buffers for heads over a streaming buffer */
 	uint32_t max_tables;          /* routing tables alive at once (current + draining) */
 	uint32_t max_tls_generations; /* entry point TLS configurations alive at once */
+	uint32_t tls_session_cache;   /* bytes of resumable sessions per TLS configuration */
 	uint32_t max_health_checks;   /* health probes in flight */
 	uint32_t max_metric_series;   /* Prometheus series (label combinations) */
 	uint32_t max_metric_names;    /* entry point / frontend / backend names in metrics */
@@ -80,7 +81,8 @@ struct proxy_dp_limits {
 /* Fill the defaults (docs/internals/proxy-engine.md has the table):
  *   workers 1, max_conns 4096, max_tls_conns 1024, max_upstream_conns 4096,
  *   max_idle_per_server 1024, max_targets 1024, max_bufs 2048, buf_size 16384,
- *   max_large_bufs 64, max_tables 4, max_tls_generations 16, max_health_checks 256,
+ *   max_large_bufs 64, max_tables 4, max_tls_generations 16, tls_session_cache 512 KiB (about
+ *   100 bytes a session), max_health_checks 256,
  *   max_metric_series 4096, max_metric_names 1024, max_conn_keys 4096, max_line 8192, max_headers
  * 100, max_header_bytes 32768, max_body 1 GiB; timeouts: connect 5 s, response header 60 s,
  * upstream read 60 s, idle 180 s, client header 10 s, client body 60 s, send 60 s, upstream idle 90

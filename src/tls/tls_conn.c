@@ -259,6 +259,12 @@ static int policy_choose(const br_ssl_server_policy_class **pctx, const br_ssl_s
 		choices->chain = ch->certs;
 		choices->chain_len = ch->ncerts;
 		c->cert_index = idx;
+		/* The ECDHE curve. BearSSL takes X25519 whenever the client offers it, but our
+		 * P-256 (tls_p256.c) costs about half as much per handshake, and a client that
+		 * offers both is as well served by either: keep P-256 alone in the common set
+		 * the ServerKeyExchange chooses from (cc and c->u.srv are the same context). */
+		if ((c->u.srv.curves >> BR_EC_secp256r1) & 1)
+			c->u.srv.curves &= ~((uint32_t)1 << BR_EC_curve25519);
 		return 1;
 	}
 	snprintf(c->errmsg, sizeof c->errmsg, "no cipher suite in common for an %s certificate",

@@ -46,4 +46,24 @@ has() { printf '%s' "$1" | grep -qF -- "$2"; }
 # spawn CMD...: start a background process, remembered for cleanup; PID in $SPAWNED.
 spawn() { "$@" & SPAWNED=$!; REGRESS_PIDS+=("$SPAWNED"); }
 
+# pick_base: the first port of a block of 100 free loopback ports below the ephemeral range.
+pick_base() { # a block of 100 free loopback ports below the ephemeral range
+  local b p
+  for _ in 1 2 3 4 5 6 7 8; do
+    b=$((20000 + (RANDOM % 120) * 100))
+    for p in $(seq "$b" $((b + 99))); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue 2; done
+    break
+  done
+  echo "$b"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 if it never did.
+wait_for() {
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -ge "$end" ] && return 1; sleep 0.1; done
+}
+
+# gone PID: the process has ended.
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
 finish() { exit "$REGRESS_FAILED"; }

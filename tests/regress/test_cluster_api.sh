@@ -8,15 +8,6 @@
 
 T="$BIN/traefikee"
 D="$REGRESS_TMP"
-pick_base() { # a block of 100 free loopback ports below the ephemeral range
-  local b p
-  for _ in 1 2 3 4 5 6 7 8; do
-    b=$((20000 + (RANDOM % 120) * 100))
-    for p in $(seq "$b" $((b + 99))); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue 2; done
-    break
-  done
-  echo "$b"
-}
 BASE=$(pick_base)
 EP=127.0.0.1:$((BASE + 80))
 EPS=127.0.0.1:$((BASE + 81))
@@ -26,10 +17,6 @@ MET=127.0.0.1:$((BASE + 45))
 SAEP=127.0.0.1:$((BASE + 82))
 SAMET=127.0.0.1:$((BASE + 46))
 
-wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1 s
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -ge "$end" ] && return 1; sleep 0.1; done
-}
 nodes() { "$T" list-nodes --details --traefikeesocket="$D/s0.sock" 2>/dev/null; }
 has_n() { [ "$(nodes | grep -c "$1")" -eq "$2" ]; }
 serves() { [ "$(curl -s --max-time 2 "http://$EP/")" = "$1" ]; }

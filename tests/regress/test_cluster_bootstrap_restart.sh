@@ -11,23 +11,9 @@
 
 T="$BIN/traefikee"
 D="$REGRESS_TMP"
-pick_base() { # a block of 100 free loopback ports below the ephemeral range
-  local b p
-  for _ in 1 2 3 4 5 6 7 8; do
-    b=$((20000 + (RANDOM % 120) * 100))
-    for p in $(seq "$b" $((b + 99))); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue 2; done
-    break
-  done
-  echo "$b"
-}
 BASE=$(pick_base)
 TIMING=(--status.downafter=2 --cleanup.grace=4)
 
-wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1 s
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -ge "$end" ] && return 1; sleep 0.1; done
-}
-gone() { ! kill -0 "$1" 2>/dev/null; }
 flags() { # flags I NAME: the addresses, socket and state directory of node I
   echo --statedir="$D/s$1" --traefikeesocket="$D/s$1.sock" --listen=127.0.0.1:$((BASE + 10 + $1)) \
     --advertise=127.0.0.1:$((BASE + 10 + $1)) --controlapi.listen=127.0.0.1:$((BASE + 30 + $1)) --name="$2"

@@ -20,10 +20,6 @@ T="$BIN/traefikee"
 D="$REGRESS_TMP"
 RC_PY="$REGRESS_TOP/tests/regress/proxy_rawclient.py"
 
-wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1 s
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -ge "$end" ] && return 1; sleep 0.1; done
-}
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

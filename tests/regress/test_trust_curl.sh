@@ -8,25 +8,12 @@
 
 T="$BIN/traefikee"
 D="$REGRESS_TMP"
-pick_base() { # a block of 100 free loopback ports below the ephemeral range
-  local b p
-  for _ in 1 2 3 4 5 6 7 8; do
-    b=$((20000 + (RANDOM % 120) * 100))
-    for p in $(seq "$b" $((b + 99))); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue 2; done
-    break
-  done
-  echo "$b"
-}
 BASE=$(pick_base)
 LISTEN=127.0.0.1:$((BASE + 1))
 CAPI=127.0.0.1:$((BASE + 2))
 SOCK="$D/b.sock"
 C="$D/creds"
 
-wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1 s
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -ge "$end" ] && return 1; sleep 0.1; done
-}
 leader_is() { "$T" list-nodes --traefikeesocket="$SOCK" 2>/dev/null | grep -q "(Current Leader)"; }
 
 for tool in curl openssl; do

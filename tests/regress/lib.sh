@@ -66,4 +66,29 @@ wait_for() {
 # gone PID: the process has ended.
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
+# free_ports N: N distinct free loopback TCP ports (bound together, then released).
+free_ports() {
+  python3 -c '
+import socket, sys
+ss = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); ss.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
+
+# upstream_port NAME: waits (10 s) for "PORT n" from the upstream (tests/regress/proxy_upstream.py)
+# started with its output in $REGRESS_TMP/NAME.out.
+upstream_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$(awk '/^PORT /{print $2; exit}' "$REGRESS_TMP/$1.out" 2>/dev/null)
+    [ -n "$p" ] && { echo "$p"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# hasnt TEXT NEEDLE: TEXT does not contain NEEDLE.
+hasnt() { ! has "$@"; }
+
 finish() { exit "$REGRESS_FAILED"; }

@@ -9,29 +9,6 @@ T="$BIN/traefikee"
 UP="$REGRESS_TOP/tests/regress/proxy_upstream.py"
 D="$REGRESS_TMP"
 
-hasnt() { ! has "$@"; }
-
-# free_ports N: N distinct free loopback TCP ports (bound together, then released).
-free_ports() {
-  python3 -c '
-import socket, sys
-ss = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); ss.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
-
-# upstream_port NAME: waits (10 s) for "PORT n" from the upstream started as NAME.
-upstream_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$(awk '/^PORT /{print $2; exit}' "$D/$1.out" 2>/dev/null)
-    [ -n "$p" ] && { echo "$p"; return 0; }
-    sleep 0.1
-  done
-  return 1
-}
-
 for n in s1 s2 h1 h2 m; do
   spawn python3 "$UP" --name="$n" >"$D/$n.out" 2>&1
 done

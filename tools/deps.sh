@@ -38,7 +38,7 @@ stamp() { touch "$deps/stamp/$1"; }
 # fetching sources (dpkg-dev), and tools the tests drive (openssl, curl, file).
 PKGS="make gcc clang libclang-rt-14-dev llvm musl-tools musl-dev libjsmn-dev
       libbearssl-dev liblmdb-dev linux-libc-dev dpkg-dev xz-utils file
-      clang-format openssl curl ca-certificates python3 procps iproute2
+      clang-format openssl curl ca-certificates python3 procps iproute2 wrk
       etcd-server"
 
 if ! fresh packages; then

@@ -59,6 +59,27 @@ static void limits_set_by_name(void)
 	CHECK_EQ_INT(lim.max_conns, 12); /* a refused value changes nothing */
 }
 
+/* tls_session_cache: 4096 .. 64 MiB, both edges accepted, one byte past either refused. */
+static void limits_tls_session_cache_bounds(void)
+{
+	struct proxy_dp_limits lim;
+	char msg[160];
+	proxy_dp_limits_default(&lim);
+	CHECK_EQ_INT(lim.tls_session_cache, 512 << 10);
+	const struct {
+		const char *v;
+		int ok;
+	} cases[] = {{"4096", 1}, {"4095", 0}, {"64m", 1}, {"67108865", 0}};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		proxy_dp_limits_default(&lim);
+		CHECK_EQ_INT(proxy_dp_limits_set(&lim, "tls-session-cache", cases[i].v), 0);
+		int rc = proxy_dp_limits_check(&lim, msg, sizeof msg);
+		CHECK_EQ_INT(rc, cases[i].ok ? 0 : -ERR_PROXY_LIMITS);
+		if (!cases[i].ok)
+			CHECK(strstr(msg, "tls_session_cache") != NULL);
+	}
+}
+
 static void limits_durations(void)
 {
 	uint32_t ms;
@@ -511,8 +532,8 @@ static void engine_load_refuses_bad_documents(void)
 	loop_fini(&l);
 }
 
-TEST_MAIN(limits_defaults_valid, limits_set_by_name, limits_durations, limits_check_refuses,
-	  limits_memory_table, metrics_names_and_removal, metrics_series_cap, metrics_render_text,
-	  metrics_label_escaping, accesslog_common_format, accesslog_batches_and_drops,
-	  framing_length, framing_chunked_pass_and_dechunk, framing_errors,
-	  engine_create_refuses_bad_limits, engine_load_refuses_bad_documents)
+TEST_MAIN(limits_defaults_valid, limits_set_by_name, limits_tls_session_cache_bounds,
+	  limits_durations, limits_check_refuses, limits_memory_table, metrics_names_and_removal,
+	  metrics_series_cap, metrics_render_text, metrics_label_escaping, accesslog_common_format,
+	  accesslog_batches_and_drops, framing_length, framing_chunked_pass_and_dechunk,
+	  framing_errors, engine_create_refuses_bad_limits, engine_load_refuses_bad_documents)

@@ -2,9 +2,16 @@
  *
  * Field elements mod p = 2^256 - 2^224 + 2^192 + 2^96 - 1 are 4 x 64-bit
  * limbs, little-endian, always fully reduced (in [0, p)) and kept in
- * Montgomery form (a * 2^256 mod p). Multiplication is word-by-word
- * Montgomery (CIOS) with unsigned __int128 products; since p = -1 mod 2^64,
- * the per-word Montgomery factor is the low word itself.
+ * Montgomery form (a * 2^256 mod p). Multiplication is a 4 x 4 schoolbook
+ * product with unsigned __int128 (squaring: six cross products doubled plus
+ * four squares) into eight local words, then Montgomery reduction in four
+ * word steps; since p = -1 mod 2^64, each step's factor is the low word
+ * itself, and the shape of p makes the step shifts and adds (fe_redc).
+ * Everything is straight-line code on scalars (no arrays, so the compiler
+ * keeps it in registers), ending in one masked subtraction of p. Carries go
+ * through addc/subb: x86-64's adc/sbb builtins there, unsigned __int128
+ * elsewhere. Inversion is Fermat (a^(p-2)) with a fixed addition chain: 255
+ * squarings and 12 multiplications.
  *
  * Points are Jacobian (X:Y:Z) <-> (X/Z^2, Y/Z^3) with a = -3: doubling is
  * "dbl-2001-b" (3M + 5S), addition "add-1998-cmo-2" (12M + 4S) and its mixed
@@ -27,6 +34,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__) && !defined(TLS_P256_PORTABLE)
+#include <x86intrin.h>
+#endif
 
 #ifndef __SIZEOF_INT128__
 #error "tls_p256.c needs unsigned __int128 (a 64-bit target)"
@@ -87,9 +97,31 @@ static inline uint64_t ct_eq(uint64_t a, uint64_t b)
 
 /* Field arithmetic mod p ------------------------------------------------------------ */
 
-/* Add and subtract with carry/borrow (0 or 1), compiled to adc/sbb chains. */
+/* Add and subtract with carry/borrow (0 or 1), compiled to adc/sbb chains.
+ * On x86-64, gcc (12) turns the unsigned __int128 forms below into
+ * add/adc pairs against zeroed registers and materializes every carry, which
+ * more than doubles the field multiplication; its _addcarry_u64 and
+ * _subborrow_u64 builtins (plain adc/sbb, part of the x86-64 baseline: no
+ * CPU check, no asm) keep the carry in the flag. Elsewhere, or with
+ * TLS_P256_PORTABLE defined (tests/unit/test_tls_p256.c passes either way),
+ * the __int128 forms. Both are branch-free. */
 #define FE_INLINE static inline __attribute__((always_inline))
 
+#if defined(__x86_64__) && !defined(TLS_P256_PORTABLE)
+FE_INLINE uint64_t addc(uint64_t a, uint64_t b, uint64_t cin, uint64_t *cout)
+{
+	unsigned long long s;
+	*cout = _addcarry_u64((unsigned char)cin, a, b, &s);
+	return s;
+}
+
+FE_INLINE uint64_t subb(uint64_t a, uint64_t b, uint64_t bin, uint64_t *bout)
+{
+	unsigned long long d;
+	*bout = _subborrow_u64((unsigned char)bin, a, b, &d);
+	return d;
+}
+#else
 FE_INLINE uint64_t addc(uint64_t a, uint64_t b, uint64_t cin, uint64_t *cout)
 {
 	u128 s = (u128)a + b + cin;
@@ -103,31 +135,34 @@ FE_INLINE uint64_t subb(uint64_t a, uint64_t b, uint64_t bin, uint64_t *bout)
 	*bout = (uint64_t)(d >> 64) & 1;
 	return (uint64_t)d;
 }
+#endif
 
-/* r = t mod p for t = t4 * 2^256 + t[0..3] < 2p. */
-FE_INLINE void fe_reduce_once(uint64_t r[4], const uint64_t t[4], uint64_t t4)
+/* r = t mod p for t = t4 * 2^256 + (t3, t2, t1, t0) < 2p: one masked
+ * subtraction of p. */
+FE_INLINE void fe_reduce_once(uint64_t r[4], uint64_t t0, uint64_t t1, uint64_t t2, uint64_t t3,
+			      uint64_t t4)
 {
 	uint64_t s0, s1, s2, s3, br;
-	s0 = subb(t[0], F_P[0], 0, &br);
-	s1 = subb(t[1], F_P[1], br, &br);
-	s2 = subb(t[2], F_P[2], br, &br);
-	s3 = subb(t[3], F_P[3], br, &br);
+	s0 = subb(t0, F_P[0], 0, &br);
+	s1 = subb(t1, F_P[1], br, &br);
+	s2 = subb(t2, F_P[2], br, &br);
+	s3 = subb(t3, F_P[3], br, &br);
 	/* t < p exactly when the subtraction borrowed past t4. */
 	uint64_t keep = (uint64_t)0 - (br & (t4 ^ 1));
-	r[0] = (t[0] & keep) | (s0 & ~keep);
-	r[1] = (t[1] & keep) | (s1 & ~keep);
-	r[2] = (t[2] & keep) | (s2 & ~keep);
-	r[3] = (t[3] & keep) | (s3 & ~keep);
+	r[0] = (t0 & keep) | (s0 & ~keep);
+	r[1] = (t1 & keep) | (s1 & ~keep);
+	r[2] = (t2 & keep) | (s2 & ~keep);
+	r[3] = (t3 & keep) | (s3 & ~keep);
 }
 
 static void fe_add(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
 {
-	uint64_t t[4], c;
-	t[0] = addc(a[0], b[0], 0, &c);
-	t[1] = addc(a[1], b[1], c, &c);
-	t[2] = addc(a[2], b[2], c, &c);
-	t[3] = addc(a[3], b[3], c, &c);
-	fe_reduce_once(r, t, c);
+	uint64_t t0, t1, t2, t3, c;
+	t0 = addc(a[0], b[0], 0, &c);
+	t1 = addc(a[1], b[1], c, &c);
+	t2 = addc(a[2], b[2], c, &c);
+	t3 = addc(a[3], b[3], c, &c);
+	fe_reduce_once(r, t0, t1, t2, t3, c);
 }
 
 static void fe_sub(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
@@ -144,84 +179,245 @@ static void fe_sub(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
 	r[3] = addc(t3, F_P[3] & m, c, &c);
 }
 
-/* One row of the schoolbook product: t[i..i+4] += ai * b (t[i+4] was 0). */
-#define FE_ROW(i)                                                         \
-	do {                                                              \
-		u128 c_ = (u128)a[i] * b[0] + t[i];                       \
-		t[i] = (uint64_t)c_;                                      \
-		c_ = (u128)a[i] * b[1] + t[i + 1] + (uint64_t)(c_ >> 64); \
-		t[i + 1] = (uint64_t)c_;                                  \
-		c_ = (u128)a[i] * b[2] + t[i + 2] + (uint64_t)(c_ >> 64); \
-		t[i + 2] = (uint64_t)c_;                                  \
-		c_ = (u128)a[i] * b[3] + t[i + 3] + (uint64_t)(c_ >> 64); \
-		t[i + 3] = (uint64_t)c_;                                  \
-		t[i + 4] = (uint64_t)(c_ >> 64);                          \
+/* hi:lo = x * y. */
+FE_INLINE uint64_t mul64(uint64_t x, uint64_t y, uint64_t *hi)
+{
+	u128 m = (u128)x * y;
+	*hi = (uint64_t)(m >> 64);
+	return (uint64_t)m;
+}
+
+/* r = T / 2^256 mod p (Montgomery reduction) for T = (t7, ..., t0) < 2^256 p.
+ *
+ * Four steps, one per low word. Since p = -1 mod 2^64, the Montgomery factor
+ * of a step is its lowest word m itself, and
+ *   m p = m (2^64 - 1) + m (2^32 - 1) 2^64 + m (2^64 - 2^32 + 1) 2^192:
+ * the lowest word plus m (2^64 - 1) is m 2^64 (the word clears, m carries
+ * up); one word up m (2^32 - 1) + m = m 2^32, that is ml = m << 32 there and
+ * mh = m >> 32 two words up; three and four words up + m, + m, - ml, - mh.
+ * So a step is one add chain and a two-word subtract chain: shifts, no
+ * multiplication. Each step's top word is new (x4 ... x7): the words it
+ * writes hold (their old value + m p) / 2^64 < 2^192 + p < 2^256, so that
+ * word is exact once the subtraction is done (its "m + carry" may wrap
+ * first; arithmetic mod 2^64 undoes it). In the end (x7, ..., x4) =
+ * ((t3, ..., t0) + M p) / 2^256 <= p with M < 2^256; adding (t7, ..., t4)
+ * gives (T + M p) / 2^256 < 2p, a carry of at most one bit, and one masked
+ * subtraction of p finishes. Straight-line code on local words: the compiler
+ * keeps them in registers. */
+FE_INLINE void fe_redc(uint64_t r[4], uint64_t t0, uint64_t t1, uint64_t t2, uint64_t t3,
+		       uint64_t t4, uint64_t t5, uint64_t t6, uint64_t t7)
+{
+	uint64_t x4, x5, x6, x7, ml, mh, c;
+
+	/* m = t0 */
+	ml = t0 << 32;
+	mh = t0 >> 32;
+	t1 = addc(t1, ml, 0, &c);
+	t2 = addc(t2, mh, c, &c);
+	t3 = addc(t3, t0, c, &c);
+	x4 = addc(t0, 0, c, &c);
+	t3 = subb(t3, ml, 0, &c);
+	x4 = subb(x4, mh, c, &c);
+	/* m = t1 */
+	ml = t1 << 32;
+	mh = t1 >> 32;
+	t2 = addc(t2, ml, 0, &c);
+	t3 = addc(t3, mh, c, &c);
+	x4 = addc(x4, t1, c, &c);
+	x5 = addc(t1, 0, c, &c);
+	x4 = subb(x4, ml, 0, &c);
+	x5 = subb(x5, mh, c, &c);
+	/* m = t2 */
+	ml = t2 << 32;
+	mh = t2 >> 32;
+	t3 = addc(t3, ml, 0, &c);
+	x4 = addc(x4, mh, c, &c);
+	x5 = addc(x5, t2, c, &c);
+	x6 = addc(t2, 0, c, &c);
+	x5 = subb(x5, ml, 0, &c);
+	x6 = subb(x6, mh, c, &c);
+	/* m = t3 */
+	ml = t3 << 32;
+	mh = t3 >> 32;
+	x4 = addc(x4, ml, 0, &c);
+	x5 = addc(x5, mh, c, &c);
+	x6 = addc(x6, t3, c, &c);
+	x7 = addc(t3, 0, c, &c);
+	x6 = subb(x6, ml, 0, &c);
+	x7 = subb(x7, mh, c, &c);
+	/* + the high half of T */
+	x4 = addc(x4, t4, 0, &c);
+	x5 = addc(x5, t5, c, &c);
+	x6 = addc(x6, t6, c, &c);
+	x7 = addc(x7, t7, c, &c);
+	fe_reduce_once(r, x4, x5, x6, x7, c);
+}
+
+/* (r4, r3, r2, r1, r0) = x * (y3, y2, y1, y0): four products, their halves
+ * summed in one carry chain (hi_j + lo_(j+1) + carry; no carry out of r4:
+ * the result is below 2^320). */
+#define FE_ROW(x, y0, y1, y2, y3, r0, r1, r2, r3, r4)           \
+	do {                                                    \
+		uint64_t h0_, h1_, h2_, h3_, l1_, l2_, l3_, c_; \
+		r0 = mul64(x, y0, &h0_);                        \
+		l1_ = mul64(x, y1, &h1_);                       \
+		l2_ = mul64(x, y2, &h2_);                       \
+		l3_ = mul64(x, y3, &h3_);                       \
+		r1 = addc(h0_, l1_, 0, &c_);                    \
+		r2 = addc(h1_, l2_, c_, &c_);                   \
+		r3 = addc(h2_, l3_, c_, &c_);                   \
+		r4 = addc(h3_, 0, c_, &c_);                     \
 	} while (0)
 
-/* One Montgomery step: t += m p 2^(64 i) with m = t[i], so that t[i]
- * becomes 0. With p = 2^256 - 2^224 + 2^192 + 2^96 - 1:
- * t[i] + m (2^64 - 1) leaves 0 and carries m; t[i+1] + m (2^32 - 1) + m
- * = t[i+1] + m 2^32; p[2] = 0; p[3] m = m 2^64 - m 2^32 + m. The carry
- * runs up to t[8] (the tests on the constant i are resolved at compile
- * time; t[9..11] are never touched). No multiplication instruction. */
-#define FE_REDC(i)                                                                 \
-	do {                                                                       \
-		uint64_t m_ = t[i], c1_;                                           \
-		u128 c_ = (u128)t[i + 1] + (m_ << 32);                             \
-		t[i + 1] = (uint64_t)c_;                                           \
-		c_ = (u128)t[i + 2] + (m_ >> 32) + (uint64_t)(c_ >> 64);           \
-		t[i + 2] = (uint64_t)c_;                                           \
-		c_ = (u128)t[i + 3] + (((u128)m_ << 64) - ((u128)m_ << 32) + m_) + \
-		     (uint64_t)(c_ >> 64);                                         \
-		t[i + 3] = (uint64_t)c_;                                           \
-		c1_ = (uint64_t)(c_ >> 64);                                        \
-		t[i + 4] = addc(t[i + 4], 0, c1_, &c1_);                           \
-		t[i + 5] = addc(t[i + 5], 0, c1_, &c1_);                           \
-		if ((i) < 3)                                                       \
-			t[i + 6] = addc(t[i + 6], 0, c1_, &c1_);                   \
-		if ((i) < 2)                                                       \
-			t[i + 7] = addc(t[i + 7], 0, c1_, &c1_);                   \
-		if ((i) < 1)                                                       \
-			t[i + 8] = addc(t[i + 8], 0, c1_, &c1_);                   \
-	} while (0)
-
-/* r = a * b / 2^256 mod p (Montgomery). a, b < p; r may alias either.
- * The product is at most (p - 1)^2; after the four steps t[4..8] holds
- * (a b + M p) / 2^256 < 2p, reduced once. */
+/* r = a * b / 2^256 mod p (Montgomery). a, b < p (or either below 2^256
+ * and the other below p); r may alias either. Schoolbook 4 x 4 product,
+ * row by row, into eight local words, then fe_redc. */
 static void fe_mul(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
 {
-	uint64_t t[12] = {0};
+	uint64_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+	uint64_t b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
+	uint64_t t0, t1, t2, t3, t4, t5, t6, t7, u0, u1, u2, u3, u4, c;
 
-	FE_ROW(0);
-	FE_ROW(1);
-	FE_ROW(2);
-	FE_ROW(3);
-	FE_REDC(0);
-	FE_REDC(1);
-	FE_REDC(2);
-	FE_REDC(3);
-	fe_reduce_once(r, t + 4, t[8]);
+	FE_ROW(a0, b0, b1, b2, b3, t0, t1, t2, t3, t4);
+	FE_ROW(a1, b0, b1, b2, b3, u0, u1, u2, u3, u4);
+	t1 = addc(t1, u0, 0, &c);
+	t2 = addc(t2, u1, c, &c);
+	t3 = addc(t3, u2, c, &c);
+	t4 = addc(t4, u3, c, &c);
+	t5 = addc(u4, 0, c, &c);
+	FE_ROW(a2, b0, b1, b2, b3, u0, u1, u2, u3, u4);
+	t2 = addc(t2, u0, 0, &c);
+	t3 = addc(t3, u1, c, &c);
+	t4 = addc(t4, u2, c, &c);
+	t5 = addc(t5, u3, c, &c);
+	t6 = addc(u4, 0, c, &c);
+	FE_ROW(a3, b0, b1, b2, b3, u0, u1, u2, u3, u4);
+	t3 = addc(t3, u0, 0, &c);
+	t4 = addc(t4, u1, c, &c);
+	t5 = addc(t5, u2, c, &c);
+	t6 = addc(t6, u3, c, &c);
+	t7 = addc(u4, 0, c, &c);
+
+	fe_redc(r, t0, t1, t2, t3, t4, t5, t6, t7);
 }
 
+/* r = a^2 / 2^256 mod p, a < p; r may alias a. The six cross products
+ * a_i a_j (i < j) once, doubled by a one-bit shift, plus the four squares
+ * a_i^2: 10 multiplications instead of 16. Then fe_redc. */
 static void fe_sqr(uint64_t r[4], const uint64_t a[4])
 {
-	fe_mul(r, a, a);
+	uint64_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+	uint64_t t0, t1, t2, t3, t4, t5, t6, t7, l0, l1, l2, h0, h1, h2, c;
+
+	/* cross products: (t6, ..., t1) = sum over i < j of a_i a_j 2^(64(i + j)) */
+	t1 = mul64(a0, a1, &h0);
+	l1 = mul64(a0, a2, &h1);
+	l2 = mul64(a0, a3, &h2);
+	t2 = addc(h0, l1, 0, &c);
+	t3 = addc(h1, l2, c, &c);
+	t4 = addc(h2, 0, c, &c);
+	l0 = mul64(a1, a2, &h0);
+	l1 = mul64(a1, a3, &h1);
+	t3 = addc(t3, l0, 0, &c);
+	t4 = addc(t4, h0, c, &c);
+	t5 = addc(h1, 0, c, &c);
+	t4 = addc(t4, l1, 0, &c);
+	t5 = addc(t5, 0, c, &c);
+	l0 = mul64(a2, a3, &h0);
+	t5 = addc(t5, l0, 0, &c);
+	t6 = addc(h0, 0, c, &c);
+
+	/* times two */
+	t7 = t6 >> 63;
+	t6 = (t6 << 1) | (t5 >> 63);
+	t5 = (t5 << 1) | (t4 >> 63);
+	t4 = (t4 << 1) | (t3 >> 63);
+	t3 = (t3 << 1) | (t2 >> 63);
+	t2 = (t2 << 1) | (t1 >> 63);
+	t1 = t1 << 1;
+
+	/* plus the squares on the diagonal (a^2 < 2^512: no carry out) */
+	t0 = mul64(a0, a0, &h0);
+	l1 = mul64(a1, a1, &h1);
+	l2 = mul64(a2, a2, &h2);
+	t1 = addc(t1, h0, 0, &c);
+	t2 = addc(t2, l1, c, &c);
+	t3 = addc(t3, h1, c, &c);
+	t4 = addc(t4, l2, c, &c);
+	t5 = addc(t5, h2, c, &c);
+	l0 = mul64(a3, a3, &h0);
+	t6 = addc(t6, l0, c, &c);
+	t7 = t7 + h0 + c;
+
+	fe_redc(r, t0, t1, t2, t3, t4, t5, t6, t7);
 }
 
-/* r = a^(p-2) = 1/a (0 for 0). The exponent is public. */
+/* r = a^(2^n) (n squarings, n public). */
+static void fe_sqr_n(uint64_t r[4], const uint64_t a[4], int n)
+{
+	fe_sqr(r, a);
+	while (--n > 0)
+		fe_sqr(r, r);
+}
+
+/* r = a^(p-2) = 1/a (0 for 0); r may alias a. Fermat with a fixed addition
+ * chain: p - 2 in binary is 1^32 0^31 1 0^96 1^94 0 1 (from the top), built
+ * from x_k = a^(2^k - 1) for k = 2, 3, 6, 12, 15, 30, 32: 255 squarings and
+ * 12 multiplications. The exponent is public: no secret-dependent branch. */
 static void fe_inv(uint64_t r[4], const uint64_t a[4])
 {
-	static const uint64_t e[4] = {0xfffffffffffffffdu, 0x00000000ffffffffu, 0x0000000000000000u,
-				      0xffffffff00000001u};
-	uint64_t x[4];
-	memcpy(x, F_ONE, sizeof x);
-	for (int i = 255; i >= 0; i--) {
-		fe_sqr(x, x);
-		if ((e[i >> 6] >> (i & 63)) & 1)
-			fe_mul(x, x, a);
-	}
-	memcpy(r, x, sizeof x);
+	uint64_t x1[4], x2[4], x3[4], x6[4], x12[4], x15[4], x30[4], x32[4], t[4];
+
+	memcpy(x1, a, sizeof x1);
+	fe_sqr(t, x1);
+	fe_mul(x2, t, x1); /* 2^2 - 1 */
+	fe_sqr(t, x2);
+	fe_mul(x3, t, x1); /* 2^3 - 1 */
+	fe_sqr_n(t, x3, 3);
+	fe_mul(x6, t, x3);
+	fe_sqr_n(t, x6, 6);
+	fe_mul(x12, t, x6);
+	fe_sqr_n(t, x12, 3);
+	fe_mul(x15, t, x3);
+	fe_sqr_n(t, x15, 15);
+	fe_mul(x30, t, x15);
+	fe_sqr_n(t, x30, 2);
+	fe_mul(x32, t, x2);
+	/* 1^32, then 0^31 1 */
+	fe_sqr_n(t, x32, 32);
+	fe_mul(t, t, x1);
+	/* 0^96 1^32 */
+	fe_sqr_n(t, t, 128);
+	fe_mul(t, t, x32);
+	/* 1^32 */
+	fe_sqr_n(t, t, 32);
+	fe_mul(t, t, x32);
+	/* 1^30 */
+	fe_sqr_n(t, t, 30);
+	fe_mul(t, t, x30);
+	/* 0 1 */
+	fe_sqr_n(t, t, 2);
+	fe_mul(r, t, x1);
 }
+
+#ifdef TEE_TEST_BUILD
+/* Test builds only: the field operations on raw limbs, for
+ * tests/unit/test_tls_p256.c. op 0: r = fe_mul(a, b), 1: fe_sqr(a),
+ * 2: fe_inv(a); 3, 4, 5: the same with r aliasing a (r is read as a). */
+void tls_p256__test_fe(int op, uint64_t r[4], const uint64_t a[4], const uint64_t b[4]);
+void tls_p256__test_fe(int op, uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
+{
+	switch (op) {
+	case 0: fe_mul(r, a, b); break;
+	case 1: fe_sqr(r, a); break;
+	case 2: fe_inv(r, a); break;
+	case 3: fe_mul(r, r, b); break;
+	case 4: fe_sqr(r, r); break;
+	case 5: fe_inv(r, r); break;
+	default: break;
+	}
+}
+#endif
 
 /* All ones when a == 0. */
 static inline uint64_t fe_iszero(const uint64_t a[4])

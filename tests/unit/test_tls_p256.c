@@ -4,7 +4,10 @@
  * the br_ec_impl contract's edge cases (scalars 0, 1, n-1, n, n+1, 2^256-1,
  * long and short encodings; invalid points; infinity results; P+P and P-P
  * in muladd), ECDSA sign/verify and ECDH through BearSSL's generic code with
- * either implementation on each side, and the all-curves wrapper.
+ * either implementation on each side, and the all-curves wrapper. The
+ * field operations (multiplication, squaring, inversion) are also checked on
+ * their own (a test-build hook) against a plain reference, on edge values
+ * (0, 1, p - 1, ...), random values and values made of extreme words.
  *
  * Randomness is an HMAC-DRBG with a fixed seed: every run is the same. */
 #include "tls/tls_p256.h"
@@ -141,7 +144,209 @@ static const char *G3 = "04"
 			"5ecbe4d1a6330a44c8f7ef951d4bf165e6c6b721efada985fb41661bc6e7fd6c"
 			"8734640c4998ff7e374b06ce1a64a2ecd82ab036384fb83d9a79b127a27d5032";
 
+/* Field elements (limbs little-endian; test code: slow and simple) ------------- */
+
+/* Test builds only (tls_p256.c): op 0 r = fe_mul(a, b), 1 fe_sqr(a), 2 fe_inv(a),
+ * 3, 4, 5 the same in place (r holds a). */
+void tls_p256__test_fe(int op, uint64_t r[4], const uint64_t a[4], const uint64_t b[4]);
+
+static const uint64_t FE_P[4] = {0xffffffffffffffffu, 0x00000000ffffffffu, 0, 0xffffffff00000001u};
+/* 2^256 mod p: the Montgomery form of 1. */
+static const uint64_t FE_R[4] = {1, 0xffffffff00000000u, 0xffffffffffffffffu, 0x00000000fffffffeu};
+
+static bool fe_ge(const uint64_t *a, const uint64_t *b)
+{
+	for (int i = 3; i >= 0; i--)
+		if (a[i] != b[i])
+			return a[i] > b[i];
+	return true;
+}
+
+static bool fe_eq(const uint64_t *a, const uint64_t *b)
+{
+	return memcmp(a, b, 4 * sizeof *a) == 0;
+}
+
+/* r = a * b mod p for any a, b < 2^256: schoolbook product, then binary
+ * long division, one bit at a time. */
+static void ref_mulmod(uint64_t r[4], const uint64_t a[4], const uint64_t b[4])
+{
+	uint64_t t[8] = {0}, x[5] = {0};
+	for (int i = 0; i < 4; i++) {
+		unsigned __int128 c = 0;
+		for (int j = 0; j < 4; j++) {
+			c += (unsigned __int128)a[i] * b[j] + t[i + j];
+			t[i + j] = (uint64_t)c;
+			c >>= 64;
+		}
+		t[i + 4] = (uint64_t)c;
+	}
+	for (int bit = 511; bit >= 0; bit--) {
+		x[4] = x[3] >> 63;
+		for (int i = 3; i > 0; i--)
+			x[i] = (x[i] << 1) | (x[i - 1] >> 63);
+		x[0] = (x[0] << 1) | ((t[bit / 64] >> (bit % 64)) & 1);
+		if (x[4] || fe_ge(x, FE_P)) {
+			unsigned __int128 br = 0;
+			for (int i = 0; i < 4; i++) {
+				unsigned __int128 d = (unsigned __int128)x[i] - FE_P[i] - br;
+				x[i] = (uint64_t)d;
+				br = (d >> 64) & 1;
+			}
+			x[4] = 0;
+		}
+	}
+	memcpy(r, x, 4 * sizeof *r);
+}
+
+/* Edge values below p: 0, 1, 2, p - 1, p - 2, 2^256 mod p, 2^64 - 1, 2^255,
+ * (p - 1) / 2, and words of all ones or zero next to p's own. */
+static const uint64_t FE_EDGE[][4] = {
+	{0, 0, 0, 0},
+	{1, 0, 0, 0},
+	{2, 0, 0, 0},
+	{0xfffffffffffffffeu, 0x00000000ffffffffu, 0, 0xffffffff00000001u},
+	{0xfffffffffffffffdu, 0x00000000ffffffffu, 0, 0xffffffff00000001u},
+	{1, 0xffffffff00000000u, 0xffffffffffffffffu, 0x00000000fffffffeu},
+	{0xffffffffffffffffu, 0, 0, 0},
+	{0, 0, 0, 0x8000000000000000u},
+	{0xffffffffffffffffu, 0x000000007fffffffu, 0x8000000000000000u, 0x7fffffff80000000u},
+	{0xffffffffffffffffu, 0xffffffffffffffffu, 0xffffffffffffffffu, 0xffffffff00000000u},
+	{0, 0, 0, 0xffffffff00000001u},
+	{0xffffffffffffffffu, 0x00000000ffffffffu, 0xffffffffffffffffu, 0xffffffff00000000u},
+	{0, 0x0000000100000000u, 0, 0xffffffff00000001u},
+	{0xffffffffffffffffu, 0xffffffffffffffffu, 0xffffffffffffffffu, 0},
+};
+#define FE_NEDGE (sizeof FE_EDGE / sizeof FE_EDGE[0])
+
+/* A value below p: uniform (kind 0), or each word from a short list of
+ * extreme words (kind 1: long carry chains in the product and reduction). */
+static void rand_fe(uint64_t a[4], int kind)
+{
+	static const uint64_t words[] = {0,
+					 1,
+					 0xffffffffffffffffu,
+					 0xfffffffffffffffeu,
+					 0x00000000ffffffffu,
+					 0x0000000100000000u,
+					 0xffffffff00000000u,
+					 0xffffffff00000001u,
+					 0x8000000000000000u,
+					 0x7fffffffffffffffu};
+	do {
+		br_hmac_drbg_generate(&rng, a, 4 * sizeof *a);
+		if (kind == 1)
+			for (int i = 0; i < 4; i++) {
+				uint64_t w = a[i];
+				a[i] = words[w % (sizeof words / sizeof words[0])];
+				if ((w >> 32) % 4 == 0) /* now and then a random word among them */
+					a[i] = w >> 8 ^ w;
+			}
+	} while (fe_ge(a, FE_P));
+}
+
+/* fe_mul(a, b) for a < 2^256, b < p: fully reduced, and times 2^256 it is
+ * a b mod p; in place too. Returns the number of failures. */
+static int fe_check_mul(const uint64_t a[4], const uint64_t b[4])
+{
+	uint64_t r[4], r2[4], want[4], got[4];
+	int bad = 0;
+	tls_p256__test_fe(0, r, a, b);
+	ref_mulmod(want, a, b);
+	ref_mulmod(got, r, FE_R);
+	bad += fe_ge(r, FE_P) || !fe_eq(got, want);
+	memcpy(r2, a, sizeof r2);
+	tls_p256__test_fe(3, r2, r2, b);
+	bad += !fe_eq(r2, r);
+	return bad;
+}
+
+/* fe_sqr(a) == fe_mul(a, a), checked as above; in place too. */
+static int fe_check_sqr(const uint64_t a[4])
+{
+	uint64_t r[4], r2[4], m[4];
+	int bad = fe_check_mul(a, a);
+	tls_p256__test_fe(1, r, a, NULL);
+	tls_p256__test_fe(0, m, a, a);
+	bad += !fe_eq(r, m);
+	memcpy(r2, a, sizeof r2);
+	tls_p256__test_fe(4, r2, r2, NULL);
+	bad += !fe_eq(r2, r);
+	return bad;
+}
+
+/* fe_inv(a) * a == 1 (Montgomery: fe_mul gives 2^256 mod p), fe_inv(0) == 0;
+ * in place too. */
+static int fe_check_inv(const uint64_t a[4])
+{
+	static const uint64_t zero[4] = {0};
+	uint64_t r[4], r2[4], one[4];
+	int bad = 0;
+	tls_p256__test_fe(2, r, a, NULL);
+	bad += fe_ge(r, FE_P);
+	if (fe_eq(a, zero)) {
+		bad += !fe_eq(r, zero);
+	} else {
+		tls_p256__test_fe(0, one, a, r);
+		bad += !fe_eq(one, FE_R);
+	}
+	memcpy(r2, a, sizeof r2);
+	tls_p256__test_fe(5, r2, r2, NULL);
+	bad += !fe_eq(r2, r);
+	return bad;
+}
+
 /* Cases ------------------------------------------------------------------------ */
+
+/* The field operations directly: every pair of edge values, random and
+ * extreme-word values against a plain reference, fe_mul with its first
+ * operand in [p, 2^256) (as p256_decode can give it), and inversion. */
+static void p256_field_mul_sqr(void)
+{
+	int bad = 0;
+	rng_init("p256 field mul");
+	for (size_t i = 0; i < FE_NEDGE; i++) {
+		bad += fe_check_sqr(FE_EDGE[i]);
+		for (size_t j = 0; j < FE_NEDGE; j++)
+			bad += fe_check_mul(FE_EDGE[i], FE_EDGE[j]);
+	}
+	for (int n = 0; n < 3000; n++) {
+		uint64_t a[4], b[4];
+		rand_fe(a, n % 2);
+		rand_fe(b, (n / 2) % 2);
+		bad += fe_check_mul(a, b);
+		bad += fe_check_sqr(a);
+		if ((size_t)n < FE_NEDGE * 20)
+			bad += fe_check_mul(a, FE_EDGE[n % FE_NEDGE]);
+	}
+	/* a >= p: p, p + 1, 2^256 - 1, random high values */
+	uint64_t big[4][4] = {
+		{0xffffffffffffffffu, 0x00000000ffffffffu, 0, 0xffffffff00000001u},
+		{0, 0x0000000100000000u, 0, 0xffffffff00000001u},
+		{0xffffffffffffffffu, 0xffffffffffffffffu, 0xffffffffffffffffu,
+		 0xffffffffffffffffu},
+	};
+	br_hmac_drbg_generate(&rng, big[3], sizeof big[3]);
+	big[3][3] |= 0xffffffff00000002u;
+	for (int i = 0; i < 4; i++)
+		for (size_t j = 0; j < FE_NEDGE; j++)
+			bad += fe_check_mul(big[i], FE_EDGE[j]);
+	CHECK_EQ_INT(bad, 0);
+}
+
+static void p256_field_inv(void)
+{
+	int bad = 0;
+	rng_init("p256 field inv");
+	for (size_t i = 0; i < FE_NEDGE; i++)
+		bad += fe_check_inv(FE_EDGE[i]);
+	for (int n = 0; n < 300; n++) {
+		uint64_t a[4];
+		rand_fe(a, n % 2);
+		bad += fe_check_inv(a);
+	}
+	CHECK_EQ_INT(bad, 0);
+}
 
 static void p256_constants(void)
 {
@@ -668,6 +873,7 @@ static void p256_tls_handshake(void)
 	CHECK_EQ_INT(handshake(&tls_p256_ec_all, ref, true), -1);
 }
 
-TEST_MAIN(p256_constants, p256_known_answers, p256_mulgen_table, p256_diff_mulgen, p256_diff_mul,
-	  p256_diff_muladd, p256_scalar_edges, p256_invalid_points, p256_muladd_edges,
-	  p256_ecdsa_cross, p256_ecdh, p256_wrapper_other_curves, p256_tls_handshake)
+TEST_MAIN(p256_field_mul_sqr, p256_field_inv, p256_constants, p256_known_answers, p256_mulgen_table,
+	  p256_diff_mulgen, p256_diff_mul, p256_diff_muladd, p256_scalar_edges, p256_invalid_points,
+	  p256_muladd_edges, p256_ecdsa_cross, p256_ecdh, p256_wrapper_other_curves,
+	  p256_tls_handshake)

@@ -17,6 +17,7 @@
 #ifndef BASE_POOL_H
 #define BASE_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,10 @@ struct pool {
 	uint32_t free_head;
 	uint64_t exhausted; /* times pool_get failed for want of a slot */
 	long fail_after;    /* fault injection; < 0 disables */
+	/* The owner zeroes every object before pool_put (a wipe it needs anyway), so
+	 * pool_get zeroes a slot only on its first use: set after pool_init. Test builds
+	 * check the promise. */
+	bool put_zeroed;
 };
 
 /* Allocate cap slots of obj_size bytes (the only allocation). cap >= 1.
@@ -48,7 +53,8 @@ int pool_init(struct pool *p, const char *name, size_t obj_size, uint32_t cap);
 int pool_init_aligned(struct pool *p, const char *name, size_t obj_size, uint32_t cap,
 		      size_t align);
 void pool_fini(struct pool *p);
-/* Take a zeroed object. 0 and *out set, or -ERR_POOL_EMPTY. */
+/* Take a zeroed object (zeroed here, or by its last owner under put_zeroed). 0 and *out
+ * set, or -ERR_POOL_EMPTY. */
 int pool_get(struct pool *p, void **out);
 /* Return an object obtained from pool_get. Putting an object twice or one
  * from another pool is a programmer error (asserts). */

@@ -1620,8 +1620,10 @@ void proxy_conn_accept(struct proxy_listener *ls, int fd, const struct sockaddr_
 		struct proxy_tlscfg *x = e->cur->tls[ls->ep];
 		void *t = NULL;
 		if (pool_get(&e->tlss, &t) < 0 || tls_conn_init_server(t, x->cfg, &e->rng) < 0) {
-			if (t)
+			if (t) {
+				tls_conn_wipe(t); /* the pool is put_zeroed */
 				pool_put(&e->tlss, t);
+			}
 			c->fd = -1;
 			close(fd);
 			conn_free(c);

@@ -51,6 +51,27 @@ static void pool_objects_zeroed_aligned_distinct(void)
 	pool_fini(&p);
 }
 
+/* put_zeroed: a slot's first get still zeroes it (aligned_alloc's memory is dirty); after
+ * that the owner's wipe is what makes it zero, and the pool leaves it alone. */
+static void pool_put_zeroed_first_use(void)
+{
+	struct pool p;
+	REQUIRE(pool_init(&p, "t", 64, 2) == 0);
+	p.put_zeroed = true;
+	memset(p.mem, 0x5a, p.stride * 2); /* as if the allocator returned used memory */
+	unsigned char *a, *b;
+	REQUIRE(pool_get(&p, (void **)&a) == 0);
+	CHECK(a[0] == 0 && a[63] == 0);
+	memset(a, 0, 64); /* the owner's wipe */
+	pool_put(&p, a);
+	REQUIRE(pool_get(&p, (void **)&b) == 0);
+	CHECK(b == a && b[0] == 0 && b[63] == 0);
+	unsigned char *c;
+	REQUIRE(pool_get(&p, (void **)&c) == 0); /* the second slot, first use: zeroed too */
+	CHECK(c != b && c[0] == 0 && c[63] == 0);
+	pool_fini(&p);
+}
+
 static void pool_handles_go_stale(void)
 {
 	struct pool p;
@@ -147,6 +168,6 @@ static void pool_aligned_objects(void)
 	CHECK_EQ_INT(pool_init_aligned(&p, "small", 64, 2, 1), -ERR_INVAL);
 }
 
-TEST_MAIN(pool_cap_both_sides, pool_objects_zeroed_aligned_distinct, pool_handles_go_stale,
-	  pool_fault_injection, pool_init_rejects, pool_aligned_objects, arena_cap_both_sides,
-	  arena_fault_injection)
+TEST_MAIN(pool_cap_both_sides, pool_objects_zeroed_aligned_distinct, pool_put_zeroed_first_use,
+	  pool_handles_go_stale, pool_fault_injection, pool_init_rejects, pool_aligned_objects,
+	  arena_cap_both_sides, arena_fault_injection)

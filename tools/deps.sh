@@ -100,6 +100,10 @@ if ! fresh bearssl; then
   #   table scan for every slot of its client-suites buffer, used or not; we configure 6
   #   suites (tls_conn.c asserts they fit).
   # - -O2 instead of -Os (6.13 M): the hashes, AES key schedules and modular arithmetic.
+  # - No system seeder (BR_RDRAND=0, BR_USE_URANDOM=0): every engine of ours is seeded from
+  #   getrandom through base_rand (tls_conn.c, engine_seed) before its reset, and the
+  #   seeder's RDRAND reseed on top cost 57 k instructions per connection. An engine
+  #   nobody seeds now fails its handshake with BR_ERR_NO_RANDOM instead.
   sed -i 's/^#define BR_MAX_CIPHER_SUITES   48$/#define BR_MAX_CIPHER_SUITES   8/' \
     "$b/inc/bearssl_ssl.h"
   grep -q '^#define BR_MAX_CIPHER_SUITES   8$' "$b/inc/bearssl_ssl.h" \
@@ -110,7 +114,7 @@ BUILD = build-musl
 CC = musl-gcc
 LD = musl-gcc
 LDDLL = musl-gcc
-CFLAGS = -W -Wall -O2 -fPIC
+CFLAGS = -W -Wall -O2 -fPIC -DBR_RDRAND=0 -DBR_USE_URANDOM=0
 LDFLAGS = -static
 DLL = no
 TESTS = no

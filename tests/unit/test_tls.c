@@ -883,6 +883,51 @@ static void conn_init_errors(void)
 	free(k);
 }
 
+/* Each connection's engine DRBG is its own: drawn from the caller's generator (so two
+ * connections never share a random stream), fully determined by it (a test seed gives the
+ * same stream), and marked seeded so that the reset neither fails nor reseeds. */
+static void conn_engine_rng_per_connection(void)
+{
+	FX_REQUIRE();
+	struct tls_conn *a = malloc(tls_conn_size()), *b = malloc(tls_conn_size()),
+			*c = malloc(tls_conn_size());
+	struct srv_setup *s = calloc(1, sizeof *s);
+	REQUIRE(a && b && c && s);
+	REQUIRE(tls_server_config_init(&s->cfg, s->store, sizeof s->store) == 0);
+	REQUIRE(add_cert_files(&s->cfg, "localhost", "srv.pem", "srv.key", 0) == 0);
+	struct rand r1, r2;
+	rand_init_seed(&r1, "engine-rng", 10);
+	rand_init_seed(&r2, "engine-rng", 10);
+	REQUIRE(tls_conn_init_server(a, &s->cfg, &r1) == 0);
+	REQUIRE(tls_conn_init_server(b, &s->cfg, &r1) == 0);
+	REQUIRE(tls_conn_init_server(c, &s->cfg, &r2) == 0);
+	CHECK_EQ_INT(a->eng->rng_init_done, 2);
+	CHECK_EQ_INT(a->eng->rng_os_rand_done, 1);
+	/* The state itself, before anything draws from it: K and V independent, per connection. */
+	CHECK(memcmp(a->eng->rng.K, b->eng->rng.K, 32) != 0);
+	CHECK(memcmp(a->eng->rng.V, b->eng->rng.V, 32) != 0);
+	CHECK(memcmp(a->eng->rng.K, a->eng->rng.V, 32) != 0);
+	CHECK(memcmp(a->eng->rng.K, c->eng->rng.K, 32) == 0);
+	CHECK(memcmp(a->eng->rng.V, c->eng->rng.V, 32) == 0);
+	uint8_t ga[32], gb[32], gc[32], zero[32] = {0};
+	br_hmac_drbg_generate(&a->eng->rng, ga, sizeof ga);
+	br_hmac_drbg_generate(&b->eng->rng, gb, sizeof gb);
+	br_hmac_drbg_generate(&c->eng->rng, gc, sizeof gc);
+	CHECK(memcmp(ga, gb, sizeof ga) != 0);
+	CHECK(memcmp(ga, gc, sizeof ga) == 0);
+	CHECK(memcmp(ga, zero, sizeof ga) != 0);
+	/* Without a generator: getrandom, still distinct per connection. */
+	REQUIRE(tls_conn_init_server(a, &s->cfg, NULL) == 0);
+	REQUIRE(tls_conn_init_server(b, &s->cfg, NULL) == 0);
+	br_hmac_drbg_generate(&a->eng->rng, ga, sizeof ga);
+	br_hmac_drbg_generate(&b->eng->rng, gb, sizeof gb);
+	CHECK(memcmp(ga, gb, sizeof ga) != 0);
+	free(a);
+	free(b);
+	free(c);
+	free(s);
+}
+
 /* In memory, byte by byte ------------------------------------------------------------- */
 
 /* Move at most chunk bytes from one engine to the other; true if any. */
@@ -2221,9 +2266,9 @@ static void interop_curl(void)
 
 TEST_MAIN(pem_key_formats, pem_errors, cap_chain, cap_sni_entries, cap_trust_anchors,
 	  cap_store_bytes, name_rules, sni_pick_rules, error_mapping, conn_init_errors,
-	  memory_handshake_byte_by_byte, conn_trim_idle, mtls_ok, mtls_client_from_other_ca,
-	  mtls_no_client_cert_required, mtls_optional, pin_ca_digest, pin_does_not_skip_checks,
-	  sni_select, sni_strict_refuses, server_name_checks, validity_dates, insecure_skip_verify,
-	  rsa_server_cert, big_peer_certificate, close_notify_both_ways,
-	  truncation_without_close_notify, peer_hangs_up_mid_handshake, large_transfer,
-	  interop_openssl_server, interop_openssl_client, interop_curl)
+	  conn_engine_rng_per_connection, memory_handshake_byte_by_byte, conn_trim_idle, mtls_ok,
+	  mtls_client_from_other_ca, mtls_no_client_cert_required, mtls_optional, pin_ca_digest,
+	  pin_does_not_skip_checks, sni_select, sni_strict_refuses, server_name_checks,
+	  validity_dates, insecure_skip_verify, rsa_server_cert, big_peer_certificate,
+	  close_notify_both_ways, truncation_without_close_notify, peer_hangs_up_mid_handshake,
+	  large_transfer, interop_openssl_server, interop_openssl_client, interop_curl)

@@ -1,12 +1,15 @@
 /* tls_handshake.c — full TLS handshakes per second against one server (tools/bench/bench_tls.sh).
  *
- *   tls_handshake HOST PORT CERT.pem SECONDS [PROCS]
+ *   tls_handshake HOST PORT CERT.pem SECONDS [PROCS [resume]]
  *
  * Each of PROCS processes (default 4) opens a new TCP connection per handshake to
  * HOST:PORT, runs a full TLS 1.2 handshake with BearSSL (ECDHE-ECDSA-AES128-GCM-SHA256 only,
  * fresh client context each time, so no session resumption), sends close_notify and closes,
  * for SECONDS. The server must present the key of CERT.pem (BearSSL's known-key validator:
  * the bench cert is self-signed, and this keeps chain validation out of the client's cost).
+ * With "resume", each process offers its last session (TLS 1.2 session ID) on the next
+ * connection: abbreviated handshakes, as far as the server's cache keeps them; the output then
+ * ends with "resumed N".
  * Prints "handshakes N failures F seconds S rate R/s" for all processes together. Exit status
  * 1 if nothing succeeded. Blocking sockets: a benchmark client, not project code.
  */
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -101,7 +105,10 @@ static int sock_write(void *ctx, const unsigned char *buf, size_t len)
 
 static const uint16_t suites[] = {BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256};
 
-/* One full handshake on a new connection. 0 on success. */
+static int resume;			/* offer the last session */
+static br_ssl_session_parameters last; /* this process's last session (cipher_suite 0: none) */
+
+/* One handshake on a new connection: 0 full, 1 resumed, -1 failed. */
 static int one(const struct sockaddr_in *sa, const br_x509_pkey *pk, unsigned char *iobuf)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one_ = 1, rc = -1;
@@ -118,13 +125,28 @@ static int one(const struct sockaddr_in *sa, const br_x509_pkey *pk, unsigned ch
 	br_ssl_engine_set_versions(&cc.eng, BR_TLS12, BR_TLS12);
 	br_ssl_engine_set_suites(&cc.eng, suites, 1);
 	br_ssl_engine_set_buffer(&cc.eng, iobuf, BR_SSL_BUFSIZE_BIDI, 1);
-	if (!br_ssl_client_reset(&cc, "localhost", 0))
+	unsigned char seed[32]; /* the static BearSSL has no system seeder (tools/deps.sh) */
+	if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+		goto out;
+	br_ssl_engine_inject_entropy(&cc.eng, seed, sizeof seed);
+	int offer = resume && last.cipher_suite != 0;
+	if (offer)
+		br_ssl_engine_set_session_parameters(&cc.eng, &last);
+	if (!br_ssl_client_reset(&cc, "localhost", offer))
 		goto out;
 	br_sslio_context io;
 	br_sslio_init(&io, &cc.eng, sock_read, &fd, sock_write, &fd);
 	if (br_sslio_flush(&io) != 0) /* drives the whole handshake */
 		goto out;
 	rc = (br_ssl_engine_current_state(&cc.eng) & BR_SSL_SENDAPP) ? 0 : -1;
+	if (rc == 0 && resume) {
+		br_ssl_session_parameters now;
+		br_ssl_engine_get_session_parameters(&cc.eng, &now);
+		if (offer && now.session_id_len == last.session_id_len &&
+		    memcmp(now.session_id, last.session_id, now.session_id_len) == 0)
+			rc = 1;
+		last = now;
+	}
 	br_sslio_close(&io);
 out:
 	close(fd);
@@ -134,7 +156,7 @@ out:
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
-		fprintf(stderr, "usage: tls_handshake HOST PORT CERT.pem SECONDS [PROCS]\n");
+		fprintf(stderr, "usage: tls_handshake HOST PORT CERT.pem SECONDS [PROCS [resume]]\n");
 		return 2;
 	}
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2]))};
@@ -154,7 +176,8 @@ int main(int argc, char **argv)
 	int procs = argc > 5 ? atoi(argv[5]) : 4;
 	if (procs < 1 || procs > 64)
 		procs = 4;
-	uint64_t *counts = mmap(NULL, 2 * 64 * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+	resume = argc > 6 && strcmp(argv[6], "resume") == 0;
+	uint64_t *counts = mmap(NULL, 3 * 64 * sizeof(uint64_t), PROT_READ | PROT_WRITE,
 				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (counts == MAP_FAILED)
 		return 2;
@@ -164,10 +187,8 @@ int main(int argc, char **argv)
 		if (pid == 0) {
 			static unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 			while (now_s() - t0 < secs) {
-				if (one(&sa, pk, iobuf) == 0)
-					counts[2 * p]++;
-				else
-					counts[2 * p + 1]++;
+				int r = one(&sa, pk, iobuf);
+				counts[3 * p + (r < 0 ? 1 : r == 1 ? 2 : 0)]++;
 			}
 			_exit(0);
 		}
@@ -175,12 +196,16 @@ int main(int argc, char **argv)
 	for (int p = 0; p < procs; p++)
 		wait(NULL);
 	double el = now_s() - t0;
-	uint64_t ok = 0, bad = 0;
+	uint64_t ok = 0, bad = 0, res = 0;
 	for (int p = 0; p < procs; p++) {
-		ok += counts[2 * p];
-		bad += counts[2 * p + 1];
+		ok += counts[3 * p] + counts[3 * p + 2];
+		bad += counts[3 * p + 1];
+		res += counts[3 * p + 2];
 	}
-	printf("handshakes %llu failures %llu seconds %.2f rate %.0f/s\n", (unsigned long long)ok,
+	printf("handshakes %llu failures %llu seconds %.2f rate %.0f/s", (unsigned long long)ok,
 	       (unsigned long long)bad, el, (double)ok / el);
+	if (resume)
+		printf(" resumed %llu", (unsigned long long)res);
+	printf("\n");
 	return ok ? 0 : 1;
 }

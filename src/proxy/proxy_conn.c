@@ -1558,7 +1558,12 @@ static void conn_free(struct proxy_conn *c)
 		close(c->fd);
 	}
 	if (c->tls) {
-		tls_conn_wipe(c->tls);
+		/* A trimmed slot is wiped without faulting its buffer back in: after a burst of
+		 * idle TLS connections the free slots hold no memory. */
+		if (c->tls_trim == TLS_TRIM_DONE)
+			tls_conn_wipe_release(c->tls);
+		else
+			tls_conn_wipe(c->tls);
 		pool_put(&e->tlss, c->tls);
 		e->st.tls_conns--;
 	}

@@ -266,6 +266,11 @@ size_t tls_conn_size(void);
  * before it goes back to its pool. No other release is needed: a
  * connection holds nothing but its own storage. */
 void tls_conn_wipe(struct tls_conn *c);
+/* The same wipe for a slot whose I/O buffer tls_conn_trim gave back: the first page is zeroed
+ * and every later one released with madvise (it reads back as zeros), so wiping faults
+ * nothing back in and the free slot holds one page of memory. On any slot it leaves what
+ * tls_conn_wipe leaves; on a busy one it is merely slower (page faults on the next use). */
+void tls_conn_wipe_release(struct tls_conn *c);
 
 /* Prepare c (caller storage, overwritten) for one accepted connection.
  * rng supplies the 32 bytes of entropy injected into the engine (NULL:

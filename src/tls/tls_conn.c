@@ -399,6 +399,19 @@ size_t tls_conn_size(void)
 	return sizeof(struct tls_conn);
 }
 
+void tls_conn_wipe_release(struct tls_conn *c)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), s = (uintptr_t)c, e = s + sizeof *c;
+	uintptr_t a = (s + pg) & ~(pg - 1); /* the end of the first page */
+	uintptr_t b = e & ~(pg - 1);
+	if (pg == 0 || (pg & (pg - 1)) || b <= a || madvise((void *)a, b - a, MADV_DONTNEED) != 0) {
+		tls_conn_wipe(c);
+		return;
+	}
+	explicit_bzero(c, a - s);
+	explicit_bzero((void *)b, e - b);
+}
+
 /* explicit_bzero: memset's speed (a byte-wise volatile loop over the 48 KiB slot was 5% of
  * a full handshake's instructions) and a store the compiler may not drop. */
 void tls_conn_wipe(struct tls_conn *c)

@@ -1097,7 +1097,23 @@ static void conn_trim_idle(void)
 	CHECK_EQ_INT(tls_conn_error(s), 0);
 	CHECK_EQ_INT(tls_conn_br_error(c), BR_ERR_RECV_FATAL_ALERT + 100);
 
+	/* tls_conn_wipe_release: every byte reads back as zero, and only the first page stays
+	 * resident, whether the slot was trimmed (s: trimmed, then the refused renegotiation's
+	 * records brought two pages back) or busy (c: its whole slot resident and dirty).
+	 * tls_conn_wipe faults every page back in. */
+	size_t sz = tls_conn_size();
+	CHECK(resident_pages(s, sz) < pages);
+	tls_conn_wipe_release(s);
+	CHECK_EQ_INT(resident_pages(s, sz), 1);
+	memset((char *)c + 4096, 0x5a, sz - 4096);
+	tls_conn_wipe_release(c);
+	CHECK_EQ_INT(resident_pages(c, sz), 1);
+	size_t nonzero = 0;
+	for (size_t i = 0; i < sz; i++)
+		nonzero += ((const unsigned char *)s)[i] != 0 || ((const unsigned char *)c)[i] != 0;
+	CHECK_EQ_INT(nonzero, 0);
 	tls_conn_wipe(s);
+	CHECK_EQ_INT(resident_pages(s, sz), pages);
 	tls_conn_wipe(c);
 	free(s);
 	free(c);

@@ -421,6 +421,17 @@ if [ -n "${REQS[$k/ours]:-}" ]; then
     done
   done
   echo "  never behind either peer (req/s): $nb case/peer pairs behind: $(yes_no "$([ $nb = 0 ] && echo 1)")"
+  # The same comparison on CPU per request: wrk, the upstream and the proxy share the cores, so
+  # req/s also measures how the scheduler splits them; CPU per request is the proxy's own cost.
+  nu=0 worst=""
+  for c in "${run_cases[@]}"; do
+    for p in nginx haproxy; do
+      uo=$(us_req "${TICKS[$c/ours]}" "${REQS[$c/ours]}"); up=$(us_req "${TICKS[$c/$p]}" "${REQS[$c/$p]}")
+      [ "$uo" != - ] && [ "$up" != - ] && [ "$(calc "print ($uo > $up)")" = 1 ] &&
+        { nu=$((nu + 1)); worst="$worst $c/$p"; }
+    done
+  done
+  echo "  never behind either peer (CPU per request): $nu case/peer pairs behind${worst:+ (}${worst# }${worst:+)}: $(yes_no "$([ $nu = 0 ] && echo 1)")"
 fi
 echo "  idle RSS <= 2 MiB: ours ${IDLE[ours]} kB (nginx ${IDLE[nginx]}, haproxy ${IDLE[haproxy]}): $(yes_no "$([ "${IDLE[ours]}" -le 2048 ] && echo 1)")"
 if [ -n "${TLS_PER[ours]:-}" ] && [ "${TLS_PER[ours]}" != - ]; then

@@ -767,5 +767,5 @@ enum proxy_auth_verdict proxy_auth_check(struct proxy_auth_state *s, const struc
 	if (au->ndigest)
 		return slice_eq_cstr_ci(sch, "Digest") ? check_digest(s, au, r, rest, user)
 						       : PROXY_AUTH_DENIED;
-	return PROXY_AUTH_DENIED; /* forward auth: not implemented, fail closed */
+	return PROXY_AUTH_DENIED; /* forward only: judged by proxy_fwdauth.c, never here */
 }

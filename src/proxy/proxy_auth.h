@@ -9,7 +9,8 @@
  *
  *   proxy_auth_check() judges one request's Authorization value. Basic wins over digest and
  *   digest over forward auth when several are configured (Traefik v1's order). Forward auth
- *   is not implemented: a forward-only auth always answers PROXY_AUTH_DENIED (fail closed).
+ *   needs I/O and lives in proxy_fwdauth.h (proxy_conn.c hands it forward-only auths); given
+ *   a forward-only auth, proxy_auth_check answers PROXY_AUTH_DENIED (fail closed).
  *
  *   The only state is struct proxy_auth_state, one per engine (worker), sized at compile
  *   time: the per-process key of the stateless digest nonces and a bounded cache of verified

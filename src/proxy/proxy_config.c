@@ -2057,9 +2057,9 @@ static int load_tls(struct ld *l, int root)
 
 static int load(struct ld *l)
 {
-	static const char *const keys[] = {"version",     "revision",  "defaultEntryPoints",
-					   "entryPoints", "frontends", "backends",
-					   "tls",         NULL};
+	static const char *const keys[] = {
+		"version",  "revision", "defaultEntryPoints", "entryPoints", "frontends",
+		"backends", "tls",      "insecureSkipVerify", "rootCAs",     NULL};
 	const struct json_doc *d = l->d;
 	int64_t version;
 	uint64_t revision;
@@ -2257,6 +2257,19 @@ static int load(struct ld *l)
 		ep[e].nfe_order = cnt;
 	}
 	if (load_tls(l, JSON_ROOT) < 0)
+		return l->rc;
+	/* Upstream TLS (global options): CA certificates for https:// servers, inline PEM. */
+	if (get_bool(l, JSON_ROOT, "insecureSkipVerify", false, &tb->insecure_skip_verify) < 0 ||
+	    get_strlist(l, JSON_ROOT, "rootCAs", &tb->root_cas, &tb->nroot_cas) < 0)
+		return l->rc;
+	for (uint32_t i = 0; i < tb->nroot_cas && !l->rc; i++) {
+		size_t mr = push_c(l, "rootCAs");
+		push_idx(l, i);
+		if (take_cert(l, tb->root_cas[i].len, 1) == 0)
+			check_cert_pem(l, tb->root_cas[i]);
+		pop(l, mr);
+	}
+	if (l->rc)
 		return l->rc;
 	tb->nroutes = l->routes;
 	tb->nmatchers = l->matchers;

@@ -320,6 +320,12 @@ struct proxy_table {
 	uint32_t nsrv;
 	const struct proxy_cert *certs;
 	uint32_t ncerts;
+	/* Upstream TLS, Traefik v1's global options (top-level keys): https:// servers are
+	 * verified against root_cas (inline PEM, each one or more CERTIFICATE objects) unless
+	 * insecure_skip_verify; with neither, requests to them get 502. */
+	bool insecure_skip_verify;
+	const struct slice *root_cas;
+	uint32_t nroot_cas;
 	const uint32_t *ep_by_name; /* indices sorted by name, for lookups */
 	const uint32_t *be_by_name;
 	const uint32_t *fe_by_name;

@@ -340,6 +340,8 @@ static void conn_record(struct proxy_conn *c)
 /* Drop what the transaction holds on the routing side. */
 static void conn_untable(struct proxy_conn *c)
 {
+	if (c->fa)
+		proxy_fwdauth_release(c); /* forward auth kept fields, sub-request */
 	if (!c->gen)
 		return;
 	if (c->srv >= 0) {
@@ -600,7 +602,7 @@ static bool upstream_connect(struct proxy_conn *c, bool fresh)
 	struct proxy_engine *e = c->eng;
 	struct proxy_gen_srv *gs = &c->gen->srv[c->srv];
 	const struct proxy_server *sv = &c->gen->t->srv[c->srv];
-	if (!gs->resolved || sv->scheme != PROXY_SCHEME_HTTP)
+	if (!gs->resolved || sv->scheme == PROXY_SCHEME_H2C) /* https: proxy_upstream.c */
 		return conn_local(c, 502, (struct slice){NULL, 0}, false);
 	int rc = proxy_up_get(e, c, &gs->addr, gs->alen, fresh);
 	if (rc == -ERR_PROXY_UPSTREAM_REFUSED)
@@ -624,11 +626,16 @@ static bool upstream_connect(struct proxy_conn *c, bool fresh)
 	return true;
 }
 
+static bool auth_forward(struct proxy_conn *c, const struct proxy_auth *au);
+
 /* Basic or digest auth of an entry point or frontend (docs/internals/proxy-auth.md): false
  * when the request may go on (the user is remembered for headerField and the access log),
- * true when a 401 with the challenge is on its way. */
+ * true when a 401 with the challenge is on its way. A forward-only auth always returns true:
+ * the request is parked on its sub-request (auth_forward) or answered. */
 static bool auth_denied(struct proxy_conn *c, const struct proxy_auth *au)
 {
+	if (!au->nbasic && !au->ndigest)
+		return auth_forward(c, au); /* only forward: always parks or answers */
 	const struct http_request *req = &c->rq.slot->m.req;
 	struct proxy_auth_req ar;
 	ar.authz = c->auth_strip ? (struct slice){NULL, 0} /* an entry point removed it */
@@ -659,6 +666,41 @@ static bool conn_stale(const struct proxy_conn *c)
 	if (!e->cur || !c->ls || c->ls->ep < 0)
 		return true;
 	return e->cur->tls[c->ls->ep] != c->tlscfg;
+}
+
+static bool route_frontend(struct proxy_conn *c);
+static bool route_backend(struct proxy_conn *c);
+
+/* Forward auth (proxy_fwdauth.h, proxy-auth.md): the request parks in PC_AUTH until the
+ * auth server answers; step_auth resumes the route step or answers. */
+static bool auth_forward(struct proxy_conn *c, const struct proxy_auth *au)
+{
+	bool frontend = c->fe >= 0;
+	c->fa_stage = frontend ? 2 : 1;
+	int r = proxy_fwdauth_start(c, au, frontend);
+	if (r == PROXY_FWDAUTH_PENDING) {
+		set_state(c, PC_AUTH);
+		return true;
+	}
+	return conn_local(c, r == PROXY_FWDAUTH_FULL ? 503 : 500, (struct slice){NULL, 0}, false);
+}
+
+static bool step_auth(struct proxy_conn *c)
+{
+	bool close = false;
+	switch (proxy_fwdauth_step(c, &close)) {
+	case PROXY_FWDAUTH_PENDING: return false;
+	case PROXY_FWDAUTH_ALLOW: return c->fa_stage == 1 ? route_frontend(c) : route_backend(c);
+	case PROXY_FWDAUTH_DENY:
+		/* The auth server's answer is in rs (status in c->status): send it as is. */
+		c->close_after = c->close_after || close;
+		c->res_started = 1;
+		c->res_ka = 0;
+		c->t_write = now_ms(c);
+		set_state(c, PC_LOCAL);
+		return true;
+	default: return conn_local(c, 500, (struct slice){NULL, 0}, false);
+	}
 }
 
 static bool start_request(struct proxy_conn *c)
@@ -718,6 +760,14 @@ static bool start_request(struct proxy_conn *c)
 		return conn_local(c, 403, (struct slice){NULL, 0}, false);
 	if (ep->auth.enabled && auth_denied(c, &ep->auth))
 		return true;
+	return route_frontend(c);
+}
+
+/* The route step after the entry point's checks (and its forward auth, when it resumes). */
+static bool route_frontend(struct proxy_conn *c)
+{
+	struct proxy_gen *g = c->gen;
+	const struct proxy_table *t = g->t;
 	struct proxy_req_view v;
 	proxy_fwd_view(c, &v);
 	struct proxy_match m;
@@ -733,6 +783,19 @@ static bool start_request(struct proxy_conn *c)
 		return conn_local(c, 403, (struct slice){NULL, 0}, false);
 	if (fe->auth.enabled && auth_denied(c, &fe->auth))
 		return true;
+	return route_backend(c);
+}
+
+/* The route step after the frontend's checks: maxConn, server pick, upstream. */
+static bool route_backend(struct proxy_conn *c)
+{
+	struct proxy_engine *e = c->eng;
+	struct proxy_gen *g = c->gen;
+	const struct proxy_table *t = g->t;
+	const struct http_request *req = &c->rq.slot->m.req;
+	struct proxy_req_view v;
+	proxy_fwd_view(c, &v);
+	struct proxy_match m = {.fe = (uint32_t)c->fe, .be = (uint32_t)c->be};
 	proxy_metrics_open(e->metrics, g->m_ep[c->ep], g->be[c->be].m_be,
 			   (enum http_method)c->method, (enum proxy_proto)c->proto, 1);
 	c->counted_open = 1;
@@ -1257,7 +1320,7 @@ static bool step_tunnel(struct proxy_conn *c)
 		if (c->rq.start == c->rq.ready) {
 			c->rq.start = c->rq.ready = c->rq.parse = c->rq.end = 0;
 			if (c->rq.eof && !c->rq.done) {
-				shutdown(u->fd, SHUT_WR);
+				proxy_up_shutdown_write(u);
 				c->rq.done = 1;
 			}
 		}
@@ -1381,6 +1444,7 @@ void proxy_conn_run(struct proxy_conn *c)
 		case PC_TUNNEL: progress = step_tunnel(c); break;
 		case PC_CLOSING: progress = step_closing(c); break;
 		case PC_LINGER: progress = step_linger(c); break;
+		case PC_AUTH: progress = step_auth(c); break;
 		default: break;
 		}
 		if (c->dead)
@@ -1453,6 +1517,7 @@ static uint64_t conn_deadline(const struct proxy_conn *c)
 	case PC_TUNNEL: return c->t_up + L->tunnel_timeout_ms;
 	case PC_CLOSING: return c->t_state + L->send_timeout_ms;
 	case PC_LINGER: return c->t_state + LINGER_MS;
+	case PC_AUTH: return proxy_fwdauth_deadline(c);
 	default: return UINT64_MAX;
 	}
 }
@@ -1488,6 +1553,10 @@ static void conn_timeout(struct proxy_conn *c)
 			conn_local(c, 408, (struct slice){NULL, 0}, true);
 		else
 			upstream_failed(c, -ERR_PROXY_UPSTREAM_TIMEOUT, false);
+		break;
+	case PC_AUTH:
+		proxy_fwdauth_expired(c);
+		conn_local(c, 500, (struct slice){NULL, 0}, false);
 		break;
 	default: conn_kill(c); break;
 	}

@@ -276,6 +276,7 @@ static void gen_free(struct proxy_gen *g)
 {
 	struct proxy_engine *e = g->eng;
 	proxy_health_stop(g);
+	proxy_up_tls_gen_free(g); /* https:// servers' configuration and idle connections */
 	if (g->t) {
 		for (uint32_t i = 0; i < g->t->nep && g->m_ep; i++)
 			proxy_metrics_name_put(e->metrics, g->m_ep[i]);
@@ -290,6 +291,7 @@ static void gen_free(struct proxy_gen *g)
 		for (uint32_t i = 0; i < g->t->nep; i++)
 			if (g->tls[i])
 				proxy_tlscfg_unref(g->tls[i]);
+	proxy_fwdauth_gen_free(g);
 	free(g->tls);
 	free(g->m_ep);
 	free(g->m_fe);
@@ -650,12 +652,14 @@ static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, siz
 		if (resolve_server(&t->srv[i], gs) < 0)
 			log_warn("server address does not resolve: requests to it get 502",
 				 "url=%.*s", (int)t->srv[i].url.len, t->srv[i].url.p);
-		if (t->srv[i].scheme != PROXY_SCHEME_HTTP)
-			log_warn("only http:// servers are supported: requests to it get 502",
+		if (t->srv[i].scheme == PROXY_SCHEME_H2C)
+			log_warn("h2c:// servers are not supported: requests to it get 502",
 				 "url=%.*s", (int)t->srv[i].url.len, t->srv[i].url.p);
 		proxy_metrics_server_up(e->metrics, g->be[t->srv[i].backend].m_be, gs->m_url,
 					g->lb.srv[i].up);
 	}
+	if (proxy_fwdauth_gen_build(e, g, msg, cap) < 0) /* forward auth addresses */
+		return -ERR_NOMEM;
 	for (uint32_t i = 0; i < t->nep; i++) {
 		if (!t->ep[i].tls)
 			continue;
@@ -663,7 +667,7 @@ static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, siz
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return proxy_up_tls_gen_build(e, g, msg, cap); /* https:// servers */
 }
 
 /* ---- listeners
@@ -1225,12 +1229,15 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
 	out->tls = tls_conn_size();
 	out->target = proxy_target_size() + 2 * sizeof(void *);
 	out->health = proxy_health_size();
+	out->fwdauth = proxy_fwdauth_size();
 	out->series = sizeof(struct proxy_metric_series) * 2;
 	out->name = sizeof(struct proxy_metric_name);
 	out->loop_fd = sizeof(struct loop_fd_slot) + 2 * sizeof(int32_t) + 12;
 	out->loop_timer = sizeof(struct loop_timer_slot) + sizeof(uint32_t);
 	out->table = sizeof(struct proxy_gen) + proxy_table_bytes(&lim->table) +
 		     proxy_lb_bytes_max(&lim->table, lim->max_conn_keys);
+	/* the https:// servers' client configuration (rootCAs: DER is smaller than its PEM) */
+	out->table += sizeof(struct tls_client_config) + 64 + lim->table.max_cert_bytes;
 	/* gen_build_tls's block: config head, 8 KiB, every PEM byte, the default pair */
 	out->tls_cfg = sizeof(struct proxy_tlscfg) + sizeof(struct tls_server_config) + 64 + 8192 +
 		       lim->tls_session_cache + lim->table.max_cert_bytes + 4096;
@@ -1292,8 +1299,13 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 	if (pool_init(&e->conns, "max_conns", proxy_conn_size(), L->max_conns) < 0 ||
 	    tls_pool_init(&e->tlss, L->max_tls_conns) < 0 ||
 	    pool_init(&e->ups, "max_upstream_conns", proxy_up_size(), L->max_upstream_conns) < 0 ||
+	    proxy_up_tls_init(e) < 0 ||
 	    pool_init(&e->hcs, "max_health_checks", proxy_health_size(), L->max_health_checks) <
 		    0 ||
+	    pool_init(&e->fas, "max_forward_auth", proxy_fwdauth_size(), L->max_forward_auth) < 0 ||
+	    tls_pool_init(&e->fa_tls, L->max_forward_auth_tls < L->max_forward_auth
+					      ? L->max_forward_auth_tls
+					      : L->max_forward_auth) < 0 ||
 	    proxy_targets_init(e) < 0 ||
 	    bufpool_init(&e->bufs, "max_bufs", L->max_bufs, L->buf_size, L->max_headers) < 0 ||
 	    bufpool_init(&e->large, "max_large_bufs", L->max_large_bufs, large, L->max_headers) <
@@ -1387,7 +1399,10 @@ void proxy_engine_destroy(struct proxy_engine *e)
 	pool_fini(&e->conns);
 	pool_fini(&e->tlss);
 	pool_fini(&e->ups);
+	proxy_up_tls_fini(e);
 	pool_fini(&e->hcs);
+	pool_fini(&e->fas);
+	pool_fini(&e->fa_tls);
 	proxy_targets_fini(e);
 	bufpool_fini(&e->bufs);
 	bufpool_fini(&e->large);
@@ -1513,25 +1528,29 @@ static int sa_reload(struct sa_worker *w)
 static void sa_stats(struct sa_worker *w)
 {
 	struct proxy_engine *e = w->eng;
-	uint32_t by[PC_LINGER + 1] = {0};
+	uint32_t by[PC_AUTH + 1] = {0};
 	for (struct proxy_conn *c = e->all; c; c = c->next)
-		if (c->state <= PC_LINGER)
+		if (c->state <= PC_AUTH)
 			by[c->state]++;
-	log_info("proxy stats",
-		 "conns=%u tls=%u idle=%u wait_buf=%u head=%u connect=%u forward=%u response=%u "
-		 "tunnel=%u local=%u closing=%u linger=%u bufs=%u/%u large=%u/%u up_busy=%u "
-		 "up_idle=%u accepted=%llu requests=%llu connects=%llu reused=%llu retries=%llu "
-		 "buf_waits=%llu paused=%llu tables=%u tls_trims=%llu",
-		 e->st.conns, e->st.tls_conns, by[PC_IDLE], by[PC_WAIT_BUF], by[PC_HEAD],
-		 by[PC_CONNECT], by[PC_FORWARD], by[PC_RESPONSE], by[PC_TUNNEL], by[PC_LOCAL],
-		 by[PC_CLOSING], by[PC_LINGER], e->st.bufs_used, e->bufs.cap, e->st.large_used,
-		 e->large.cap, e->st.upstream_busy, e->st.upstream_idle,
-		 (unsigned long long)e->st.accepted, (unsigned long long)e->st.requests,
-		 (unsigned long long)e->st.upstream_connects,
-		 (unsigned long long)e->st.upstream_reused,
-		 (unsigned long long)e->st.upstream_retries, (unsigned long long)e->st.buf_waits,
-		 (unsigned long long)e->st.conns_refused_paused, e->st.tables_alive,
-		 (unsigned long long)e->st.tls_trims);
+	log_info(
+		"proxy stats",
+		"conns=%u tls=%u idle=%u wait_buf=%u head=%u connect=%u forward=%u response=%u "
+		"tunnel=%u local=%u closing=%u linger=%u auth=%u bufs=%u/%u large=%u/%u up_busy=%u "
+		"up_idle=%u accepted=%llu requests=%llu connects=%llu reused=%llu retries=%llu "
+		"buf_waits=%llu paused=%llu tables=%u tls_trims=%llu up_tls=%u "
+		"up_tls_handshakes=%llu up_tls_failures=%llu",
+		e->st.conns, e->st.tls_conns, by[PC_IDLE], by[PC_WAIT_BUF], by[PC_HEAD],
+		by[PC_CONNECT], by[PC_FORWARD], by[PC_RESPONSE], by[PC_TUNNEL], by[PC_LOCAL],
+		by[PC_CLOSING], by[PC_LINGER], by[PC_AUTH], e->st.bufs_used, e->bufs.cap,
+		e->st.large_used, e->large.cap, e->st.upstream_busy, e->st.upstream_idle,
+		(unsigned long long)e->st.accepted, (unsigned long long)e->st.requests,
+		(unsigned long long)e->st.upstream_connects,
+		(unsigned long long)e->st.upstream_reused,
+		(unsigned long long)e->st.upstream_retries, (unsigned long long)e->st.buf_waits,
+		(unsigned long long)e->st.conns_refused_paused, e->st.tables_alive,
+		(unsigned long long)e->st.tls_trims, e->st.upstream_tls,
+		(unsigned long long)e->st.upstream_tls_handshakes,
+		(unsigned long long)e->st.upstream_tls_failures);
 }
 
 static void sa_signal(struct loop *l, int signo, void *arg)
@@ -1550,7 +1569,8 @@ static void sa_signal(struct loop *l, int signo, void *arg)
 static int sa_loop_init(struct loop *l, const struct proxy_dp_limits *lim, uint32_t children)
 {
 	struct loop_config lc = {0};
-	lc.max_fds = lim->max_conns + lim->max_upstream_conns + lim->max_health_checks + 128;
+	lc.max_fds = lim->max_conns + lim->max_upstream_conns + lim->max_health_checks +
+		     lim->max_forward_auth + 128;
 	lc.max_timers = lc.max_fds + lim->max_tables * lim->table.max_backends + 64;
 	if (lc.max_timers > LOOP_CAP_MAX)
 		lc.max_timers = LOOP_CAP_MAX;

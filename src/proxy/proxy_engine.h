@@ -63,6 +63,10 @@ struct proxy_engine_stats {
 	uint32_t conns, tls_conns, upstream_busy, upstream_idle, bufs_used, large_used;
 	uint32_t tables_alive, listeners;
 	uint32_t tls_cfgs_alive; /* entry point TLS configurations (max_tls_generations) */
+	/* https:// servers: TLS upstream connections open (max_upstream_tls_conns), handshakes
+	 * completed, handshakes failed (verification included) */
+	uint32_t upstream_tls;
+	uint64_t upstream_tls_handshakes, upstream_tls_failures;
 };
 
 /* Build an engine (allocates every pool). 0 and *out, or -ERR_PROXY_LIMITS, -ERR_NOMEM,

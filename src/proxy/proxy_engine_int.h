@@ -50,6 +50,7 @@
 #include "proxy/proxy_auth.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_engine.h"
+#include "proxy/proxy_fwdauth.h"
 #include "proxy/proxy_lb.h"
 #include "proxy/proxy_limits.h"
 #include "proxy/proxy_metrics.h"
@@ -124,6 +125,11 @@ struct proxy_gen_srv {
 	bool resolved;
 	bool probing; /* a health probe is in flight */
 	int m_url;    /* metric name id of the URL */
+	/* TLS failures of this https:// server are logged at most once a second (under load a
+	 * misconfigured server would log every request): when the last line went out, and how
+	 * many were left out since (the next line says so). upstream_tls_failures counts all. */
+	uint64_t tls_log_ms;
+	uint64_t tls_log_skipped;
 };
 
 struct proxy_gen_be {
@@ -153,8 +159,15 @@ struct proxy_gen {
 	int *m_ep;                 /* t->nep metric ids */
 	int *m_fe;                 /* t->nfe metric ids */
 	struct proxy_tlscfg **tls; /* t->nep, one reference each; NULL for plain entry points */
+	/* https:// servers (proxy_upstream.c): trust anchors from rootCAs, insecureSkipVerify.
+	 * Built with the table and freed with it; NULL when the table has no https server.
+	 * Upstream TLS connections made with it are closed (idle) or never pooled again (busy)
+	 * when it goes (proxy_up_tls_gen_free). */
+	struct tls_client_config *upcfg;
 	struct proxy_lb lb; /* runtime load-balancer state (proxy_lb.h): health, wrr/drr, maxConn */
 	void *lb_mem;
+	/* forward auth addresses (proxy_fwdauth.c): t->nep and t->nfe entries, load time */
+	struct proxy_fwdauth_addr *fa_ep, *fa_fe;
 };
 
 /* ---- listeners ---------------------------------------------------------------------------- */
@@ -198,6 +211,17 @@ struct proxy_up {
 	struct proxy_up *lnext, *lprev; /* engine idle LRU (oldest at head) */
 	uint64_t idle_since;
 	uint32_t requests;
+	/* TLS (https:// servers): the slot (max_upstream_tls_conns), the configuration it was
+	 * made with and a hash of the server name, so that an idle connection is reused only
+	 * for the same configuration and name. can_read / can_write then stay 1 (the engine is
+	 * asked), sock_r / sock_w remember the socket's readiness instead. */
+	struct tls_conn *tls;
+	const struct tls_client_config *tcfg;
+	uint64_t name_hash;
+	uint8_t sock_r, sock_w;
+	uint8_t tcp_up;                 /* TCP connected, handshake running or done */
+	uint8_t tcfg_gone;              /* its configuration was freed: never pooled again */
+	struct proxy_up *xnext, *xprev; /* every TLS upstream connection (e->up_tls_all) */
 };
 
 /* ---- client connections --------------------------------------------------------------------- */
@@ -214,6 +238,7 @@ enum proxy_conn_state {
 	PC_LOCAL,    /* sending a response the proxy made (error, redirect) */
 	PC_CLOSING,  /* flushing the last bytes, then close */
 	PC_LINGER,   /* write side shut; discarding input until EOF or a short deadline */
+	PC_AUTH,     /* parked: waiting for the forward auth sub-request (c->fa) */
 };
 
 struct proxy_conn {
@@ -269,6 +294,10 @@ struct proxy_conn {
 	 * none. auth_strip: a removeHeader auth passed, Authorization does not go upstream. */
 	struct slice auth_user;
 	uint8_t auth_strip;
+	/* Forward auth (proxy_fwdauth.h): the sub-request and kept fields, and the route step
+	 * to resume at (1: after the entry point auth, 2: after the frontend auth). */
+	struct proxy_fwdauth *fa;
+	uint8_t fa_stage;
 	uint32_t out_head_len; /* request: rewritten head bytes in rs not yet sent (from 0) */
 	uint32_t out_head_off;
 	int status;             /* status of the response sent to the client */
@@ -311,6 +340,8 @@ struct proxy_engine {
 	struct proxy_conn *run_head;              /* to run before sleeping */
 	struct proxy_conn *all;                   /* every live client connection */
 	struct proxy_up *lru_head, *lru_tail;     /* idle upstream connections, oldest first */
+	struct pool up_tls;                       /* TLS slots of upstream connections */
+	struct proxy_up *up_tls_all;              /* every TLS upstream connection */
 	struct loop_timer_id sweep_timer;
 	struct loop_timer_id resume_timer;
 	struct loop_timer_id grace_timer;
@@ -327,6 +358,8 @@ struct proxy_engine {
 	struct proxy_engine_stats st;
 	struct proxy_auth_state auth; /* digest nonce key, verified-credential cache */
 	struct pool hcs;
+	/* forward auth sub-requests (max_forward_auth) and their TLS slots */
+	struct pool fas, fa_tls;
 	struct proxy_hc *hc_head; /* probes in flight */
 	uint32_t nhc_running;
 	char errmsg[256];
@@ -385,8 +418,25 @@ void proxy_up_sweep(struct proxy_engine *e);
  * (-ERR_CLOSED for reset / broken pipe). */
 ssize_t proxy_up_read(struct proxy_up *u, void *p, size_t n);
 ssize_t proxy_up_writev(struct proxy_up *u, const struct iovec *iov, int n);
-/* SO_ERROR of a connecting socket: 0 connected, -ERR_AGAIN still connecting, else error. */
+/* SO_ERROR of a connecting socket: 0 connected, -ERR_AGAIN still connecting, else error.
+ * For a TLS connection 0 comes once the handshake is done (a failure is logged). */
 int proxy_up_connected(struct proxy_up *u);
+/* Half-close the write side (tunnels): shutdown(2), or close_notify for TLS. */
+void proxy_up_shutdown_write(struct proxy_up *u);
+/* The TLS slot pool of upstream connections (proxy_dp_upstream_tls_cap slots). */
+int proxy_up_tls_init(struct proxy_engine *e);
+void proxy_up_tls_fini(struct proxy_engine *e);
+/* Build g->upcfg when g's table has https:// servers (rootCAs, insecureSkipVerify). 0, or an
+ * error with msg naming the key. */
+int proxy_up_tls_gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, size_t cap);
+/* g is being freed: close idle connections made with g->upcfg, mark busy ones, free it. */
+void proxy_up_tls_gen_free(struct proxy_gen *g);
+/* A TLS client slot for server k of g (health checks): 0 and *out initialised with SNI, or
+ * -ERR_PROXY_UPSTREAMS_FULL (max_upstream_tls_conns; logged), -ERR_TLS_CONFIG (no rootCAs and
+ * not insecure; logged). Give it back with proxy_up_tls_put. */
+int proxy_up_tls_take(struct proxy_engine *e, struct proxy_gen *g, uint32_t k,
+		      struct tls_conn **out);
+void proxy_up_tls_put(struct proxy_engine *e, struct tls_conn *t);
 size_t proxy_up_size(void);
 size_t proxy_target_size(void);
 

@@ -343,6 +343,8 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 			continue;
 		if (c->auth_user.len && auth_drops(c, ep, fe, h[i].name))
 			continue;
+		if (c->fa && proxy_fwdauth_drops(c, h[i].name))
+			continue; /* forward auth authResponseHeaders replace the client's */
 		unsigned xf = xf_of(h[i].name);
 		if (xf) {
 			if (!trust || xf == XF_PREFIX || xf == XF_REPLACED)
@@ -366,6 +368,10 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 		rc = put_auth_user(b, c, &ep->auth, cust, ncust);
 	if (!rc && c->auth_user.len)
 		rc = put_auth_user(b, c, &fe->auth, cust, ncust);
+	struct slice fan, fav; /* forward auth: authResponseHeaders from the auth answer */
+	for (uint32_t i = 0; !rc && c->fa && proxy_fwdauth_field(c, i, &fan, &fav); i++)
+		if (!kv_has(cust, ncust, fan) && !custom_reserved(fan))
+			rc = put_field(b, fan, fav);
 	if (rc)
 		return rc;
 	if (xff_over)

@@ -11,6 +11,13 @@
  * anything else, a connection failure, or no status line within the timeout (default 5 s)
  * takes it out. Changes are logged and reported by traefik_backend_server_up.
  *
+ * https: the probe speaks TLS when healthCheck.scheme is "https", or when it is empty and the
+ * server's URL is https:// (Traefik v1 probes the server URL with the scheme replaced): a
+ * TLS client slot from the upstream pool (max_upstream_tls_conns; none free: the round skips
+ * the server, logged, and it stays as it is), the table's rootCAs / insecureSkipVerify, SNI
+ * the server's host. A failed handshake or verification is a failed check (the reason names
+ * the TLS error). Any other scheme is not probed: the servers stay in rotation (logged).
+ *
  * Probes come from a pool (max_health_checks); when it is empty a round skips the servers it
  * cannot probe (logged) rather than allocating. Health belongs to a table generation: when a
  * new table becomes current, the old one's timers stop and its probes are abandoned; the new
@@ -23,6 +30,7 @@
 
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,6 +44,7 @@ struct proxy_hc {
 	uint32_t srv;
 	int fd;
 	bool connected;
+	struct tls_conn *tls; /* https probe (upstream TLS pool), else NULL */
 	struct loop_timer_id timer;
 	struct proxy_hc *next, *prev;
 	uint16_t out_len, out_off, in_len;
@@ -73,6 +82,9 @@ static void hc_free(struct proxy_hc *p)
 		loop_del_fd(e->loop, p->fd);
 		close(p->fd);
 	}
+	if (p->tls)
+		proxy_up_tls_put(e, p->tls);
+	p->tls = NULL;
 	if (p->prev)
 		p->prev->next = p->next;
 	else
@@ -97,6 +109,55 @@ static void hc_timeout_cb(struct loop *l, void *arg)
 	hc_done(p, false, "health check timed out");
 }
 
+static void hc_judge(struct proxy_hc *p, bool ended);
+
+/* An https probe once connected: the TLS engine is pumped with its fd helpers (they read and
+ * send until the socket would block, so no edge is lost), the request written as plaintext,
+ * the answer read until its status line. */
+static void hc_tls(struct proxy_hc *p, int fd, uint32_t ev)
+{
+	struct tls_conn *t = p->tls;
+	bool ended = false;
+	(void)ev;
+	/* A few fixed rounds: records read may call for records to send (handshake) and the
+	 * other way round; the fd helpers say nothing about progress, and a probe is rare. */
+	for (int round = 0; round < 6; round++) {
+		bool moved = false;
+		tls_conn_on_readable(t, fd);
+		tls_conn_on_writable(t, fd);
+		if (p->out_off < p->out_len && tls_conn_handshake_done(t)) {
+			ssize_t n = tls_conn_write(t, p->out + p->out_off, p->out_len - p->out_off);
+			if (n > 0) {
+				p->out_off += (uint16_t)n;
+				moved = true;
+				tls_conn_on_writable(t, fd);
+			}
+		}
+		while (p->in_len < HC_IN_MAX - 1) {
+			ssize_t n = tls_conn_read(t, p->in + p->in_len, HC_IN_MAX - 1 - p->in_len);
+			if (n > 0) {
+				p->in_len += (uint16_t)n;
+				moved = true;
+				continue;
+			}
+			if (n != -ERR_AGAIN)
+				ended = true; /* close_notify, end of file or an error */
+			break;
+		}
+		if (ended || (!moved && round >= 2))
+			break;
+	}
+	if (!tls_conn_handshake_done(t) && (tls_conn_error(t) || tls_conn_done(t))) {
+		char why[TLS_ERRMSG_MAX + 32];
+		snprintf(why, sizeof why, "health check TLS handshake failed: %s",
+			 tls_conn_errmsg(t)[0] ? tls_conn_errmsg(t) : "connection closed");
+		p->g->eng->st.upstream_tls_failures++;
+		hc_done(p, false, why);
+		return;
+	}
+	hc_judge(p, ended);
+}
+
 static void hc_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 {
 	struct proxy_hc *p = arg;
@@ -112,6 +173,10 @@ static void hc_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 		if (!(ev & (LOOP_WRITE | LOOP_READ)))
 			return;
 		p->connected = true;
+	}
+	if (p->tls) {
+		hc_tls(p, fd, ev);
+		return;
 	}
 	while (p->out_off < p->out_len) {
 		ssize_t n = send(fd, p->out + p->out_off, p->out_len - p->out_off, MSG_NOSIGNAL);
@@ -140,10 +205,16 @@ static void hc_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 			break;
 		break; /* EOF or error: judge what arrived */
 	}
+	hc_judge(p, (ev & (LOOP_HUP | LOOP_RDHUP | LOOP_ERR)) != 0);
+}
+
+/* The status line in p->in: judged once a line is there, or the input ended (ended). */
+static void hc_judge(struct proxy_hc *p, bool ended)
+{
 	p->in[p->in_len] = 0;
 	const char *eol = memchr(p->in, '\n', p->in_len);
 	if (!eol) {
-		if (p->in_len >= HC_IN_MAX - 1 || (ev & (LOOP_HUP | LOOP_RDHUP | LOOP_ERR)))
+		if (p->in_len >= HC_IN_MAX - 1 || ended)
 			hc_done(p, false, "health check answer malformed");
 		return;
 	}
@@ -166,12 +237,20 @@ static void probe_start(struct proxy_gen *g, uint32_t k)
 	struct proxy_gen_srv *gs = &g->srv[k];
 	if (gs->probing || !gs->resolved)
 		return;
+	bool tls = b->hc_scheme.len ? slice_eq_cstr_ci(b->hc_scheme, "https")
+				    : sv->scheme == PROXY_SCHEME_HTTPS;
+	struct tls_conn *tc = NULL;
+	if (tls && proxy_up_tls_take(e, g, k, &tc) < 0)
+		return; /* logged; the server keeps its state until a later round */
 	void *obj;
 	if (pool_get(&e->hcs, &obj) < 0) {
+		if (tc)
+			proxy_up_tls_put(e, tc);
 		log_warn("health check skipped", "reason=\"%s\"", err_str(-ERR_PROXY_HEALTH_FULL));
 		return;
 	}
 	struct proxy_hc *p = obj;
+	p->tls = tc;
 	p->eng = e;
 	p->g = g;
 	p->srv = k;
@@ -249,7 +328,8 @@ void proxy_health_start(struct proxy_gen *g)
 		gb->idx = i;
 		if (!b->health || !b->hc_path.len)
 			continue;
-		if (b->hc_scheme.len && !slice_eq_cstr_ci(b->hc_scheme, "http")) {
+		if (b->hc_scheme.len && !slice_eq_cstr_ci(b->hc_scheme, "http") &&
+		    !slice_eq_cstr_ci(b->hc_scheme, "https")) {
 			log_warn("health check scheme not supported; servers stay in rotation",
 				 "backend=%.*s scheme=%.*s", (int)b->name.len, b->name.p,
 				 (int)b->hc_scheme.len, b->hc_scheme.p);

@@ -24,6 +24,7 @@ static const struct lim_field lim_fields[] = {
 	LF_(max_conns, LK_COUNT),
 	LF_(max_tls_conns, LK_COUNT),
 	LF_(max_upstream_conns, LK_COUNT),
+	LF_(max_upstream_tls_conns, LK_COUNT),
 	LF_(max_idle_per_server, LK_COUNT),
 	LF_(max_targets, LK_COUNT),
 	LF_(max_bufs, LK_COUNT),
@@ -33,6 +34,8 @@ static const struct lim_field lim_fields[] = {
 	LF_(max_tls_generations, LK_COUNT),
 	LF_(tls_session_cache, LK_SIZE32),
 	LF_(max_health_checks, LK_COUNT),
+	LF_(max_forward_auth, LK_COUNT),
+	LF_(max_forward_auth_tls, LK_COUNT),
 	LF_(max_metric_series, LK_COUNT),
 	LF_(max_metric_names, LK_COUNT),
 	LF_(max_conn_keys, LK_COUNT),
@@ -75,6 +78,7 @@ void proxy_dp_limits_default(struct proxy_dp_limits *lim)
 	lim->max_conns = 4096;
 	lim->max_tls_conns = 1024;
 	lim->max_upstream_conns = 4096;
+	lim->max_upstream_tls_conns = 256;
 	lim->max_idle_per_server = 1024;
 	lim->max_targets = 1024;
 	lim->max_bufs = 2048;
@@ -84,6 +88,8 @@ void proxy_dp_limits_default(struct proxy_dp_limits *lim)
 	lim->max_tls_generations = 16;
 	lim->tls_session_cache = 512u << 10;
 	lim->max_health_checks = 256;
+	lim->max_forward_auth = 256;
+	lim->max_forward_auth_tls = 32;
 	lim->max_metric_series = 4096;
 	lim->max_metric_names = 1024;
 	lim->max_conn_keys = 4096;
@@ -356,15 +362,24 @@ int proxy_dp_limits_check(const struct proxy_dp_limits *lim, char *msg, size_t c
 	return 0;
 }
 
+uint32_t proxy_dp_upstream_tls_cap(const struct proxy_dp_limits *lim)
+{
+	return lim->max_upstream_tls_conns < lim->max_upstream_conns ? lim->max_upstream_tls_conns
+								     : lim->max_upstream_conns;
+}
+
 void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct proxy_mem_sizes *sz,
 			    struct proxy_mem_report *r)
 {
 	memset(r, 0, sizeof *r);
-	size_t fds = (size_t)lim->max_conns + lim->max_upstream_conns + lim->max_health_checks + 64;
+	size_t fds = (size_t)lim->max_conns + lim->max_upstream_conns + lim->max_health_checks +
+		     lim->max_forward_auth + 64;
 	size_t timers = fds + lim->max_tables * 8 + 64;
 	r->conns = (size_t)lim->max_conns * sz->conn;
 	r->tls = (size_t)lim->max_tls_conns * sz->tls;
 	r->upstreams = (size_t)lim->max_upstream_conns * sz->upstream;
+	/* A TLS upstream connection is an upstream connection too: the smaller cap counts. */
+	r->upstream_tls = (size_t)proxy_dp_upstream_tls_cap(lim) * sz->tls;
 	r->bufs = (size_t)lim->max_bufs * (lim->buf_size + sz->buf_overhead);
 	r->large_bufs =
 		(size_t)lim->max_large_bufs * (proxy_dp_large_buf_size(lim) + sz->buf_overhead);
@@ -377,9 +392,16 @@ void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct prox
 	r->tls_cfgs = (size_t)lim->max_tls_generations * sz->tls_cfg;
 	r->reload = sz->reload;
 	r->fixed = sz->fixed + proxy_dp_large_buf_size(lim);
-	r->total = r->conns + r->tls + r->upstreams + r->bufs + r->large_bufs + r->targets +
-		   r->health + r->metrics + r->loop + r->tables + r->tls_cfgs + r->reload +
-		   r->fixed;
+	r->total = r->conns + r->tls + r->upstreams + r->upstream_tls + r->bufs + r->large_bufs +
+		   r->targets + r->health + r->metrics + r->loop + r->tables + r->tls_cfgs +
+		   r->reload + r->fixed;
+	/* forward auth: the sub-requests, and TLS slots for https auth servers */
+	r->fwdauth = (size_t)lim->max_forward_auth * sz->fwdauth +
+		     (size_t)(lim->max_forward_auth_tls < lim->max_forward_auth
+				      ? lim->max_forward_auth_tls
+				      : lim->max_forward_auth) *
+			     sz->tls;
+	r->total += r->fwdauth;
 	r->per_idle_conn = sz->conn + sz->loop_fd + sz->loop_timer;
 	r->per_busy_conn = r->per_idle_conn + 2 * ((size_t)lim->buf_size + sz->buf_overhead) +
 			   sz->upstream + sz->loop_fd + sz->loop_timer;
@@ -408,12 +430,16 @@ int proxy_dp_limits_format(const struct proxy_dp_limits *lim, const struct proxy
 	LINE_("TLS connections", r->tls, "max_tls_conns %u", lim->max_tls_conns);
 	LINE_("upstream connections", r->upstreams, "max_upstream_conns %u",
 	      lim->max_upstream_conns);
+	LINE_("upstream TLS", r->upstream_tls, "max_upstream_tls_conns %u",
+	      proxy_dp_upstream_tls_cap(lim));
 	LINE_("streaming buffers", r->bufs, "max_bufs %u x buf_size %u", lim->max_bufs,
 	      lim->buf_size);
 	LINE_("large head buffers", r->large_bufs, "max_large_bufs %u x %zu", lim->max_large_bufs,
 	      proxy_dp_large_buf_size(lim));
 	LINE_("upstream addresses", r->targets, "max_targets %u", lim->max_targets);
 	LINE_("health probes", r->health, "max_health_checks %u", lim->max_health_checks);
+	LINE_("forward auth", r->fwdauth, "max_forward_auth %u, max_forward_auth_tls %u",
+	      lim->max_forward_auth, lim->max_forward_auth_tls);
 	LINE_("metrics", r->metrics, "max_metric_series %u, max_metric_names %u",
 	      lim->max_metric_series, lim->max_metric_names);
 	LINE_("event loop", r->loop, "fds and timers for the pools above");

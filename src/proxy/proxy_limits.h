@@ -54,6 +54,13 @@ struct proxy_dp_limits {
 	uint32_t max_metric_series;   /* Prometheus series (label combinations) */
 	uint32_t max_metric_names;    /* entry point / frontend / backend names in metrics */
 	uint32_t max_conn_keys;       /* distinct maxConn keys open at once, per table */
+	/* Forward auth sub-requests in flight (503 over it); of those, to https:// auth
+	 * servers (a 48 KiB TLS slot each). */
+	uint32_t max_forward_auth;
+	uint32_t max_forward_auth_tls;
+	/* Upstream connections that are TLS (https:// servers and their health probes, 48 KiB
+	 * each): at most this many, and at most max_upstream_conns. */
+	uint32_t max_upstream_tls_conns;
 
 	/* HTTP limits (request side; responses share the header limits). */
 	uint32_t max_line;         /* request line: 414 */
@@ -80,6 +87,7 @@ struct proxy_dp_limits {
 
 /* Fill the defaults (docs/internals/proxy-engine.md has the table):
  *   workers 1, max_conns 4096, max_tls_conns 1024, max_upstream_conns 4096,
+ *   max_upstream_tls_conns 256,
  *   max_idle_per_server 1024, max_targets 1024, max_bufs 2048, buf_size 16384,
  *   max_large_bufs 64, max_tables 4, max_tls_generations 16, tls_session_cache 512 KiB (about
  *   100 bytes a session), max_health_checks 256,
@@ -105,6 +113,10 @@ int proxy_dp_limits_check(const struct proxy_dp_limits *lim, char *msg, size_t c
  * 0 and *ms, -ERR_PARSE, -ERR_RANGE (over 2^32-1 ms). */
 int proxy_dp_duration_parse(const char *s, uint32_t *ms);
 
+/* TLS upstream connections possible at once: max_upstream_tls_conns, at most
+ * max_upstream_conns (a TLS upstream connection is also an upstream connection). */
+uint32_t proxy_dp_upstream_tls_cap(const struct proxy_dp_limits *lim);
+
 /* Bytes of one large head buffer: a whole request head at its limits plus headroom. */
 size_t proxy_dp_large_buf_size(const struct proxy_dp_limits *lim);
 
@@ -126,14 +138,17 @@ struct proxy_mem_sizes {
 	size_t fixed;        /* per-worker fixed state (scratch head buffer, regex workspace...) */
 	size_t buf_overhead; /* per buffer slot: parse state and header array */
 	size_t reload;       /* scratch while a document loads (worst-case arena, JSON tokens) */
+	size_t fwdauth;      /* one forward auth sub-request */
 };
 
 struct proxy_mem_report {
 	size_t conns, tls, upstreams, bufs, large_bufs, targets, health, metrics, loop, tables,
 		tls_cfgs, reload, fixed;
+	size_t upstream_tls; /* max_upstream_tls_conns TLS slots */
 	size_t total;
 	size_t per_idle_conn; /* an idle keep-alive plain connection */
 	size_t per_busy_conn; /* a plain connection proxying a request (two buffers) */
+	size_t fwdauth;       /* max_forward_auth sub-requests and max_forward_auth_tls slots */
 };
 
 void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct proxy_mem_sizes *sz,

@@ -21,15 +21,34 @@
  * All sockets are non-blocking and registered edge-triggered for read and write once; the
  * can_read / can_write flags remember readiness until a call returns EAGAIN (or a short
  * count, which on a stream socket means the same), so no epoll_ctl is made per request.
+ *
+ * https:// servers: the connection also holds a TLS client slot (a pool of
+ * max_upstream_tls_conns page-aligned 48 KiB slots) and the engine is driven here, inside
+ * proxy_up_connected (the handshake: the connection stays PU_CONNECTING until it is done, so
+ * connect_timeout covers it), proxy_up_read and proxy_up_writev (plaintext in and out, the
+ * ciphertext pumped between the socket and the engine as tls_io does for clients in
+ * proxy_conn.c), so the client state machine does not know. For such a connection can_read
+ * and can_write stay 1 (asking the engine is cheap; it says -ERR_AGAIN) and sock_r / sock_w
+ * remember the socket's readiness instead. The verification settings (rootCAs,
+ * insecureSkipVerify) belong to the routing generation (g->upcfg); a connection remembers the
+ * configuration and a hash of the server name it was made with, an idle one is reused only for
+ * the same pair, and when the generation goes its idle connections close and its busy ones
+ * are never pooled again. An end of the server's stream without close_notify reads as a plain
+ * end of file (as Go's crypto/tls at a record boundary), so framing decides, exactly as for
+ * http:// servers, whether it is a complete close-delimited body or a cut one.
  */
 #include "proxy/proxy_engine_int.h"
 
 #include "base/base_err.h"
+#include "base/base_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -163,6 +182,274 @@ static void idle_unlink(struct proxy_engine *e, struct proxy_up *u)
 	e->st.upstream_idle--;
 }
 
+/* ---- TLS (https:// servers) ------------------------------------------------------------------ */
+
+/* Move ciphertext between the socket and the engine until neither moves (tls_io in
+ * proxy_conn.c does the same for clients). A socket error or the end of the stream is handed
+ * to the engine as end of file: it latches the right error (or a clean end after
+ * close_notify) and rdhup keeps the connection out of the pool. True if anything moved. */
+static bool up_tls_io(struct proxy_up *u)
+{
+	bool moved = false;
+	for (int round = 0; round < 8; round++) {
+		bool any = false;
+		while (u->sock_w) {
+			size_t len = 0;
+			const uint8_t *p = tls_conn_send_buf(u->tls, &len);
+			if (!p || !len)
+				break;
+			ssize_t n = send(u->fd, p, len, MSG_NOSIGNAL);
+			if (n > 0) {
+				tls_conn_send_ack(u->tls, (size_t)n);
+				any = true;
+				if ((size_t)n < len)
+					u->sock_w = 0;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			u->sock_w = 0;
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+				u->rdhup = 1;
+				tls_conn_recv_eof(u->tls);
+				any = true;
+			}
+			break;
+		}
+		while (u->sock_r) {
+			size_t len = 0;
+			uint8_t *p = tls_conn_recv_buf(u->tls, &len);
+			if (!p || !len)
+				break;
+			ssize_t n = recv(u->fd, p, len, 0);
+			if (n > 0) {
+				tls_conn_recv_ack(u->tls, (size_t)n);
+				any = true;
+				/* as proxy_up_read: after a reported hang-up keep reading to the
+				 * end */
+				if ((size_t)n < len && !u->rdhup)
+					u->sock_r = 0;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			u->sock_r = 0;
+			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+				u->rdhup = 1;
+				tls_conn_recv_eof(u->tls);
+				any = true;
+			}
+			break;
+		}
+		if (!any)
+			break;
+		moved = true;
+	}
+	return moved;
+}
+
+static void up_tls_release(struct proxy_engine *e, struct proxy_up *u)
+{
+	if (u->fd >= 0 && tls_conn_handshake_done(u->tls) && !tls_conn_error(u->tls) &&
+	    !tls_conn_done(u->tls)) {
+		/* Polite end: close_notify if the socket takes it now; never waited for. */
+		tls_conn_close(u->tls);
+		u->sock_r = 0;
+		u->sock_w = 1;
+		up_tls_io(u);
+	}
+	proxy_up_tls_put(e, u->tls);
+	u->tls = NULL;
+	if (u->xprev)
+		u->xprev->xnext = u->xnext;
+	else
+		e->up_tls_all = u->xnext;
+	if (u->xnext)
+		u->xnext->xprev = u->xprev;
+	u->xnext = u->xprev = NULL;
+	e->st.upstream_tls--;
+}
+
+/* FNV-1a of the server name, ASCII case folded: idle connections are matched on it. */
+static uint64_t name_hash(struct slice s)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char ch = (unsigned char)s.p[i];
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch + 32);
+		h ^= ch;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void up_close(struct proxy_engine *e, struct proxy_up *u);
+
+int proxy_up_tls_init(struct proxy_engine *e)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t align = pg > 0 && (size_t)pg >= alignof(max_align_t) && !(pg & (pg - 1))
+			       ? (size_t)pg
+			       : alignof(max_align_t);
+	int r = pool_init_aligned(&e->up_tls, "max_upstream_tls_conns", tls_conn_size(),
+				  proxy_dp_upstream_tls_cap(&e->lim), align);
+	e->up_tls.put_zeroed = true; /* proxy_up_tls_put wipes every slot */
+	return r;
+}
+
+void proxy_up_tls_fini(struct proxy_engine *e)
+{
+	pool_fini(&e->up_tls);
+}
+
+void proxy_up_tls_put(struct proxy_engine *e, struct tls_conn *t)
+{
+	tls_conn_wipe(t); /* keys and plaintext: zeroed before the slot is reused */
+	pool_put(&e->up_tls, t);
+}
+
+/* Whether a TLS failure of server gs may be logged now (see proxy_gen_srv.tls_log_ms; NULL:
+ * always); *skipped: its lines left out before this one. */
+static bool up_tls_log_ok(struct proxy_engine *e, struct proxy_gen_srv *gs, uint64_t *skipped)
+{
+	*skipped = 0;
+	if (!gs)
+		return true;
+	uint64_t now = loop_now_ms(e->loop);
+	if (gs->tls_log_ms && now - gs->tls_log_ms < 1000) {
+		gs->tls_log_skipped++;
+		return false;
+	}
+	gs->tls_log_ms = now ? now : 1;
+	*skipped = gs->tls_log_skipped;
+	gs->tls_log_skipped = 0;
+	return true;
+}
+
+int proxy_up_tls_take(struct proxy_engine *e, struct proxy_gen *g, uint32_t k,
+		      struct tls_conn **out)
+{
+	const struct proxy_server *sv = &g->t->srv[k];
+	*out = NULL;
+	void *obj;
+	if (pool_get(&e->up_tls, &obj) < 0) {
+		/* Full: the oldest idle TLS connection gives way, as max_upstream_conns does. */
+		for (struct proxy_up *u = e->lru_head; u; u = u->lnext)
+			if (u->tls) {
+				up_close(e, u);
+				break;
+			}
+		if (pool_get(&e->up_tls, &obj) < 0) {
+			log_warn("upstream TLS connection refused locally",
+				 "limit=max_upstream_tls_conns max=%u url=%.*s",
+				 proxy_dp_upstream_tls_cap(&e->lim), (int)sv->url.len, sv->url.p);
+			return -ERR_PROXY_UPSTREAMS_FULL;
+		}
+	}
+	struct tls_conn *tc = obj;
+	char name[TLS_SERVER_NAME_MAX + 1];
+	int rc = -ERR_INVAL;
+	if (g->upcfg && sv->host.len < sizeof name) {
+		memcpy(name, sv->host.p, sv->host.len);
+		name[sv->host.len] = 0;
+		/* SNI is the URL's host; an IP literal is checked against the certificate's
+		 * IP addresses and not sent (tls.h). */
+		rc = tls_conn_init_client(tc, g->upcfg, name, &e->rng);
+	}
+	if (rc < 0) {
+		const char *why = rc == -ERR_INVAL ? "server name too long" : tls_conn_errmsg(tc);
+		if (rc == -ERR_TLS_CONFIG && g->upcfg && !g->t->nroot_cas &&
+		    !g->t->insecure_skip_verify)
+			why = "no rootCAs to verify the server certificate with (and "
+			      "insecureSkipVerify is false)";
+		char q[TLS_ERRMSG_MAX + 8];
+		uint64_t skipped;
+		if (up_tls_log_ok(e, &g->srv[k], &skipped))
+			log_warn("upstream TLS connection failed",
+				 "url=%.*s error=%s similar_failures_not_logged=%llu",
+				 (int)sv->url.len, sv->url.p,
+				 log_q(q, sizeof q, why && *why ? why : err_str(rc)),
+				 (unsigned long long)skipped);
+		e->st.upstream_tls_failures++;
+		proxy_up_tls_put(e, tc);
+		return rc;
+	}
+	*out = tc;
+	return 0;
+}
+
+int proxy_up_tls_gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, size_t cap)
+{
+	const struct proxy_table *t = g->t;
+	bool any = false;
+	for (uint32_t i = 0; i < t->nsrv && !any; i++)
+		any = t->srv[i].scheme == PROXY_SCHEME_HTTPS;
+	for (uint32_t i = 0; i < t->nbe && !any; i++)
+		any = t->be[i].health && slice_eq_cstr_ci(t->be[i].hc_scheme, "https");
+	if (!any)
+		return 0;
+	size_t bytes = 1024;
+	for (uint32_t k = 0; k < t->nroot_cas; k++)
+		bytes += t->root_cas[k].len;
+	size_t head = (sizeof(struct tls_client_config) + 63) / 64 * 64;
+	unsigned char *mem = malloc(head + bytes);
+	if (!mem) {
+		snprintf(msg, cap, "rootCAs: out of memory");
+		return -ERR_NOMEM;
+	}
+	struct tls_client_config *cfg = (struct tls_client_config *)(void *)mem;
+	int rc = tls_client_config_init(cfg, mem + head, bytes);
+	for (uint32_t k = 0; !rc && k < t->nroot_cas; k++) {
+		int n = tls_client_add_ca(cfg, t->root_cas[k].p, t->root_cas[k].len);
+		if (n < 0) {
+			snprintf(msg, cap, "rootCAs[%u]: %s%s%s", k, err_str(n),
+				 cfg->errmsg[0] ? ": " : "", cfg->errmsg);
+			rc = n;
+		}
+	}
+	if (rc) {
+		if (!msg[0])
+			snprintf(msg, cap, "rootCAs: %s", err_str(rc));
+		free(mem);
+		return rc;
+	}
+	(void)e;
+	if (t->insecure_skip_verify) {
+		tls_client_set_insecure_skip_verify(cfg, true);
+		log_warn("insecureSkipVerify: certificates of https:// servers are NOT verified "
+			 "(anyone on the path can read and change the traffic)",
+			 NULL);
+	} else if (!t->nroot_cas) {
+		log_warn("https:// servers but no rootCAs and insecureSkipVerify is false: their "
+			 "certificates cannot be verified and requests to them get 502",
+			 NULL);
+	}
+	g->upcfg = cfg;
+	return 0;
+}
+
+void proxy_up_tls_gen_free(struct proxy_gen *g)
+{
+	if (!g->upcfg)
+		return;
+	struct proxy_engine *e = g->eng;
+	struct proxy_up *u = e->up_tls_all;
+	while (u) {
+		struct proxy_up *next = u->xnext;
+		if (u->tcfg == g->upcfg) {
+			if (u->state == PU_IDLE)
+				up_close(e, u);
+			else
+				u->tcfg_gone =
+					1; /* a tunnel: its engine reads the config no more */
+		}
+		u = next;
+	}
+	free(g->upcfg); /* the block starts with the config */
+	g->upcfg = NULL;
+}
+
 static void up_close(struct proxy_engine *e, struct proxy_up *u)
 {
 	if (u->state == PU_IDLE)
@@ -173,6 +460,8 @@ static void up_close(struct proxy_engine *e, struct proxy_up *u)
 		u->owner->up = NULL;
 		u->owner = NULL;
 	}
+	if (u->tls)
+		up_tls_release(e, u);
 	if (u->fd >= 0) {
 		loop_forget_fd(e->loop, u->fd); /* ours alone: close removes it from epoll */
 		close(u->fd);
@@ -189,12 +478,16 @@ static void up_close(struct proxy_engine *e, struct proxy_up *u)
 static void up_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 {
 	struct proxy_up *u = arg;
+	uint8_t *r = u->tls ? &u->sock_r : &u->can_read;
+	uint8_t *w = u->tls ? &u->sock_w : &u->can_write;
 	if (ev & (LOOP_READ | LOOP_RDHUP | LOOP_HUP | LOOP_ERR))
-		u->can_read = 1;
+		*r = 1;
 	if (ev & (LOOP_RDHUP | LOOP_HUP | LOOP_ERR))
 		u->rdhup = 1;
 	if (ev & (LOOP_WRITE | LOOP_HUP | LOOP_ERR))
-		u->can_write = 1;
+		*w = 1;
+	if (u->tls && u->state == PU_BUSY)
+		up_tls_io(u); /* records in, pending records out; the owner reads the plaintext */
 	if (u->state == PU_IDLE) {
 		/* Input or a hang-up on an idle connection: the server closed it (or sends what
 		 * nobody asked for). Either way it cannot carry a request. */
@@ -209,16 +502,28 @@ static void up_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 int proxy_up_get(struct proxy_engine *e, struct proxy_conn *c, const struct sockaddr_storage *a,
 		 socklen_t alen, bool fresh)
 {
+	/* https:// (c->gen pins the table): TLS with the table's configuration, SNI the host. */
+	uint32_t k = c->gen && c->srv >= 0 ? (uint32_t)c->srv : 0;
+	bool tls = c->gen && c->srv >= 0 && c->gen->t->srv[k].scheme == PROXY_SCHEME_HTTPS;
+	const struct tls_client_config *cfg = tls ? c->gen->upcfg : NULL;
+	uint64_t nh = tls ? name_hash(c->gen->t->srv[k].host) : 0;
 	struct proxy_target *t = target_get(e, a, alen);
 	if (!t)
 		return -ERR_PROXY_TARGETS_FULL;
-	while (!fresh && t->idle_head) {
-		struct proxy_up *u = t->idle_head;
+	struct proxy_up *iu = fresh ? NULL : t->idle_head;
+	while (iu) {
+		struct proxy_up *u = iu;
+		iu = u->tnext;
+		if (u->tcfg != cfg || u->tcfg_gone || u->name_hash != nh)
+			continue; /* plain vs TLS, another table's TLS settings, another name */
 		idle_unlink(e, u);
 		if (u->rdhup) {
 			u->state = PU_BUSY; /* up_close's accounting */
 			e->st.upstream_busy++;
-			up_close(e, u);
+			up_close(e, u); /* may free t: look it up again */
+			if (!(t = target_get(e, a, alen)))
+				return -ERR_PROXY_TARGETS_FULL;
+			iu = t->idle_head;
 			continue;
 		}
 		u->state = PU_BUSY;
@@ -229,6 +534,18 @@ int proxy_up_get(struct proxy_engine *e, struct proxy_conn *c, const struct sock
 		e->st.upstream_reused++;
 		return 0;
 	}
+	struct tls_conn *tc = NULL;
+	if (tls) {
+		/* Taking a slot may close an idle connection and with it t: look t up again. */
+		target_maybe_free(e, t);
+		int rc = proxy_up_tls_take(e, c->gen, k, &tc);
+		if (rc < 0)
+			return rc == -ERR_PROXY_UPSTREAMS_FULL ? rc : -ERR_PROXY_UPSTREAM_REFUSED;
+		if (!(t = target_get(e, a, alen))) {
+			proxy_up_tls_put(e, tc);
+			return -ERR_PROXY_TARGETS_FULL;
+		}
+	}
 	void *obj;
 	if (pool_get(&e->ups, &obj) < 0) {
 		/* Full: give up the oldest idle connection (of any target) for this one. */
@@ -236,11 +553,16 @@ int proxy_up_get(struct proxy_engine *e, struct proxy_conn *c, const struct sock
 		if (old) {
 			bool same = old->tg == t; /* then t may go with it */
 			up_close(e, old);
-			if (same && !(t = target_get(e, a, alen)))
+			if (same && !(t = target_get(e, a, alen))) {
+				if (tc)
+					proxy_up_tls_put(e, tc);
 				return -ERR_PROXY_TARGETS_FULL;
+			}
 		}
 		if (pool_get(&e->ups, &obj) < 0) {
 			target_maybe_free(e, t);
+			if (tc)
+				proxy_up_tls_put(e, tc);
 			return -ERR_PROXY_UPSTREAMS_FULL;
 		}
 	}
@@ -249,6 +571,16 @@ int proxy_up_get(struct proxy_engine *e, struct proxy_conn *c, const struct sock
 	u->fd = -1;
 	u->tg = t;
 	t->nconns++;
+	if (tc) {
+		u->tls = tc;
+		u->tcfg = cfg;
+		u->name_hash = nh;
+		u->xnext = e->up_tls_all;
+		if (e->up_tls_all)
+			e->up_tls_all->xprev = u;
+		e->up_tls_all = u;
+		e->st.upstream_tls++;
+	}
 	int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		u->state = PU_CONNECTING;
@@ -273,7 +605,10 @@ int proxy_up_get(struct proxy_engine *e, struct proxy_conn *c, const struct sock
 		up_close(e, u);
 		return -ERR_PROXY_UPSTREAMS_FULL;
 	}
-	if (rc == 0) {
+	if (rc == 0 && u->tls) {
+		u->tcp_up = 1; /* the handshake comes next (proxy_up_connected) */
+		u->sock_w = 1;
+	} else if (rc == 0) {
 		u->state = PU_BUSY;
 		u->can_write = 1;
 	}
@@ -282,11 +617,48 @@ int proxy_up_get(struct proxy_engine *e, struct proxy_conn *c, const struct sock
 	return 0;
 }
 
+/* The TLS handshake of a connected socket: 0 done (PU_BUSY), -ERR_AGAIN, or a failure
+ * (logged with the server and the TLS error: verification, alert, reset...). */
+static int up_tls_handshake(struct proxy_up *u)
+{
+	struct proxy_engine *e = u->eng;
+	up_tls_io(u);
+	if (tls_conn_handshake_done(u->tls) && !tls_conn_error(u->tls)) {
+		u->state = PU_BUSY;
+		u->can_read = u->can_write = 1; /* from now on the engine is asked */
+		e->st.upstream_tls_handshakes++;
+		return 0;
+	}
+	if (!tls_conn_error(u->tls) && !tls_conn_done(u->tls))
+		return -ERR_AGAIN;
+	const struct proxy_conn *c = u->owner;
+	struct slice url =
+		c && c->gen && c->srv >= 0 ? c->gen->t->srv[c->srv].url : (struct slice){"?", 1};
+	char q[TLS_ERRMSG_MAX + 8];
+	uint64_t skipped;
+	if (up_tls_log_ok(e, c && c->gen && c->srv >= 0 ? &c->gen->srv[c->srv] : NULL, &skipped))
+		log_warn("upstream TLS handshake failed",
+			 "url=%.*s server_name=%s error=%s similar_failures_not_logged=%llu",
+			 (int)url.len, url.p,
+			 tls_conn_server_name(u->tls)[0] ? tls_conn_server_name(u->tls) : "-",
+			 log_q(q, sizeof q,
+			       tls_conn_errmsg(u->tls)[0] ? tls_conn_errmsg(u->tls)
+							  : "connection closed"),
+			 (unsigned long long)skipped);
+	e->st.upstream_tls_failures++;
+	return -ERR_PROXY_UPSTREAM_REFUSED;
+}
+
 int proxy_up_connected(struct proxy_up *u)
 {
 	if (u->state == PU_BUSY)
 		return 0;
-	if (!u->can_write && !u->rdhup)
+	if (u->tls) {
+		if (u->tcp_up)
+			return up_tls_handshake(u);
+		if (!u->sock_w && !u->rdhup)
+			return -ERR_AGAIN;
+	} else if (!u->can_write && !u->rdhup)
 		return -ERR_AGAIN;
 	int err = 0;
 	socklen_t len = sizeof err;
@@ -294,11 +666,18 @@ int proxy_up_connected(struct proxy_up *u)
 		err = errno;
 	if (err == 0) {
 		/* Writable without error: connected. (A hang-up would have set SO_ERROR.) */
+		if (u->tls) {
+			u->tcp_up = 1;
+			return up_tls_handshake(u);
+		}
 		u->state = PU_BUSY;
 		return 0;
 	}
 	if (err == EINPROGRESS || err == EALREADY) {
-		u->can_write = 0;
+		if (u->tls)
+			u->sock_w = 0;
+		else
+			u->can_write = 0;
 		return -ERR_AGAIN;
 	}
 	return err == ETIMEDOUT ? -ERR_PROXY_UPSTREAM_TIMEOUT : -ERR_PROXY_UPSTREAM_REFUSED;
@@ -311,6 +690,16 @@ void proxy_up_release(struct proxy_engine *e, struct proxy_up *u, bool keep)
 		u->owner = NULL;
 	}
 	u->requests++;
+	if (keep && u->tls && u->state == PU_BUSY) {
+		/* Reusable only in a clean state: no bytes beyond the response (records read now
+		 * if the socket has some), no unread plaintext, no alert, its table still alive. */
+		if (u->sock_r)
+			up_tls_io(u);
+		size_t pend = 0;
+		keep = !u->tcfg_gone && !tls_conn_error(u->tls) && !tls_conn_done(u->tls) &&
+		       (tls_conn_want(u->tls) & TLS_WANT_READ) &&
+		       !tls_conn_send_buf(u->tls, &pend) && !pend;
+	}
 	if (!keep || u->rdhup || u->state != PU_BUSY || e->draining) {
 		up_close(e, u);
 		return;
@@ -354,8 +743,59 @@ void proxy_up_sweep(struct proxy_engine *e)
 		up_close(e, e->lru_head);
 }
 
+static ssize_t up_tls_read(struct proxy_up *u, void *p, size_t n)
+{
+	for (int i = 0; i < 4; i++) {
+		ssize_t r = tls_conn_read(u->tls, p, n);
+		if (r >= 0)
+			return r; /* bytes, or 0 at the server's close_notify */
+		if (r == -ERR_TLS_TRUNCATED)
+			return 0; /* closed without close_notify: an end of file, as plain http */
+		if (r != -ERR_AGAIN)
+			return r;
+		if (!up_tls_io(u))
+			return -ERR_AGAIN;
+	}
+	return -ERR_AGAIN;
+}
+
+/* Plaintext for one record at most: several pieces are gathered here so that a request head
+ * and its first body bytes leave in one record (one engine per worker, single-threaded). */
+static uint8_t up_tls_gather[16384];
+
+static ssize_t up_tls_writev(struct proxy_up *u, const struct iovec *iov, int n)
+{
+	const void *src = iov[0].iov_base;
+	size_t len = iov[0].iov_len;
+	if (n > 1) {
+		len = 0;
+		for (int i = 0; i < n && len < sizeof up_tls_gather; i++) {
+			size_t k = iov[i].iov_len;
+			if (k > sizeof up_tls_gather - len)
+				k = sizeof up_tls_gather - len;
+			memcpy(up_tls_gather + len, iov[i].iov_base, k);
+			len += k;
+		}
+		src = up_tls_gather;
+	}
+	if (len > sizeof up_tls_gather)
+		len = sizeof up_tls_gather;
+	if (!len)
+		return 0;
+	ssize_t r = tls_conn_write(u->tls, src, len);
+	if (r == -ERR_AGAIN && up_tls_io(u))
+		r = tls_conn_write(u->tls, src, len);
+	if (r > 0)
+		up_tls_io(u);
+	if (r == -ERR_TLS_TRUNCATED)
+		r = -ERR_CLOSED; /* the server went away: the caller sees a broken connection */
+	return r;
+}
+
 ssize_t proxy_up_read(struct proxy_up *u, void *p, size_t n)
 {
+	if (u->tls)
+		return up_tls_read(u, p, n);
 	ssize_t r;
 	do
 		r = recv(u->fd, p, n, 0); /* recv, not read: no trip through the VFS layer */
@@ -379,6 +819,8 @@ ssize_t proxy_up_read(struct proxy_up *u, void *p, size_t n)
 
 ssize_t proxy_up_writev(struct proxy_up *u, const struct iovec *iov, int n)
 {
+	if (u->tls)
+		return up_tls_writev(u, iov, n);
 	struct msghdr mh;
 	memset(&mh, 0, sizeof mh);
 	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
@@ -401,4 +843,14 @@ ssize_t proxy_up_writev(struct proxy_up *u, const struct iovec *iov, int n)
 		return -ERR_AGAIN;
 	}
 	return err_from_errno(errno);
+}
+
+void proxy_up_shutdown_write(struct proxy_up *u)
+{
+	if (!u->tls) {
+		shutdown(u->fd, SHUT_WR);
+		return;
+	}
+	tls_conn_close(u->tls); /* close_notify after what is queued */
+	up_tls_io(u);
 }

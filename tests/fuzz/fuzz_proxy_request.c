@@ -6,7 +6,9 @@
  * loopback TCP listener the harness owns as the upstream server, and a routing document
  * with Host / PathPrefix / PathPrefixStrip / Headers / Method / Query rules, custom headers,
  * an entry point redirect and a frontend regex redirect, whitelists, a sticky backend, a
- * maxConn backend, a refused server and a TLS entry point with the default certificate.
+ * maxConn backend, a refused server, a forward auth frontend (/fwd) whose auth server is the
+ * harness's upstream listener too (the script answers the auth request like any upstream
+ * request) and a TLS entry point with the default certificate.
  *
  * Input: one flag byte, then a script of segments in order. A segment ends at "@U@" (the
  * next segment goes to the upstream), "@C@" (to the current client) or "@N@" (to a new
@@ -204,6 +206,9 @@ static void make_doc(void)
 		"\"whitelist\":{\"sourceRange\":[\"192.168.0.0/16\"],\"useXForwardedFor\":true}},"
 		"\"auth\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/auth\"}},"
 		"\"auth\":{\"basic\":{\"users\":[\"a:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/\"]}}},"
+		"\"fwd\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/fwd\"}},"
+		"\"auth\":{\"forward\":{\"address\":\"http://127.0.0.1:%u/check\","
+		"\"authResponseHeaders\":[\"X-User\"]}}},"
 		"\"old\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/old\"}},"
 		"\"redirect\":{\"regex\":\"^http://([^/]+)/old/(.*)\","
 		"\"replacement\":\"https://$1/new/${2}\",\"permanent\":true}}},"
@@ -216,7 +221,7 @@ static void make_doc(void)
 		"\"maxConn\":{\"amount\":1,\"extractorFunc\":\"request.host\"}},"
 		"\"dead\":{\"servers\":{\"s\":{\"url\":\"http://127.0.0.1:1\"}}}}}",
 		revision_, ep_port_[0], ep_port_[1], ep_port_[2], ep_port_[3], srv_port_, srv_port_,
-		srv_port_, srv_port_);
+		srv_port_, srv_port_, srv_port_);
 	if (n < 0 || (size_t)n >= sizeof doc_)
 		FAIL("routing document too long");
 	doc_len_ = (size_t)n;
@@ -556,6 +561,9 @@ static void check_clean(void)
 		FAIL("leak: pool objects conns=%u tls=%u ups=%u targets=%u",
 		     (unsigned)eng_->conns.used, (unsigned)eng_->tlss.used,
 		     (unsigned)eng_->ups.used, (unsigned)eng_->targets.used);
+	if (eng_->fas.used || eng_->fa_tls.used)
+		FAIL("leak: forward auth objects %u, TLS slots %u", (unsigned)eng_->fas.used,
+		     (unsigned)eng_->fa_tls.used);
 	if (eng_->bufs.nfree != eng_->bufs.cap || eng_->large.nfree != eng_->large.cap)
 		FAIL("leak: buffer slots bufs=%u/%u large=%u/%u", eng_->bufs.nfree, eng_->bufs.cap,
 		     eng_->large.nfree, eng_->large.cap);

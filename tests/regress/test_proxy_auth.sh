@@ -3,7 +3,7 @@
 # `traefikee start-data-node --standalone=FILE --workers=2` with basic auth (htpasswd MD5, SHA-1
 # and bcrypt lines, removeHeader, headerField) on a frontend and on an entry point, digest auth
 # answered by curl --digest (nonces shared by both workers: each request is a new connection,
-# so both workers see them), forward auth failing closed, and a document with a bad hash
+# so both workers see them), forward auth to an unreachable server (500), and a document with a bad hash
 # refused at start.
 . "$(dirname "$0")/lib.sh"
 
@@ -111,7 +111,8 @@ req "$WEB" /digest/x --digest -u dora:wrong
 check "digest: wrong password -> 401" test "$CODE" = 401
 
 req "$WEB" /fwd/x -u alice:secret1
-check "forward auth: not implemented, fails closed (401)" test "$CODE" = 401
+check "forward auth: auth server unreachable -> 500 (test_proxy_fwdauth.sh has the rest)" \
+  test "$CODE" = 500
 
 req "$EPA" /open/x
 check "entry point basic auth: 401 without credentials" test "$CODE" = 401

@@ -134,9 +134,17 @@ static void limits_memory_table(void)
 	proxy_dp_limits_memory(&lim, &sz, &r);
 	CHECK_EQ_INT(r.conns, (size_t)lim.max_conns * sz.conn);
 	CHECK(r.bufs >= (size_t)lim.max_bufs * lim.buf_size);
-	CHECK_EQ_INT(r.total, r.conns + r.tls + r.upstreams + r.bufs + r.large_bufs + r.targets +
-				      r.health + r.metrics + r.loop + r.tables + r.tls_cfgs +
-				      r.reload + r.fixed);
+	CHECK_EQ_INT(r.total, r.conns + r.tls + r.upstreams + r.upstream_tls + r.bufs +
+				      r.large_bufs + r.targets + r.health + r.metrics + r.loop +
+				      r.tables + r.tls_cfgs + r.reload + r.fixed + r.fwdauth);
+	/* forward auth: sub-requests and their TLS slots (the smaller cap) */
+	CHECK_EQ_INT(r.fwdauth, (size_t)lim.max_forward_auth * sz.fwdauth +
+					(size_t)lim.max_forward_auth_tls * sz.tls);
+	/* upstream TLS slots (https:// servers): their own pool, at most max_upstream_conns */
+	CHECK_EQ_INT(r.upstream_tls, (size_t)lim.max_upstream_tls_conns * sz.tls);
+	lim.max_upstream_conns = 8;
+	CHECK_EQ_INT(proxy_dp_upstream_tls_cap(&lim), 8);
+	lim.max_upstream_conns = 4096;
 	/* TLS configurations have their own pool, counted apart from the tables */
 	CHECK_EQ_INT(r.tls_cfgs, (size_t)lim.max_tls_generations * sz.tls_cfg);
 	CHECK(sz.tls_cfg > lim.table.max_cert_bytes);

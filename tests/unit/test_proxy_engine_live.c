@@ -2769,6 +2769,93 @@ static void auth_basic_and_digest(void)
 	teardown();
 }
 
+/* An https:// server: the engine's own TLS entry point (default self-signed certificate)
+ * in front of the test upstream, reached from the plain entry point through a backend
+ * https://127.0.0.1:<tls port>. insecureSkipVerify accepts the self-signed certificate, one
+ * upstream TLS connection carries every request (keep-alive), a body crosses both hops; a
+ * reload without insecureSkipVerify or rootCAs closes the pooled connection and answers 502. */
+static char *doc_https_up(int rev, int tport, bool insecure)
+{
+	char *d = malloc(32768);
+	snprintf(d, 32768,
+		 "{\"version\":1,\"revision\":%d,\"insecureSkipVerify\":%s,"
+		 "\"entryPoints\":{\"web\":{\"address\":\"127.0.0.1:%d\"},"
+		 "\"tls\":{\"address\":\"127.0.0.1:%d\",\"tls\":{}}},"
+		 "\"frontends\":{\"out\":{\"entryPoints\":[\"web\"],\"backend\":\"tlsback\","
+		 "\"routes\":{\"r\":{\"rule\":\"PathPrefix:/\"}}},"
+		 "\"in\":{\"entryPoints\":[\"tls\"],\"backend\":\"up\","
+		 "\"routes\":{\"r\":{\"rule\":\"PathPrefix:/\"}}}},"
+		 "\"backends\":{\"tlsback\":{\"servers\":{\"s\":{\"url\":"
+		 "\"https://127.0.0.1:%d\"}}},"
+		 "\"up\":{\"servers\":{\"s1\":{\"url\":\"http://127.0.0.1:%d\"}}}}}",
+		 rev, insecure ? "true" : "false", px.port, tport, tport, up_port);
+	return d;
+}
+
+static void https_upstream_keepalive_and_reload(void)
+{
+	struct proxy_dp_limits lim;
+	lim_test(&lim);
+	up_start();
+	px.port = free_port();
+	int tport = free_port();
+	char *d = doc_https_up(1, tport, true);
+	int rc = px_start(&lim, d, -1);
+	free(d);
+	REQUIRE(rc == 0);
+	struct cl *c = malloc(sizeof *c);
+	REQUIRE(cl_open(c, px.port) == 0);
+	for (int i = 0; i < 10; i++) {
+		cl_send(c, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+		struct resp r;
+		CHECK_EQ_INT(cl_response(c, &r, false), 0);
+		CHECK_EQ_INT(r.status, 200);
+		CHECK_EQ_MEM(r.body, r.body_len, "hello");
+		resp_free(&r);
+	}
+	char *big = malloc(300001);
+	memset(big, 'b', 300000);
+	big[300000] = 0;
+	char head[128];
+	snprintf(head, sizeof head,
+		 "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 300000\r\n\r\n");
+	cl_send(c, head);
+	CHECK_EQ_INT(write_all(c->fd, big, 300000), 0);
+	struct resp r;
+	CHECK_EQ_INT(cl_response(c, &r, false), 0);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(r.body_len == 300000 && memcmp(r.body, big, 300000) == 0);
+	resp_free(&r);
+	free(big);
+	struct proxy_engine_stats st = px_stats();
+	CHECK_EQ_INT(st.upstream_tls_handshakes, 1); /* one upstream TLS connection for all */
+	CHECK_EQ_INT(st.upstream_tls, 1);
+	CHECK_EQ_INT(st.upstream_tls_failures, 0);
+	/* A reload without insecureSkipVerify: the pooled connection of the old table closes,
+	 * the next request cannot verify (no rootCAs): 502, no handshake. */
+	char msg[256];
+	d = doc_https_up(2, tport, false);
+	CHECK_EQ_INT(px_load(d, msg, sizeof msg), 0);
+	free(d);
+	cl_send(c, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+	CHECK_EQ_INT(cl_response(c, &r, false), 0);
+	CHECK_EQ_INT(r.status, 502);
+	resp_free(&r);
+	st = px_stats();
+	CHECK_EQ_INT(st.upstream_tls_handshakes, 1);
+	CHECK(st.upstream_tls_failures >= 1);
+	CHECK_EQ_INT(st.upstream_tls, 0);
+	/* and back: a new handshake, 200 */
+	d = doc_https_up(3, tport, true);
+	CHECK_EQ_INT(px_load(d, msg, sizeof msg), 0);
+	free(d);
+	CHECK_EQ_INT(get_status(px.port, "/hello"), 200);
+	CHECK_EQ_INT(px_stats().upstream_tls_handshakes, 2);
+	cl_close(c);
+	free(c);
+	teardown();
+}
+
 TEST_MAIN(basic_get, keepalive_both_sides, pipelined_requests, status_404_no_route,
 	  status_502_refused_reset_malformed, status_504_response_header_timeout,
 	  status_504_connect_timeout, status_503_no_healthy_server, status_400_malformed,
@@ -2780,4 +2867,5 @@ TEST_MAIN(basic_get, keepalive_both_sides, pipelined_requests, status_404_no_rou
 	  redirect_and_whitelist, websocket_echo, swap_during_long_request_and_tunnel,
 	  swap_adds_and_removes_listeners, metrics_and_access_log, tls_sni_and_default_cert,
 	  graceful_shutdown_drains, standalone_workers_reload_stop, auth_basic_and_digest,
-	  tunnels_do_not_hold_tables, tls_keepalive_survives_reload)
+	  tunnels_do_not_hold_tables, tls_keepalive_survives_reload,
+	  https_upstream_keepalive_and_reload)

@@ -34,6 +34,8 @@ const struct flag_def cli_deploy_flags[] = {
 	{"etcd.tls.key", FLAG_STRING, NULL, "Client key file"},
 	{"etcd.tls.insecureskipverify", FLAG_BOOL, "false", "Do not verify the server"},
 	{"providersthrottleduration", FLAG_STRING, "2s", "Wait this long for provider changes to settle"},
+	{"insecureskipverify", FLAG_BOOL, "false", "Do not verify the certificates of https:// backend servers"},
+	{"rootcas", FLAG_STRING, NULL, "CA certificate files for https:// backend servers (comma-separated)"},
 };
 /* clang-format on */
 const size_t cli_deploy_nflags = CLI_NELEM(cli_deploy_flags);

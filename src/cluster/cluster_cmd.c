@@ -678,6 +678,24 @@ static int deploy_defaults(const struct json_doc *d, int defs, int eps, char *wh
 	return 0;
 }
 
+/* rootCAs: PEM certificates for https:// backend servers (the routing document checks each
+ * one when it loads; here only the shape). */
+static int deploy_root_cas(const struct json_doc *d, int cas, char *why, size_t cap)
+{
+	struct json_iter it;
+	int v;
+	size_t i = 0;
+
+	if (json_typeof(d, cas) != JSON_ARRAY)
+		return fail(-ERR_CLUSTER_DEPLOY, why, cap, "rootCAs: not an array");
+	json_iter_begin(d, cas, &it);
+	for (; (v = json_iter_next(d, &it, NULL)) >= 0; i++)
+		if (json_typeof(d, v) != JSON_STRING || json_str_len(d, v) <= 0)
+			return fail(-ERR_CLUSTER_DEPLOY, why, cap,
+				    "rootCAs.%zu: not a PEM certificate string", i);
+	return 0;
+}
+
 static int deploy_providers(const struct json_doc *d, int prov, char *why, size_t cap)
 {
 	struct json_iter it;
@@ -729,6 +747,13 @@ int cluster_cmd_check_deploy(struct slice config, json_tok *toks, size_t ntoks, 
 			rc = deploy_defaults(&d, v, eps, why, cap);
 		else if (json_str_eq(&d, key, "providers"))
 			rc = deploy_providers(&d, v, why, cap);
+		else if (json_str_eq(&d, key, "rootCAs"))
+			rc = deploy_root_cas(&d, v, why, cap);
+		else if (json_str_eq(&d, key, "insecureSkipVerify"))
+			rc = json_typeof(&d, v) == JSON_BOOL
+				     ? 0
+				     : fail(-ERR_CLUSTER_DEPLOY, why, cap,
+					    "insecureSkipVerify: not a boolean");
 		else if (json_str_eq(&d, key, "providersThrottleDuration"))
 			rc = json_typeof(&d, v) == JSON_STRING
 				     ? 0

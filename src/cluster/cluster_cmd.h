@@ -236,7 +236,12 @@ int cluster_cmd_decode(const void *buf, size_t len, struct cluster_cmd *out, cha
  *   { "entryPoints": { "<name>": { "address": ":80", ... }, ... },   required
  *     "defaultEntryPoints": ["http", ...],                           optional, names above
  *     "providers": { "consul" | "etcd" | "file": { ... } },          optional, one provider
- *     "providersThrottleDuration": "2s" }                            optional
+ *     "providersThrottleDuration": "2s",                             optional
+ *     "insecureSkipVerify": false,                                   optional
+ *     "rootCAs": ["-----BEGIN CERTIFICATE-----...", ...] }           optional
+ *
+ * insecureSkipVerify and rootCAs are copied into every routing document: they are how the
+ * data plane verifies https:// backend servers (docs/internals/routing.md).
  *
  * Entry point objects are routing-document entry points (docs/internals/routing.md) and are
  * checked there; here only the shape. toks: a caller array of `ntoks` (>= 1) tokens;

@@ -540,6 +540,27 @@ static int deploy_build(const struct node_args *a, struct buf *out)
 		json_w_key(&w, "providersThrottleDuration");
 		json_w_str(&w, node_arg_str(a, "providersthrottleduration"));
 	}
+	if (node_arg_bool(a, "insecureskipverify")) {
+		json_w_key(&w, "insecureSkipVerify");
+		json_w_bool(&w, true);
+	}
+	const char *cas = node_arg_str(a, "rootcas");
+	if (cas && *cas) {
+		json_w_key(&w, "rootCAs");
+		json_w_arr_begin(&w);
+		struct slice rest = slice_from_cstr(cas), item, pem;
+		while (rest.p && rest.len) {
+			item = slice_trim_ows(slice_cut(rest, ',', &rest));
+			if (!item.len)
+				continue;
+			int rc = pem_load(NULL, item, &pem);
+			if (rc < 0)
+				return fail(a, 2, "--rootcas: %.*s: %s", (int)item.len, item.p,
+					    err_str(rc));
+			json_w_str_slice(&w, pem);
+		}
+		json_w_arr_end(&w);
+	}
 	json_w_obj_end(&w);
 	int rc = json_w_finish(&w);
 	if (rc < 0)

@@ -494,6 +494,17 @@ void ctl_routing_maybe_propose(struct ctl *c)
 		buf_append_cstr(&b, ",\"defaultEntryPoints\":");
 		buf_append_slice(&b, json_raw(&d, defs));
 	}
+	/* Global options of the static configuration the data plane reads (https backends). */
+	static const char *const globals[] = {"insecureSkipVerify", "rootCAs"};
+	for (size_t gi = 0; gi < sizeof globals / sizeof globals[0]; gi++) {
+		int gv = json_obj_get(&d, JSON_ROOT, globals[gi]);
+		if (gv < 0)
+			continue;
+		buf_append_cstr(&b, ",\"");
+		buf_append_cstr(&b, globals[gi]);
+		buf_append_cstr(&b, "\":");
+		buf_append_slice(&b, json_raw(&d, gv));
+	}
 	if (c->dyn_len > 2) {
 		buf_append_byte(&b, ',');
 		buf_append(&b, c->dyn + 1, c->dyn_len - 2);

@@ -38,6 +38,15 @@ routes() { # routes PORT: the file provider's routing file, replaced atomically
 }
 routes "$UP1"
 
+# An https upstream with a self-signed certificate (IP 127.0.0.1): the deploy below gives it as
+# --rootcas, the option travels in every routing document, and the last step routes to it.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D/up.key" \
+  -subj "/CN=upstream" -addext "subjectAltName=IP:127.0.0.1" -days 2 -out "$D/up.pem" 2>/dev/null ||
+  not_ok "openssl makes the upstream certificate"
+spawn python3 "$(dirname "$0")/proxy_tls_upstream.py" --name=tls1 --cert="$D/up.pem" --key="$D/up.key" >"$D/tls1.out" 2>&1
+wait_for 10 grep -q "^PORT " "$D/tls1.out" || not_ok "the https upstream starts"
+UPS=$(awk '/^PORT / {print $2; exit}' "$D/tls1.out")
+
 # shellcheck disable=SC2046
 spawn "$T" bootstrap --licensekey=K "${TIMING[@]}" $(flags 0 control-node-0) --mtlscertsoutputdir="$D/creds" >"$D/c0.log" 2>&1
 CP[0]=$SPAWNED
@@ -66,10 +75,12 @@ run "$T" list-nodes --traefikeesocket="$D/s1.sock"
 check "list-nodes shows the data nodes" has "$OUT" $'data-node-1     DATA NODE\ndata-node-2     DATA NODE'
 
 run "$T" deploy --traefikeesocket="$D/s1.sock" --entryPoints="Name:http Address:$EP" \
-  --defaultentrypoints=http --file.filename="$D/routes.json" --providersthrottleduration=0s
+  --defaultentrypoints=http --file.filename="$D/routes.json" --providersthrottleduration=0s \
+  --rootcas="$D/up.pem"
 check "deploy with the file provider exits 0" [ "$RC" -eq 0 ]
 if wait_for 20 serves hello-v1; then ok "the data nodes route to the upstream"; else not_ok "the data nodes route to the upstream"; tail -n 5 "$D/d1.log"; fi
 check "the document is kept on disk" grep -q "127.0.0.1:$UP1" "$D/d1/routing.json"
+check "... with the deployed rootCAs" grep -q '"rootCAs":\["-----BEGIN CERTIFICATE' "$D/d1/routing.json"
 
 routes "$UP2"
 if wait_for 20 serves hello-v2; then ok "a change of the routing file reaches the data nodes"; else not_ok "a change of the routing file reaches the data nodes"; fi
@@ -108,4 +119,10 @@ for i in 1 2; do
 done
 routes "$UP2"
 if wait_for 30 serves hello-v2; then ok "after the control nodes restart, the data node follows new documents"; else not_ok "after the control nodes restart, the data node follows new documents"; tail -n 5 "$D/d1b.log"; tail -n 8 "$D/c1.log" "$D/c2.log"; fi
+
+# An https:// backend, verified with the CA that deploy took from --rootcas.
+printf '{"frontends":{"web":{"backend":"web","routes":{"r1":{"rule":"PathPrefix:/"}}}},"backends":{"web":{"servers":{"s1":{"url":"https://127.0.0.1:%s"}}}}}\n' "$UPS" >"$D/routes.tmp"
+mv "$D/routes.tmp" "$D/routes.json"
+serves_tls() { curl -s --max-time 2 "http://$EP/x" | grep -q '"server": *"tls1"'; }
+if wait_for 30 serves_tls; then ok "an https:// backend verified with the deployed rootCAs serves through the data node"; else not_ok "an https:// backend verified with the deployed rootCAs serves through the data node"; curl -s --max-time 2 "http://$EP/x"; tail -n 5 "$D/d1b.log"; fi
 finish

@@ -538,6 +538,11 @@ static void deploy_seed_config(void)
 			    why),
 		     0);
 	CHECK_EQ_INT(deploy("{\"entryPoints\":{}}", why), 0);
+	/* Global options for https:// backends. */
+	CHECK_EQ_INT(deploy("{\"entryPoints\":{},\"insecureSkipVerify\":true,"
+			    "\"rootCAs\":[\"-----BEGIN CERTIFICATE-----\\nAA==\\n\"]}",
+			    why),
+		     0);
 }
 
 static void deploy_shape_errors(void)
@@ -566,6 +571,17 @@ static void deploy_shape_errors(void)
 	CHECK_EQ_INT(deploy("{\"entryPoints\":{},\"\\u0001\":1}", why), -ERR_CLUSTER_DEPLOY);
 	CHECK_EQ_STR(why, "?: unknown key");
 	CHECK_EQ_INT(deploy("{\"entryPoints\":{},", why), -ERR_CLUSTER_DEPLOY);
+	CHECK_EQ_INT(deploy("{\"entryPoints\":{},\"insecureSkipVerify\":\"yes\"}", why),
+		     -ERR_CLUSTER_DEPLOY);
+	CHECK_EQ_STR(why, "insecureSkipVerify: not a boolean");
+	CHECK_EQ_INT(deploy("{\"entryPoints\":{},\"rootCAs\":\"ca.pem\"}", why),
+		     -ERR_CLUSTER_DEPLOY);
+	CHECK_EQ_STR(why, "rootCAs: not an array");
+	CHECK_EQ_INT(deploy("{\"entryPoints\":{},\"rootCAs\":[\"x\",\"\"]}", why),
+		     -ERR_CLUSTER_DEPLOY);
+	CHECK_EQ_STR(why, "rootCAs.1: not a PEM certificate string");
+	CHECK_EQ_INT(deploy("{\"entryPoints\":{},\"rootCAs\":[1]}", why), -ERR_CLUSTER_DEPLOY);
+	CHECK_EQ_STR(why, "rootCAs.0: not a PEM certificate string");
 	/* Token cap: a small array. */
 	CHECK_EQ_INT(cluster_cmd_check_deploy(S("{\"entryPoints\":{}}"), toks, 3, why, sizeof why),
 		     0);

@@ -19,6 +19,11 @@ int proxy_accesslog_init(struct proxy_accesslog *al, int fd, void *mem, size_t c
 	return 0;
 }
 
+void proxy_accesslog_share(struct proxy_accesslog *al, uint64_t *counter)
+{
+	al->shared = counter;
+}
+
 static const char *const month_names[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
@@ -133,7 +138,7 @@ void proxy_accesslog_flush(struct proxy_accesslog *al)
 
 void proxy_accesslog_add(struct proxy_accesslog *al, const struct proxy_access_entry *e)
 {
-	al->requests++;
+	proxy_accesslog_count(al);
 	if (al->fd < 0)
 		return;
 	if (buf_avail(&al->out) < PROXY_AL_LINE_MAX)

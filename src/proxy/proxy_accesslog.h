@@ -4,8 +4,17 @@
  *   <size> "<referer>" "<user-agent>" <request count> "<frontend>" "<backend URL>" <ms>ms
  *
  * all on one line (SPEC-FACTS §5.3): CLF plus Traefik's extras, time in UTC, "-" for a
- * missing value, request count = requests this worker received since start, duration in
- * whole milliseconds.
+ * missing value, request count = requests the data node received since start (this request
+ * included), duration in whole milliseconds.
+ *
+ * Request count
+ *   One count per data node, not per worker: the workers of a node share one uint64_t in
+ *   memory the node maps MAP_SHARED|MAP_ANONYMOUS before forking them (one cache line of its
+ *   own), passed as `shared` (proxy_accesslog_share; proxy_engine_config.shared_requests).
+ *   Each counted request takes its number with one relaxed atomic fetch-add, so the numbers
+ *   in a node's log are 1, 2, 3 ... with no repeat and no gap, though lines from different
+ *   workers may reach the file out of order. Without a shared counter (one worker, tests)
+ *   the log counts privately in `requests`. Nothing is allocated on the data path.
  *
  * Contract
  *   Lines are formatted into a caller-provided buffer (cap bytes, fixed) and written with
@@ -31,10 +40,14 @@
 struct proxy_accesslog {
 	int fd; /* not owned; -1: disabled */
 	struct buf out;
-	uint64_t requests; /* request count since start */
-	uint64_t lines;    /* lines written */
-	uint64_t dropped;  /* lines lost (short write, buffer full) */
-	int64_t time_sec;  /* second of the cached time text */
+	/* The number of the last counted request: the node's count when `shared` is set, else
+	 * this log's own count (then also the counter itself). The line printed for a request
+	 * shows this value. */
+	uint64_t requests;
+	uint64_t *shared; /* the node's counter (shared mapping, not owned), or NULL: private */
+	uint64_t lines;   /* lines written */
+	uint64_t dropped; /* lines lost (short write, buffer full) */
+	int64_t time_sec; /* second of the cached time text */
 	char time_text[32];
 };
 
@@ -57,9 +70,24 @@ struct proxy_access_entry {
 /* Start a log writing to fd (-1: disabled) with lines batched in mem[0..cap), cap >=
  * PROXY_AL_LINE_MAX. -ERR_INVAL otherwise. */
 int proxy_accesslog_init(struct proxy_accesslog *al, int fd, void *mem, size_t cap);
-/* Format one line (counts the request even when the log is disabled). */
+/* Count requests in *counter, shared by the workers of one node (see "Request count"), from
+ * now on; NULL: privately in al->requests. Call after proxy_accesslog_init. */
+void proxy_accesslog_share(struct proxy_accesslog *al, uint64_t *counter);
+/* Count one request (relaxed atomic fetch-add on the shared counter, or a private increment)
+ * and return its number, also left in al->requests. */
+static inline uint64_t proxy_accesslog_count(struct proxy_accesslog *al)
+{
+	if (al->shared)
+		al->requests = __atomic_add_fetch(al->shared, 1, __ATOMIC_RELAXED);
+	else
+		al->requests++;
+	return al->requests;
+}
+/* Count the request (proxy_accesslog_count, even when the log is disabled) and format its
+ * line with that number. */
 void proxy_accesslog_add(struct proxy_accesslog *al, const struct proxy_access_entry *e);
-/* Format one line into b (for tests and other sinks). 0 or -ERR_BUF_FULL. */
+/* Format one line into b (for tests and other sinks) with al->requests as the request count
+ * (counts nothing). 0 or -ERR_BUF_FULL. */
 int proxy_accesslog_format(struct proxy_accesslog *al, const struct proxy_access_entry *e,
 			   struct buf *b);
 /* Write what is batched (one write(2)); what the fd did not take is dropped. */

@@ -1338,6 +1338,7 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 		}
 	}
 	proxy_accesslog_init(&e->al, cfg->access_log_fd, e->al_mem, 64 << 10);
+	proxy_accesslog_share(&e->al, cfg->shared_requests);
 	rc = rand_init_os(&e->rng);
 	if (rc < 0) {
 		set_msg(msg, cap, "no entropy for TLS");
@@ -1609,7 +1610,7 @@ static int sa_monitor(const struct sa_opts *o, struct loop *l,
 /* One worker: its loop, its engine, until a stop signal drains it. serve_metrics: this
  * worker is alone and serves --metrics.listen itself. */
 static int sa_worker_run(const struct sa_opts *o, struct proxy_metrics *metrics, int al_fd,
-			 bool reuse_port, bool serve_metrics)
+			 uint64_t *al_count, bool reuse_port, bool serve_metrics)
 {
 	struct sa_worker *w = calloc(1, sizeof *w);
 	if (!w)
@@ -1627,6 +1628,7 @@ static int sa_worker_run(const struct sa_opts *o, struct proxy_metrics *metrics,
 	cfg.lim = &o->lim;
 	cfg.metrics = metrics;
 	cfg.access_log_fd = al_fd;
+	cfg.shared_requests = al_count;
 	cfg.reuse_port = reuse_port;
 	cfg.auth_key = o->auth_key;
 	char msg[300];
@@ -1665,6 +1667,7 @@ struct sa_master {
 	struct proxy_metrics **parts;
 	struct proxy_monitor *mon; /* --metrics.listen: the sum of every worker's registry */
 	int al_fd;
+	uint64_t *al_count; /* the node's access log request count (shared mapping) */
 	pid_t pids[64];
 	pid_t self;
 	bool stopping;
@@ -1693,7 +1696,7 @@ static int sa_spawn(struct sa_master *m, uint32_t i)
 		if (m->loop.sigfd >= 0)
 			close(m->loop.sigfd);
 		proxy_monitor_forget_fds(m->mon);
-		_exit(sa_worker_run(m->o, m->parts[i], m->al_fd, true, false));
+		_exit(sa_worker_run(m->o, m->parts[i], m->al_fd, m->al_count, true, false));
 	}
 	m->pids[i] = pid;
 	m->alive++;
@@ -1910,13 +1913,27 @@ int proxy_standalone_main(int argc, char **argv)
 		free(o);
 		return 1;
 	}
+	/* The access log's request count of the whole node: one cache line (of its own page)
+	 * shared by the workers, mapped once before they fork, so their lines number the node's
+	 * requests 1, 2, 3 ... (proxy_accesslog.h). One worker counts privately. */
+	uint64_t *al_count = NULL;
+	if (nw > 1) {
+		void *c = mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (c == MAP_FAILED) {
+			fprintf(stderr, "cannot map the access log request count\n");
+			munmap(shm, ms * nw);
+			free(o);
+			return 1;
+		}
+		al_count = c;
+	}
 	struct proxy_metrics *parts[64];
 	for (uint32_t i = 0; i < nw; i++) /* a fresh mapping is zeroes: touch only what is used */
 		parts[i] = proxy_metrics_init_zeroed(shm + i * ms, ms, o->lim.max_metric_series,
 						     o->lim.max_metric_names);
 	int status;
 	if (nw == 1) {
-		status = sa_worker_run(o, parts[0], al_fd, false, true);
+		status = sa_worker_run(o, parts[0], al_fd, NULL, false, true);
 	} else {
 		struct sa_master *m = calloc(1, sizeof *m);
 		sigset_t set;
@@ -1933,6 +1950,7 @@ int proxy_standalone_main(int argc, char **argv)
 					 .max_children = nw};
 		if (!m || loop_init(&m->loop, &lc) < 0) {
 			free(m);
+			munmap(al_count, 64);
 			munmap(shm, ms * nw);
 			free(o);
 			return 1;
@@ -1941,10 +1959,12 @@ int proxy_standalone_main(int argc, char **argv)
 		m->self = getpid();
 		m->parts = parts;
 		m->al_fd = al_fd;
+		m->al_count = al_count;
 		if (sa_monitor(o, &m->loop, (const struct proxy_metrics *const *)parts, nw,
 			       &m->mon)) {
 			loop_fini(&m->loop);
 			free(m);
+			munmap(al_count, 64);
 			munmap(shm, ms * nw);
 			free(o);
 			return 1;
@@ -1962,6 +1982,8 @@ int proxy_standalone_main(int argc, char **argv)
 		free(m);
 		status = 0;
 	}
+	if (al_count)
+		munmap(al_count, 64);
 	munmap(shm, ms * nw);
 	if (al_fd > 1)
 		close(al_fd);

@@ -41,7 +41,11 @@ struct proxy_engine_config {
 	/* Metrics registry (proxy_metrics_init) shared with a renderer, or NULL: the engine
 	 * makes its own. */
 	struct proxy_metrics *metrics;
-	int access_log_fd;       /* -1: no access log */
+	int access_log_fd; /* -1: no access log */
+	/* The access log's request count, shared by the workers of one node (a uint64_t in a
+	 * MAP_SHARED mapping made before they fork; proxy_accesslog.h), or NULL: this engine
+	 * counts alone. */
+	uint64_t *shared_requests;
 	const char *server_name; /* X-Forwarded-Server; NULL: the host name */
 	bool reuse_port;         /* SO_REUSEPORT on listeners (several workers, one address) */
 	/* 32-byte key of digest-auth nonces, shared by the workers of one node so a nonce from
@@ -67,6 +71,7 @@ struct proxy_engine_stats {
 	 * completed, handshakes failed (verification included) */
 	uint32_t upstream_tls;
 	uint64_t upstream_tls_handshakes, upstream_tls_failures;
+	uint64_t upstream_tls_trims; /* idle pooled TLS connections that gave their buffer back */
 };
 
 /* Build an engine (allocates every pool). 0 and *out, or -ERR_PROXY_LIMITS, -ERR_NOMEM,

@@ -219,8 +219,10 @@ struct proxy_up {
 	const struct tls_client_config *tcfg;
 	uint64_t name_hash;
 	uint8_t sock_r, sock_w;
-	uint8_t tcp_up;                 /* TCP connected, handshake running or done */
-	uint8_t tcfg_gone;              /* its configuration was freed: never pooled again */
+	uint8_t tcp_up;      /* TCP connected, handshake running or done */
+	uint8_t tcfg_gone;   /* its configuration was freed: never pooled again */
+	uint8_t tls_trimmed; /* idle and its I/O buffer given back (proxy_up_sweep, tls_conn_trim)
+			      */
 	struct proxy_up *xnext, *xprev; /* every TLS upstream connection (e->up_tls_all) */
 };
 

@@ -296,6 +296,15 @@ for _ in $(seq 50); do
 done
 check "two workers: one access log line per request (200), none torn" \
   bash -c '[ "$(grep -c " \"wrr\" " "$1")" = 200 ] && ! grep -qvE "^127\.0\.0\.1 - .* [0-9]+ms\$" "$1"' _ "$D/access2.log"
+# The request count is the node's (one counter shared by both workers), not each worker's:
+# over the whole log (the 200 requests and the readiness probes before them) the counts are
+# exactly 1..N, each once, whichever worker logged them.
+sed -E 's/.*" ([0-9]+) "[^"]*" "[^"]*" [0-9]+ms$/\1/' "$D/access2.log" | sort -n >"$D/counts2"
+nl2=$(wc -l <"$D/access2.log")
+check "two workers: request counts are the node's: 1..$nl2, each once (dups: $(uniq -d "$D/counts2" | wc -l))" \
+  bash -c '[ "$2" -ge 200 ] && seq 1 "$2" | cmp -s - "$1"' _ "$D/counts2" "$nl2"
+check "two workers: the 200 requests on 200 connections carry 200 different counts" \
+  bash -c '[ "$(grep " \"wrr\" " "$1" | sed -E "s/.*\" ([0-9]+) \"wrr\" .*/\1/" | sort -u | wc -l)" = 200 ]' _ "$D/access2.log"
 kill -TERM "$TEE2"
 rc=
 for _ in $(seq 100); do

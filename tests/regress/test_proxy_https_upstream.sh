@@ -175,6 +175,29 @@ curl -s --max-time 10 -H "Host: good.test" -o /dev/null -o /dev/null -o /dev/nul
   "http://127.0.0.1:$PX/d" "http://127.0.0.1:$PX/e"
 check "5 requests on one client connection reuse it too ($(conns good) == $c1)" test "$(conns good)" = "$c1"
 
+# ---- idle pooled TLS connections give their I/O buffer back after a second
+# 12 concurrent slow requests grow the pool to 12 TLS connections (48 kB slots, resident);
+# idle for 2.5 s they are trimmed to 16 kB each: the RSS drops by about 12 x 32 kB. A request
+# afterwards still reuses one of them.
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$PXPID/status"; }
+c0=$(conns good)
+cpids=()
+for _ in $(seq 12); do
+  curl -s --max-time 10 -o /dev/null -H "Host: good.test" "http://127.0.0.1:$PX/_delay/400" &
+  cpids+=($!)
+done
+wait "${cpids[@]}"
+c1=$(conns good)
+r0=$(rss)
+sleep 2.5
+r1=$(rss)
+echo "# 12 pooled TLS upstream connections ($c0 -> $c1 handshakes): RSS $r0 kB -> $r1 kB after 2.5 s idle"
+check "idle pooled TLS upstream connections give their buffers back (RSS $r0 -> $r1 kB, >= 200 kB less)" \
+  test "$((r0 - r1))" -ge 200
+r=$(get good /after-trim)
+check "... and a trimmed connection serves the next request ($r, no new handshake)" \
+  test "$r" = "200 rc=0" -a "$(conns good)" = "$c1"
+
 # ---- verification failures
 r=$(get rogue /x)
 check "server certificate from another CA: 502 ($r)" test "$r" = "502 rc=0"

@@ -13,6 +13,8 @@
 #include "test.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- limits -----------------------------------------------------------------------------------
@@ -374,6 +376,101 @@ static void accesslog_batches_and_drops(void)
 	free(mem);
 }
 
+/* Request counts of every line in fd (from offset 0) into seen[1..max]: the number of lines;
+ * -1 for a count outside 1..max or a line without one. */
+static int accesslog_counts(int fd, unsigned char *seen, uint64_t max)
+{
+	static char text[1 << 20];
+	ssize_t n = pread(fd, text, sizeof text - 1, 0);
+	if (n < 0)
+		return -1;
+	text[n] = 0;
+	int lines = 0;
+	for (char *p = text; *p;) {
+		char *nl = strchr(p, '\n');
+		if (!nl)
+			return -1;
+		*nl = 0;
+		char *a = strstr(p, "\"agent\" "); /* the count follows the User-Agent */
+		if (!a)
+			return -1;
+		uint64_t v = strtoull(a + 8, NULL, 10);
+		if (v < 1 || v > max)
+			return -1;
+		seen[v]++;
+		lines++;
+		p = nl + 1;
+	}
+	return lines;
+}
+
+/* The workers of one node share the count (a MAP_SHARED word mapped before fork): their
+ * lines carry the node's numbers 1..N, each once; without a shared word a log counts alone. */
+static void accesslog_shared_count(void)
+{
+	uint64_t *ctr = mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	REQUIRE(ctr != MAP_FAILED);
+	char path[] = "/tmp/test_accesslog_XXXXXX";
+	int fd = mkstemp(path);
+	REQUIRE(fd >= 0);
+	unlink(path);
+	fcntl(fd, F_SETFL, O_APPEND);
+	char *mem = malloc(64 << 10), *mem2 = malloc(64 << 10);
+	REQUIRE(mem && mem2);
+	struct proxy_access_entry e = {0};
+	e.client = SLICE_LIT("1.2.3.4");
+	e.agent = SLICE_LIT("agent");
+
+	/* two logs, one counter: numbers continue across them */
+	struct proxy_accesslog a, b;
+	proxy_accesslog_init(&a, -1, mem, 64 << 10);
+	proxy_accesslog_init(&b, -1, mem2, 64 << 10);
+	proxy_accesslog_share(&a, ctr);
+	proxy_accesslog_share(&b, ctr);
+	proxy_accesslog_add(&a, &e);
+	proxy_accesslog_add(&b, &e);
+	proxy_accesslog_add(&a, &e);
+	CHECK_EQ_INT(*ctr, 3);
+	CHECK_EQ_INT(a.requests, 3); /* the number of a's last request: the node's third */
+	CHECK_EQ_INT(b.requests, 2);
+	CHECK_EQ_INT(proxy_accesslog_count(&b), 4);
+	/* NULL: private again, from where this log stands */
+	proxy_accesslog_share(&b, NULL);
+	proxy_accesslog_add(&b, &e);
+	CHECK_EQ_INT(b.requests, 5);
+	CHECK_EQ_INT(*ctr, 4);
+
+	/* two processes (like two workers) adding at the same time */
+	*ctr = 0;
+	enum { PER = 1500 };
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	proxy_accesslog_init(&a, fd, pid == 0 ? mem2 : mem, 64 << 10);
+	proxy_accesslog_share(&a, ctr);
+	for (int i = 0; i < PER; i++)
+		proxy_accesslog_add(&a, &e);
+	proxy_accesslog_flush(&a);
+	if (pid == 0)
+		_exit(a.lines == PER && a.dropped == 0 ? 0 : 1);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ_INT(a.dropped, 0);
+	CHECK_EQ_INT(*ctr, 2 * PER);
+	static unsigned char seen[2 * PER + 1];
+	memset(seen, 0, sizeof seen);
+	CHECK_EQ_INT(accesslog_counts(fd, seen, 2 * PER), 2 * PER);
+	int once = 0;
+	for (int v = 1; v <= 2 * PER; v++)
+		once += seen[v] == 1;
+	CHECK_EQ_INT(once, 2 * PER); /* 1..2*PER, no repeat, no gap */
+
+	close(fd);
+	free(mem);
+	free(mem2);
+	munmap(ctr, 64);
+}
+
 /* ---- framing ------------------------------------------------------------------------------------
  */
 
@@ -543,5 +640,6 @@ static void engine_load_refuses_bad_documents(void)
 TEST_MAIN(limits_defaults_valid, limits_set_by_name, limits_tls_session_cache_bounds,
 	  limits_durations, limits_check_refuses, limits_memory_table, metrics_names_and_removal,
 	  metrics_series_cap, metrics_render_text, metrics_label_escaping, accesslog_common_format,
-	  accesslog_batches_and_drops, framing_length, framing_chunked_pass_and_dechunk,
-	  framing_errors, engine_create_refuses_bad_limits, engine_load_refuses_bad_documents)
+	  accesslog_batches_and_drops, accesslog_shared_count, framing_length,
+	  framing_chunked_pass_and_dechunk, framing_errors, engine_create_refuses_bad_limits,
+	  engine_load_refuses_bad_documents)

@@ -2384,3 +2384,19 @@ long proxy_redirect_url(const struct proxy_table *t, const struct proxy_redirect
 		return -ERR_NOTFOUND;
 	return proxy_re_replace(r->re, url, r->replacement, w, out, cap);
 }
+
+int proxy_local_host(const struct proxy_ip *ip, uint16_t port, bool tls, char *out, size_t cap)
+{
+	char lit[PROXY_IP_STR_MAX];
+	if (proxy_ip_format(ip, lit, sizeof lit) < 0)
+		return -ERR_BUF_FULL;
+	const char *lb = proxy_ip_is_v4(ip) ? "" : "[", *rb = *lb ? "]" : "";
+	int n;
+	if (port == (tls ? 443 : 80))
+		n = snprintf(out, cap, "%s%s%s", lb, lit, rb);
+	else
+		n = snprintf(out, cap, "%s%s%s:%u", lb, lit, rb, (unsigned)port);
+	if (n < 0 || (size_t)n >= cap)
+		return -ERR_BUF_FULL;
+	return n;
+}

@@ -367,6 +367,8 @@ int proxy_table_match(const struct proxy_table *t, uint32_t ep, const struct pro
  * client sent it): with an entry point redirect, scheme https when the target has TLS (else
  * http), the request's host without port, the target's port unless it is the scheme's
  * default, the same path and query; with a regex redirect, Go's ReplaceAllString of url.
+ * For a request without a Host the caller passes proxy_local_host's text as host (and in
+ * url).
  * Writes out (cap) and returns the length; *status gets 302/307 (301/308 permanent) for
  * GET/HEAD and other methods respectively. -ERR_NOTFOUND when the regex does not match (no
  * redirect), -ERR_BUF_FULL, -ERR_INVAL (redirect not active). */
@@ -374,5 +376,15 @@ long proxy_redirect_url(const struct proxy_table *t, const struct proxy_redirect
 			struct slice method, struct slice url, struct slice host,
 			struct slice path_and_query, struct proxy_re_work *w, char *out, size_t cap,
 			int *status);
+
+/* The Host a client names when it reaches local address `ip` port `port` (the socket's
+ * getsockname) without sending one (HTTP/1.0 without Host, or an empty Host): the address
+ * literal (IPv6 in brackets, IPv4-mapped IPv6 as a dotted quad), then ":port" unless it is the
+ * scheme's default (443 when tls, else 80). Redirects use it in place of the missing Host so
+ * the Location names the address the client connected to. Writes out NUL-terminated and
+ * returns the length; -ERR_BUF_FULL when cap is too small (PROXY_LOCAL_HOST_MAX always
+ * suffices). No allocation. */
+#define PROXY_LOCAL_HOST_MAX (PROXY_IP_STR_MAX + 8)
+int proxy_local_host(const struct proxy_ip *ip, uint16_t port, bool tls, char *out, size_t cap);
 
 #endif

@@ -310,7 +310,8 @@ static void conn_record(struct proxy_conn *c)
 	}
 	e->st.responses++;
 	if (e->al.fd < 0) {
-		e->al.requests++; /* what proxy_accesslog_add counts; no line to build */
+		proxy_accesslog_count(
+			&e->al); /* what proxy_accesslog_add counts; no line to build */
 		return;
 	}
 
@@ -532,6 +533,30 @@ static bool whitelist_ok(const struct proxy_conn *c, const struct proxy_whitelis
 	return false;
 }
 
+/* The Host a client that sent none addressed: the local address of its connection (see
+ * proxy_local_host). The length, or < 0 (then the host stays empty). */
+static int local_host(const struct proxy_conn *c, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	struct proxy_ip ip;
+	uint16_t port;
+	if (getsockname(c->fd, (struct sockaddr *)(void *)&ss, &sl) < 0)
+		return err_from_errno(errno);
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
+		proxy_ip_from_bytes(&a->sin_addr, 4, &ip);
+		port = ntohs(a->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
+		proxy_ip_from_bytes(&a->sin6_addr, 16, &ip);
+		port = ntohs(a->sin6_port);
+	} else {
+		return -ERR_INVAL;
+	}
+	return proxy_local_host(&ip, port, c->tls != NULL, out, cap);
+}
+
 /* Redirect (entry point or frontend): true when a response was started. */
 static bool try_redirect(struct proxy_conn *c, const struct proxy_redirect *r)
 {
@@ -541,6 +566,14 @@ static bool try_redirect(struct proxy_conn *c, const struct proxy_redirect *r)
 	const struct http_request *req = &c->rq.slot->m.req;
 	struct proxy_req_view v;
 	proxy_fwd_view(c, &v);
+	/* No Host (HTTP/1.0) or an empty one: the address the client connected to stands in,
+	 * for the entry point Location and for the URL a regex redirect sees. */
+	char local[PROXY_LOCAL_HOST_MAX];
+	if (v.host.len == 0) {
+		int hl = local_host(c, local, sizeof local);
+		if (hl > 0)
+			v.host = (struct slice){local, (size_t)hl};
+	}
 	/* The URL as the client sent it: scheme://host/path?query. */
 	struct buf u;
 	buf_init(&u, e->scratch, e->scratch_cap / 2);

@@ -14,7 +14,10 @@ for n in s1 s2; do
   spawn python3 "$UP" --name="$n" >"$D/$n.out" 2>&1
 done
 S1=$(upstream_port s1) && S2=$(upstream_port s2) || { not_ok "upstreams start"; finish; }
-read -r WEB RED REDP WL WLX WLOK UNTR TLSP TLSR CLOSED <<<"$(free_ports 10)"
+read -r WEB RED REDP WL WLX WLOK UNTR TLSP TLSR CLOSED RED6 <<<"$(free_ports 11)"
+# An IPv6 loopback entry point (redir6) when ::1 can be bound here; dropped otherwise.
+HAVE6=0
+python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null && HAVE6=1
 
 # The document: placeholders @X@ are replaced by the ports chosen above.
 cat >"$D/doc.tmpl" <<'EOF'
@@ -31,6 +34,7 @@ cat >"$D/doc.tmpl" <<'EOF'
     "wlok":  { "address": "127.0.0.1:@WLOK@", "whitelist": { "sourceRange": ["127.0.0.1/32"] } },
     "tls":   { "address": "127.0.0.1:@TLSP@", "tls": {} },
     "tlsr":  { "address": "127.0.0.1:@TLSR@", "redirect": { "entryPoint": "tls" } },
+    "redir6": { "address": "[::1]:@RED6@", "redirect": { "entryPoint": "web" } },
     "untr":  { "address": "127.0.0.1:@UNTR@", "forwardedHeaders": { "trustedIPs": ["10.0.0.0/8"] } }
   },
   "frontends": {
@@ -105,6 +109,8 @@ cat >"$D/doc.tmpl" <<'EOF'
     "rdnm":    { "backend": "a", "routes": { "r": { "rule": "Host:rdnm.test" } },
                  "headers": { "customRequestHeaders": { "X-Fe": "rdnm" } },
                  "redirect": { "regex": "^http://rdnm\\.test/only/(.*)$", "replacement": "http://z.test/$1" } },
+    "rdlocal": { "backend": "a", "routes": { "r": { "rule": "PathPrefix:/rdlocal/" } },
+                 "redirect": { "regex": "^http://([^/]*)/rdlocal/(.*)$", "replacement": "http://$1/moved/$2" } },
     "rdep":    { "backend": "a", "routes": { "r": { "rule": "Host:rdep.test" } },
                  "redirect": { "entryPoint": "wlok" } },
     "wlok":    { "backend": "a", "routes": { "r": { "rule": "Host:wlok.test" } },
@@ -124,7 +130,9 @@ cat >"$D/doc.tmpl" <<'EOF'
 }
 EOF
 sed -e "s/@WEB@/$WEB/; s/@RED@/$RED/; s/@REDP@/$REDP/; s/@WL@/$WL/; s/@WLX@/$WLX/" \
-    -e "s/@WLOK@/$WLOK/; s/@UNTR@/$UNTR/; s/@TLSP@/$TLSP/; s/@TLSR@/$TLSR/; s/@S1@/$S1/; s/@S2@/$S2/; s/@CLOSED@/$CLOSED/" "$D/doc.tmpl" >"$D/doc.json"
+    -e "s/@WLOK@/$WLOK/; s/@UNTR@/$UNTR/; s/@TLSP@/$TLSP/; s/@TLSR@/$TLSR/; s/@S1@/$S1/; s/@S2@/$S2/; s/@CLOSED@/$CLOSED/" \
+    -e "s/@RED6@/$RED6/" "$D/doc.tmpl" >"$D/doc.json"
+[ "$HAVE6" = 1 ] || sed -i '/"redir6"/d' "$D/doc.json"
 
 ALOG="$D/access.log"
 spawn "$T" start-data-node --standalone="$D/doc.json" --accesslog.filepath="$ALOG" \
@@ -161,6 +169,15 @@ seen() {
   shopt -u nocasematch
   [ -n "$out" ] && printf '%s\n' "$out"
   return 0
+}
+# raw PORT DATA [ADDR]: the bytes DATA (printf escapes) on a fresh connection to ADDR
+# (127.0.0.1) port PORT, the response read until the proxy closes: CODE, headers via hdr (the
+# whole response is in $D/hdrs). For requests curl cannot make, such as one without a Host.
+raw() {
+  timeout 10 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "$3" >&3 && cat <&3' _ \
+    "${3:-127.0.0.1}" "$1" "$2" >"$D/hdrs" 2>/dev/null
+  CODE=$(awk 'NR == 1 {print $2; exit}' "$D/hdrs")
+  BODY=
 }
 # routed DESC HOST PATH FE TARGET [CURL ARGS]: 200 through frontend FE with that upstream target.
 routed() {
@@ -408,6 +425,42 @@ check "access log: the request count goes up by one per request ($n1, $n2)" \
 check "access log: the size is the body size sent ($okbytes)" \
   [ "$(grep '"regress-al-ok"' "$ALOG" | awk '{print $10}')" = "$okbytes" ]
 check "access log: no empty or partial lines" bash -c "! grep -qvE '^127\\.0\\.0\\.1 - .* [0-9]+ms\$' '$ALOG'"
+
+# --- redirects without a Host -----------------------------------------------------------
+# No Host (HTTP/1.0) or an empty one: the Location names the address the client connected to.
+# After the access log checks: the IPv6 client's lines do not start with 127.0.0.1.
+raw "$RED" 'GET /p/q?r=s HTTP/1.0\r\n\r\n'
+check "entry-point redirect, HTTP/1.0 without Host: 302 (got $CODE)" [ "$CODE" = 302 ]
+check "entry-point redirect without Host: Location is the local address on the target port" \
+  [ "$(hdr Location)" = "http://127.0.0.1:$WEB/p/q?r=s" ]
+raw "$RED" 'GET /p HTTP/1.0\r\nHost: h10.test\r\n\r\n'
+check "entry-point redirect, HTTP/1.0 with a Host: Location uses the Host (got $(hdr Location))" \
+  [ "$(hdr Location)" = "http://h10.test:$WEB/p" ]
+raw "$RED" 'GET /e HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n'
+check "entry-point redirect, empty Host: Location is the local address (got $CODE $(hdr Location))" \
+  [ "$(hdr Location)" = "http://127.0.0.1:$WEB/e" ]
+raw "$TLSR" 'GET /t?u=v HTTP/1.0\r\n\r\n'
+check "entry-point redirect to TLS without Host: https:// local address, TLS port" \
+  [ "$(hdr Location)" = "https://127.0.0.1:$TLSP/t?u=v" ]
+c=$(curl -s -k -m 10 -o /dev/null -w '%{http_code}' -H 'Host: tls.test' "$(hdr Location)")
+check "entry-point redirect to TLS without Host: that Location answers through TLS (got $c)" [ "$c" = 200 ]
+raw "$WEB" 'GET /rdlocal/x?y=1 HTTP/1.0\r\n\r\n'
+check "regex redirect without Host: the URL it rewrites names the local address and port" \
+  bash -c '[ "$1" = 302 ] && [ "$2" = "$3" ]' _ "$CODE" "$(hdr Location)" "http://127.0.0.1:$WEB/moved/x?y=1"
+raw "$WEB" 'GET /rdlocal/x HTTP/1.0\r\nHost: rl.test:81\r\n\r\n'
+check "regex redirect with a Host: the URL it rewrites has that Host" \
+  [ "$(hdr Location)" = "http://rl.test:81/moved/x" ]
+if [ "$HAVE6" = 1 ]; then
+  raw "$RED6" 'GET /v6?a=b HTTP/1.0\r\n\r\n' ::1
+  check "IPv6 entry-point redirect without Host: 302 (got $CODE)" [ "$CODE" = 302 ]
+  check "IPv6 entry-point redirect without Host: Location [::1] on the target port (got $(hdr Location))" \
+    [ "$(hdr Location)" = "http://[::1]:$WEB/v6?a=b" ]
+  raw "$RED6" 'GET /v6 HTTP/1.0\r\nHost: [2001:db8::7]:81\r\n\r\n' ::1
+  check "IPv6 entry-point redirect with a Host: Location from the Host (got $(hdr Location))" \
+    [ "$(hdr Location)" = "http://[2001:db8::7]:$WEB/v6" ]
+else
+  ok "# SKIP IPv6 redirect checks: ::1 cannot be bound here"
+fi
 
 # --- reload with SIGHUP keeps serving; a bad document is refused and the old one stays ---
 sed 's/"Host:a.example.com,b.example.com"/"Host:a.example.com,b.example.com,c.example.com"/' \

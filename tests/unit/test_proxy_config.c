@@ -520,6 +520,39 @@ static void redirects(void)
 					SLICE_LIT("h"), SLICE_LIT("/p"), &w, out, sizeof out,
 					&status),
 		     -ERR_INVAL);
+	/* No Host: the local address the client reached stands in (proxy_local_host). */
+	struct proxy_ip ip;
+	char lh[PROXY_LOCAL_HOST_MAX];
+	REQUIRE(proxy_ip_parse(SLICE_LIT("127.0.0.1"), &ip) == 0);
+	int hl = proxy_local_host(&ip, 8080, false, lh, sizeof lh);
+	CHECK_EQ_MEM(lh, hl < 0 ? 0 : (size_t)hl, "127.0.0.1:8080");
+	hl = proxy_local_host(&ip, 80, false, lh, sizeof lh);
+	CHECK_EQ_MEM(lh, hl < 0 ? 0 : (size_t)hl, "127.0.0.1");
+	hl = proxy_local_host(&ip, 80, true, lh, sizeof lh);
+	CHECK_EQ_MEM(lh, hl < 0 ? 0 : (size_t)hl, "127.0.0.1:80");
+	hl = proxy_local_host(&ip, 443, true, lh, sizeof lh);
+	CHECK_EQ_MEM(lh, hl < 0 ? 0 : (size_t)hl, "127.0.0.1");
+	n = proxy_redirect_url(t, &t->ep[0].redirect, SLICE_LIT("GET"), SLICE_LIT(""),
+			       (struct slice){lh, (size_t)(hl < 0 ? 0 : hl)}, SLICE_LIT("/p?q"), &w,
+			       out, sizeof out, &status);
+	CHECK_EQ_MEM(out, n < 0 ? 0 : (size_t)n, "http://127.0.0.1:8000/p?q");
+	REQUIRE(proxy_ip_parse(SLICE_LIT("::1"), &ip) == 0);
+	hl = proxy_local_host(&ip, 8443, false, lh, sizeof lh);
+	CHECK_EQ_MEM(lh, hl < 0 ? 0 : (size_t)hl, "[::1]:8443");
+	n = proxy_redirect_url(t, &t->ep[0].redirect, SLICE_LIT("GET"), SLICE_LIT(""),
+			       (struct slice){lh, (size_t)(hl < 0 ? 0 : hl)}, SLICE_LIT(""), &w,
+			       out, sizeof out, &status);
+	CHECK_EQ_MEM(out, n < 0 ? 0 : (size_t)n, "http://[::1]:8000/");
+	hl = proxy_local_host(&ip, 80, false, lh, sizeof lh);
+	CHECK_EQ_MEM(lh, hl < 0 ? 0 : (size_t)hl, "[::1]");
+	/* An IPv4 client on a dual-stack socket: ::ffff:a.b.c.d is written as IPv4. */
+	REQUIRE(proxy_ip_parse(SLICE_LIT("::ffff:10.1.2.3"), &ip) == 0);
+	hl = proxy_local_host(&ip, 81, false, lh, sizeof lh);
+	CHECK_EQ_MEM(lh, hl < 0 ? 0 : (size_t)hl, "10.1.2.3:81");
+	REQUIRE(proxy_ip_parse(SLICE_LIT("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff"), &ip) == 0);
+	hl = proxy_local_host(&ip, 65535, true, lh, sizeof lh);
+	CHECK_EQ_MEM(lh, hl < 0 ? 0 : (size_t)hl, "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff]:65535");
+	CHECK_EQ_INT(proxy_local_host(&ip, 65535, true, lh, 10), -ERR_BUF_FULL);
 }
 
 /* ---- invalid documents -------------------------------------------------------------------- */

@@ -59,64 +59,12 @@ static uint64_t now_ms(const struct proxy_conn *c)
 
 /* ---- client I/O ------------------------------------------------------------------------------ */
 
-/* Move ciphertext from the socket into the TLS engine and from the engine to the socket until
- * neither moves. Returns true if anything moved. A socket error marks the connection dead for
- * I/O (rdhup + io error via tls_conn_recv_eof). */
+/* Move ciphertext between the socket and the TLS engine until neither moves (proxy_tls_pump).
+ * Returns true if anything moved. A socket error marks the connection dead for I/O (rdhup +
+ * end of file for the engine). */
 static bool tls_io(struct proxy_conn *c)
 {
-	bool moved = false;
-	for (int round = 0; round < 8; round++) {
-		bool any = false;
-		while (c->can_write) {
-			size_t len = 0;
-			const uint8_t *p = tls_conn_send_buf(c->tls, &len);
-			if (!p || !len)
-				break;
-			ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-			if (n > 0) {
-				tls_conn_send_ack(c->tls, (size_t)n);
-				any = true;
-				if ((size_t)n < len)
-					c->can_write = 0;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			c->can_write = 0;
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-				c->rdhup = 1;
-				tls_conn_recv_eof(c->tls);
-			}
-			break;
-		}
-		while (c->can_read) {
-			size_t len = 0;
-			uint8_t *p = tls_conn_recv_buf(c->tls, &len);
-			if (!p || !len)
-				break;
-			ssize_t n = recv(c->fd, p, len, 0);
-			if (n > 0) {
-				tls_conn_recv_ack(c->tls, (size_t)n);
-				any = true;
-				if ((size_t)n < len && c->can_read != 2)
-					c->can_read = 0;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			c->can_read = 0;
-			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-				c->rdhup = 1;
-				tls_conn_recv_eof(c->tls);
-				any = true;
-			}
-			break;
-		}
-		if (!any)
-			break;
-		moved = true;
-	}
-	return moved;
+	return proxy_tls_pump(c->tls, c->fd, &c->can_read, &c->can_write, &c->rdhup);
 }
 
 /* Read plaintext: bytes (> 0), 0 at the peer's end, -ERR_AGAIN, or an error. */

@@ -418,6 +418,15 @@ void proxy_up_close_idle(struct proxy_engine *e);
 void proxy_up_sweep(struct proxy_engine *e);
 /* Non-blocking I/O on a busy upstream connection: bytes, 0 at EOF, -ERR_AGAIN, or an error
  * (-ERR_CLOSED for reset / broken pipe). */
+/* Move ciphertext between socket fd and TLS engine t until neither moves (at most 8 rounds);
+ * true if anything moved. *can_read / *can_write are the socket's readiness as an
+ * edge-triggered caller tracks it: cleared at EAGAIN or a short transfer, except that a short
+ * read keeps *can_read when it is 2 or *hup is set (the end was reported in the same edge:
+ * read on to see it). A socket error or the end of the stream sets *hup and is handed to the
+ * engine as end of file, which latches the right error or a clean end after close_notify.
+ * Client connections (proxy_conn.c) and https:// upstreams (proxy_upstream.c) share it. */
+bool proxy_tls_pump(struct tls_conn *t, int fd, uint8_t *can_read, uint8_t *can_write,
+		    uint8_t *hup);
 ssize_t proxy_up_read(struct proxy_up *u, void *p, size_t n);
 ssize_t proxy_up_writev(struct proxy_up *u, const struct iovec *iov, int n);
 /* SO_ERROR of a connecting socket: 0 connected, -ERR_AGAIN still connecting, else error.

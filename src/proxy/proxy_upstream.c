@@ -184,59 +184,53 @@ static void idle_unlink(struct proxy_engine *e, struct proxy_up *u)
 
 /* ---- TLS (https:// servers) ------------------------------------------------------------------ */
 
-/* Move ciphertext between the socket and the engine until neither moves (tls_io in
- * proxy_conn.c does the same for clients). A socket error or the end of the stream is handed
- * to the engine as end of file: it latches the right error (or a clean end after
- * close_notify) and rdhup keeps the connection out of the pool. True if anything moved. */
-static bool up_tls_io(struct proxy_up *u)
+bool proxy_tls_pump(struct tls_conn *t, int fd, uint8_t *can_read, uint8_t *can_write, uint8_t *hup)
 {
 	bool moved = false;
 	for (int round = 0; round < 8; round++) {
 		bool any = false;
-		while (u->sock_w) {
+		while (*can_write) {
 			size_t len = 0;
-			const uint8_t *p = tls_conn_send_buf(u->tls, &len);
+			const uint8_t *p = tls_conn_send_buf(t, &len);
 			if (!p || !len)
 				break;
-			ssize_t n = send(u->fd, p, len, MSG_NOSIGNAL);
+			ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 			if (n > 0) {
-				tls_conn_send_ack(u->tls, (size_t)n);
+				tls_conn_send_ack(t, (size_t)n);
 				any = true;
 				if ((size_t)n < len)
-					u->sock_w = 0;
+					*can_write = 0;
 				continue;
 			}
 			if (n < 0 && errno == EINTR)
 				continue;
-			u->sock_w = 0;
+			*can_write = 0;
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-				u->rdhup = 1;
-				tls_conn_recv_eof(u->tls);
+				*hup = 1;
+				tls_conn_recv_eof(t);
 				any = true;
 			}
 			break;
 		}
-		while (u->sock_r) {
+		while (*can_read) {
 			size_t len = 0;
-			uint8_t *p = tls_conn_recv_buf(u->tls, &len);
+			uint8_t *p = tls_conn_recv_buf(t, &len);
 			if (!p || !len)
 				break;
-			ssize_t n = recv(u->fd, p, len, 0);
+			ssize_t n = recv(fd, p, len, 0);
 			if (n > 0) {
-				tls_conn_recv_ack(u->tls, (size_t)n);
+				tls_conn_recv_ack(t, (size_t)n);
 				any = true;
-				/* as proxy_up_read: after a reported hang-up keep reading to the
-				 * end */
-				if ((size_t)n < len && !u->rdhup)
-					u->sock_r = 0;
+				if ((size_t)n < len && *can_read != 2 && !*hup)
+					*can_read = 0;
 				continue;
 			}
 			if (n < 0 && errno == EINTR)
 				continue;
-			u->sock_r = 0;
+			*can_read = 0;
 			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-				u->rdhup = 1;
-				tls_conn_recv_eof(u->tls);
+				*hup = 1;
+				tls_conn_recv_eof(t);
 				any = true;
 			}
 			break;
@@ -246,6 +240,13 @@ static bool up_tls_io(struct proxy_up *u)
 		moved = true;
 	}
 	return moved;
+}
+
+/* The socket pump for an upstream (proxy_tls_pump): rdhup keeps the connection out of the
+ * pool, and after a reported hang-up reading goes on to the end (as proxy_up_read). */
+static bool up_tls_io(struct proxy_up *u)
+{
+	return proxy_tls_pump(u->tls, u->fd, &u->sock_r, &u->sock_w, &u->rdhup);
 }
 
 static void up_tls_release(struct proxy_engine *e, struct proxy_up *u)

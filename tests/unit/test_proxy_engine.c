@@ -82,6 +82,24 @@ static void limits_tls_session_cache_bounds(void)
 	}
 }
 
+/* The counts added with https upstreams and forward auth: 1 accepted, 0 refused by name. */
+static void limits_new_counts_bounds(void)
+{
+	static const char *const names[] = {"max_upstream_tls_conns", "max_forward_auth",
+					    "max_forward_auth_tls"};
+	struct proxy_dp_limits lim;
+	char msg[160];
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		proxy_dp_limits_default(&lim);
+		CHECK_EQ_INT(proxy_dp_limits_set(&lim, names[i], "1"), 0);
+		CHECK_EQ_INT(proxy_dp_limits_check(&lim, msg, sizeof msg), 0);
+		CHECK_EQ_INT(proxy_dp_limits_set(&lim, names[i], "0"), 0);
+		CHECK_EQ_INT(proxy_dp_limits_check(&lim, msg, sizeof msg), -ERR_PROXY_LIMITS);
+		CHECK(strstr(msg, names[i]) != NULL);
+		CHECK_EQ_INT(proxy_dp_limits_set(&lim, names[i], "4294967296"), -ERR_RANGE);
+	}
+}
+
 static void limits_durations(void)
 {
 	uint32_t ms;
@@ -638,8 +656,8 @@ static void engine_load_refuses_bad_documents(void)
 }
 
 TEST_MAIN(limits_defaults_valid, limits_set_by_name, limits_tls_session_cache_bounds,
-	  limits_durations, limits_check_refuses, limits_memory_table, metrics_names_and_removal,
-	  metrics_series_cap, metrics_render_text, metrics_label_escaping, accesslog_common_format,
-	  accesslog_batches_and_drops, accesslog_shared_count, framing_length,
-	  framing_chunked_pass_and_dechunk, framing_errors, engine_create_refuses_bad_limits,
-	  engine_load_refuses_bad_documents)
+	  limits_new_counts_bounds, limits_durations, limits_check_refuses, limits_memory_table,
+	  metrics_names_and_removal, metrics_series_cap, metrics_render_text,
+	  metrics_label_escaping, accesslog_common_format, accesslog_batches_and_drops,
+	  accesslog_shared_count, framing_length, framing_chunked_pass_and_dechunk, framing_errors,
+	  engine_create_refuses_bad_limits, engine_load_refuses_bad_documents)

@@ -63,6 +63,18 @@ wait_for() {
   until "$@" >/dev/null 2>&1; do [ "$SECONDS" -ge "$end" ] && return 1; sleep 0.1; done
 }
 
+# wait_until SECONDS CMD...: like wait_for, polling every 50 ms and keeping CMD's output.
+wait_until() {
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 0.05
+  done
+}
+
+# file_has FILE TEXT: FILE exists and contains TEXT (fixed string).
+file_has() { grep -qF -- "$2" "$1" 2>/dev/null; }
+
 # gone PID: the process has ended.
 gone() { ! kill -0 "$1" 2>/dev/null; }
 

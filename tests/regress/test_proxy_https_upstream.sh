@@ -22,14 +22,6 @@ UP="$HERE/proxy_tls_upstream.py"
 DOC="$T/routing.json"
 mkdir -p "$C"
 
-wait_until() {
-  local end=$((SECONDS + $1)); shift
-  until "$@"; do
-    [ "$SECONDS" -ge "$end" ] && return 1
-    sleep 0.05
-  done
-}
-file_has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 count() { grep -c -- "$2" "$1" 2>/dev/null || true; } # count FILE PATTERN: matching lines
 
 # ---- certificates (ECDSA P-256)

@@ -13,15 +13,6 @@ SESSION="$HERE/proxy_session.py"
 DOC="$T/routing.json"
 LOAD_SECONDS=6
 
-# wait_until SECONDS CMD...: polls CMD every 50 ms until it succeeds or the deadline passes.
-wait_until() {
-  local end=$((SECONDS + $1)); shift
-  until "$@"; do
-    [ "$SECONDS" -ge "$end" ] && return 1
-    sleep 0.05
-  done
-}
-
 # free_ports N: N distinct free loopback ports, one per line.
 free_ports() {
   python3 -c '
@@ -30,8 +21,6 @@ ss = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in ss: s.bind(("127.0.0.1", 0))
 print("\n".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
-
-file_has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 
 declare -A UPORT
 # start_upstreams NAME...: one proxy_upstream.py each, started together; ports in UPORT.

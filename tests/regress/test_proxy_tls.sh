@@ -14,14 +14,6 @@ SESSION="$HERE/proxy_session.py"
 DOC="$T/routing.json"
 mkdir -p "$C"
 
-wait_until() {
-  local end=$((SECONDS + $1)); shift
-  until "$@"; do
-    [ "$SECONDS" -ge "$end" ] && return 1
-    sleep 0.05
-  done
-}
-file_has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 free_ports() {
   python3 -c '
 import socket, sys

@@ -11,6 +11,7 @@
 
 #include "base/base_err.h"
 #include "proxy/proxy_auth.h"
+#include "proxy/proxy_breaker.h"
 
 #include <assert.h>
 #include <bearssl.h>
@@ -1439,8 +1440,14 @@ static int load_backend(struct ld *l, int t, uint32_t idx, uint32_t *next_srv)
 	if (cb >= 0) {
 		static const char *const ckeys[] = {"expression", NULL};
 		size_t m = push_c(l, "circuitBreaker");
-		if (check_obj(l, cb, ckeys) == 0)
-			get_str(l, cb, "expression", false, &b->cb_expression);
+		char why[160];
+		if (check_obj(l, cb, ckeys) == 0 &&
+		    get_str(l, cb, "expression", false, &b->cb_expression) == 0 &&
+		    b->cb_expression.len &&
+		    proxy_breaker_validate(b->cb_expression, why, sizeof why) < 0) {
+			push_c(l, "expression"); /* proxy_breaker.h: oxy's expression language */
+			lfail(l, -ERR_PROXY_CONFIG, "%s", why);
+		}
 		pop(l, m);
 		if (l->rc)
 			return l->rc;

@@ -27,10 +27,15 @@
  * response head and its first body bytes are written together from the contiguous rs buffer.
  */
 #include "proxy/proxy_engine_int.h"
+#include "proxy/proxy_secure.h"
 
 #include "base/base_err.h"
 #include "base/base_log.h"
 #include "http/http_write.h"
+#include "proxy/proxy_breaker.h"
+#include "proxy/proxy_errpage.h"
+#include "proxy/proxy_pp.h"
+#include "proxy/proxy_ptc.h"
 
 #include <errno.h>
 #include <string.h>
@@ -291,11 +296,20 @@ static void conn_untable(struct proxy_conn *c)
 {
 	if (c->fa)
 		proxy_fwdauth_release(c); /* forward auth kept fields, sub-request */
+	if (c->gzf)
+		proxy_gzip_end(c); /* compression stream, Vary flag */
 	if (!c->gen)
 		return;
+	if (c->cb_pass) { /* status, latency, network error for the backend's breaker */
+		uint64_t now = now_ms(c);
+		c->cb_pass = 0;
+		proxy_breaker_record(c->gen->be[c->be].cb, c->status, now - c->t_start, now);
+	}
 	if (c->srv >= 0) {
 		uint64_t us = (now_ms(c) - c->t_start) * 1000;
 		bool ok = c->status > 0 && c->status < 500;
+		if (c->errpage_status)
+			ok = c->errpage_ok; /* c->srv served an error page: its own answer counts */
 		proxy_lb_done(&c->gen->lb, (uint32_t)c->srv,
 			      us > UINT32_MAX ? UINT32_MAX : (uint32_t)us, ok);
 	}
@@ -384,12 +398,24 @@ static void conn_kill(struct proxy_conn *c)
 /* ---- local responses ----------------------------------------------------------------------------
  */
 
+static bool upstream_connect(struct proxy_conn *c, bool fresh);
+
 /* Start sending a response the proxy makes. The transaction's upstream side is dropped. */
 static bool conn_local(struct proxy_conn *c, int status, struct slice location, bool close)
 {
 	struct proxy_engine *e = c->eng;
+	/* Error pages (proxy_errpage.h): a failed fetch answers the status it replaced; a
+	 * response of the matched frontend may be replaced by a fetch. */
+	if (c->errpage_status) {
+		status = c->errpage_status;
+		location = (struct slice){NULL, 0};
+	} else if (c->fe >= 0 && c->gen && c->gen->t->fe[c->fe].nerrors &&
+		   proxy_errpage_local_ok(status) && proxy_errpage_begin(c, status))
+		return upstream_connect(c, false);
 	if (c->up)
 		proxy_up_release(e, c->up, false);
+	if (c->gzf)
+		proxy_gzip_end(c); /* our own answer is never compressed */
 	if (!c->rq.done || !c->req_head_len)
 		close = true; /* unread request bytes: the next message cannot be found */
 	if (c->close_after)
@@ -445,7 +471,8 @@ static bool upstream_failed(struct proxy_conn *c, int err, bool nothing_received
 	if (c->up)
 		proxy_up_release(e, c->up, false);
 	bool safe = c->method == HTTP_M_GET || c->method == HTTP_M_HEAD ||
-		    c->method == HTTP_M_OPTIONS || c->method == HTTP_M_TRACE;
+		    c->method == HTTP_M_OPTIONS || c->method == HTTP_M_TRACE ||
+		    c->errpage_status; /* an error page request is a GET or HEAD */
 	if (nothing_received && reused && !c->res_started && c->attempts == 0 && safe &&
 	    c->rq.mode == PM_NONE && c->gen) {
 		c->attempts++;
@@ -561,7 +588,8 @@ static int build_upstream_head(struct proxy_conn *c)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct buf b;
 		buf_init(&b, c->rs.b, c->rs.cap);
-		int rc = proxy_fwd_request_head(c, &b);
+		int rc = c->errpage_status ? proxy_errpage_request_head(c, &b)
+					   : proxy_fwd_request_head(c, &b);
 		if (rc == 0) {
 			c->out_head_off = 0;
 			c->out_head_len = (uint32_t)b.len;
@@ -592,8 +620,8 @@ static bool upstream_connect(struct proxy_conn *c, bool fresh)
 		log_warn("upstream connection refused locally", "reason=\"%s\"", err_str(rc));
 		return conn_local(c, 503, (struct slice){NULL, 0}, false);
 	}
-	/* A retry replays the request from the start of its body. */
-	c->rq.start = c->rq.base;
+	/* A retry replays the request from the start of its body (an error page fetch has none). */
+	c->rq.start = c->errpage_status ? c->rq.ready : c->rq.base;
 	stream_reset(&c->rs);
 	rc = build_upstream_head(c);
 	if (rc < 0)
@@ -701,9 +729,12 @@ static bool start_request(struct proxy_conn *c)
 	c->fe = c->be = c->srv = c->ep = -1;
 	c->in_tx = 1;
 	c->set_cookie = 0;
+	c->sec = 0;
 	c->conn_ref = 0;
+	c->buf_rq_max = c->buf_rs_max = 0; /* set by a buffering backend (proxy_ptc.h) */
 	c->auth_user = (struct slice){NULL, 0};
 	c->auth_strip = 0;
+	c->errpage_status = 0;
 	c->method = (uint8_t)req->method_id;
 	c->minor = (uint8_t)req->h.minor;
 	c->head_req = req->method_id == HTTP_M_HEAD;
@@ -762,12 +793,40 @@ static bool route_frontend(struct proxy_conn *c)
 		return true;
 	if (!whitelist_ok(c, &fe->whitelist))
 		return conn_local(c, 403, (struct slice){NULL, 0}, false);
+	if (fe->headers.secure) { /* allowedHosts, SSL redirect (proxy-secure.md) */
+		struct slice loc = {NULL, 0};
+		int st = proxy_secure_request(c, &fe->headers, &loc);
+		if (st)
+			return conn_local(c, st, loc, st == 414);
+	}
 	if (fe->auth.enabled && auth_denied(c, &fe->auth))
 		return true;
 	return route_backend(c);
 }
 
-/* The route step after the frontend's checks: maxConn, server pick, upstream. */
+/* Frontend rateLimit (proxy-ratelimit.md): true when a 429 (or, for a rate set Traefik v1
+ * would refuse, a 404) is on its way. The 429 carries the delay as decimal ns in `location`
+ * (proxy_fwd_local_response writes X-Retry-In, Retry-After and oxy's body from it). */
+static bool rate_limited(struct proxy_conn *c, const struct proxy_frontend *fe,
+			 const struct proxy_req_view *v)
+{
+	uint64_t wait;
+	struct slice key = proxy_rl_key(fe, v, slice_from_cstr(c->peer_text));
+	enum proxy_rl_verdict r = proxy_rl_take(&c->eng->rl, fe, key, now_ms(c), &wait);
+	if (r == PROXY_RL_ALLOW)
+		return false;
+	if (r == PROXY_RL_INVALID)
+		return conn_local(c, 404, (struct slice){NULL, 0}, false);
+	char d[24];
+	struct buf db;
+	buf_init(&db, d, sizeof d);
+	if (buf_printf(&db, "%llu", (unsigned long long)wait) < 0)
+		buf_reset(&db); /* cannot happen: 20 digits at most; a plain 429 then */
+	return conn_local(c, 429, buf_slice(&db), false);
+}
+
+/* The route step after the frontend's checks (every auth included, also when a forward auth
+ * resumes here): rateLimit, maxConn, server pick, upstream. */
 static bool route_backend(struct proxy_conn *c)
 {
 	struct proxy_engine *e = c->eng;
@@ -776,10 +835,21 @@ static bool route_backend(struct proxy_conn *c)
 	const struct http_request *req = &c->rq.slot->m.req;
 	struct proxy_req_view v;
 	proxy_fwd_view(c, &v);
+	if (t->fe[c->fe].nratesets && rate_limited(c, &t->fe[c->fe], &v))
+		return true;
 	struct proxy_match m = {.fe = (uint32_t)c->fe, .be = (uint32_t)c->be};
 	proxy_metrics_open(e->metrics, g->m_ep[c->ep], g->be[c->be].m_be,
 			   (enum http_method)c->method, (enum proxy_proto)c->proto, 1);
 	c->counted_open = 1;
+	/* Circuit breaker (proxy_breaker.h): Tripped, or Recovering over its share, is 503. */
+	if (g->be[c->be].cb) {
+		if (!proxy_breaker_allow(g->be[c->be].cb, now_ms(c)))
+			return conn_local(c, 503, (struct slice){NULL, 0}, false);
+		c->cb_pass = 1; /* conn_untable records the outcome */
+	}
+	/* Buffering (proxy_ptc.h): maxRequestBodyBytes already over: 413, nothing sent. */
+	if (t->be[m.be].buffering && proxy_buffering_begin(c, &t->be[m.be]))
+		return conn_local(c, 413, (struct slice){NULL, 0}, true);
 	/* maxConn (Traefik: keyed by request.host, client.ip or a header): 429 over it. */
 	const struct proxy_backend *be = &t->be[m.be];
 	if (be->maxconn) {
@@ -959,6 +1029,9 @@ static bool pump_request(struct proxy_conn *c)
 				c->t_read = now_ms(c);
 				moved = true;
 				int rc = proxy_stream_frame(&c->rq, &e->hl_req);
+				if (rc == 0 && c->buf_rq_max && proxy_buffering_rq_over(c))
+					rc = -ERR_HTTP_BODY_TOO_LARGE; /* maxRequestBodyBytes: 413
+									*/
 				if (rc < 0) {
 					if (c->res_started) {
 						conn_kill(c);
@@ -1037,7 +1110,7 @@ static bool response_head(struct proxy_conn *c, int rc)
 	if (res->status < 200 && res->status != 101) {
 		/* Interim (RFC 9110 §15.2): relay the status line to HTTP/1.1 clients; drop its
 		 * fields (103 links are a hint). Then parse the next head. */
-		if (c->minor == 1 && !c->interim_len) {
+		if (c->minor == 1 && !c->interim_len && !c->errpage_status) {
 			struct buf ib;
 			buf_init(&ib, c->interim, sizeof c->interim);
 			if (http_write_status_line(&ib, 1, res->status, (struct slice){NULL, 0}) ==
@@ -1055,6 +1128,17 @@ static bool response_head(struct proxy_conn *c, int rc)
 	}
 	if (res->status == 101 && !c->upgrade)
 		return upstream_failed(c, -ERR_PROXY_UPSTREAM_MALFORMED, false);
+	if (c->gen->t->fe[c->fe].nerrors) {
+		/* Error pages (proxy_errpage.h): a fetched page takes the status it replaces; a
+		 * covered status starts the fetch (the original answer is dropped unread). */
+		if (c->errpage_status) {
+			c->errpage_ok = res->status < 500;
+			res->status = c->errpage_status;
+			res->reason = (struct slice){NULL, 0};
+		} else if (proxy_errpage_begin(c, res->status)) {
+			return upstream_connect(c, false);
+		}
+	}
 	c->status = res->status;
 	c->res_ka = (res->h.flags & HTTP_F_KEEP_ALIVE) != 0;
 	if (!request_sent(c)) {
@@ -1064,6 +1148,8 @@ static bool response_head(struct proxy_conn *c, int rc)
 		c->res_ka = 0;
 		c->out_head_len = 0;
 	}
+	if (c->gen->t->ep[c->ep].compress)
+		proxy_gzip_response(c, res); /* entry point compress (proxy_gzip.h) */
 	struct buf b;
 	buf_init(&b, e->scratch, e->scratch_cap);
 	if (proxy_fwd_response_head(c, res, &b) < 0)
@@ -1088,6 +1174,8 @@ static bool response_head(struct proxy_conn *c, int rc)
 	c->rs.base = 0;
 	c->rs.start = pos;
 	c->rs.ready = c->rs.parse = body;
+	if (c->gz)
+		c->gz->head_end = body; /* pump_gz sends the head, then compressed bytes */
 	proxy_stream_body(&c->rs, mode, len);
 	c->res_started = 1;
 	c->t_write = now_ms(c);
@@ -1097,6 +1185,8 @@ static bool response_head(struct proxy_conn *c, int rc)
 	} else if (proxy_stream_frame(&c->rs, &e->hl_res) < 0) {
 		return upstream_failed(c, -ERR_PROXY_UPSTREAM_MALFORMED, false);
 	}
+	if (c->buf_rs_max && proxy_buffering_rs_head_over(c, res))
+		return conn_local(c, 500, (struct slice){NULL, 0}, false); /* nothing sent yet */
 	if (mode != PM_TUNNEL)
 		set_state(c, PC_RESPONSE);
 	return true;
@@ -1124,6 +1214,102 @@ static void start_tunnel(struct proxy_conn *c)
 	c->close_after = 1;
 	set_state(c, PC_TUNNEL);
 	c->t_up = now_ms(c);
+}
+
+/* Upstream -> client through the compressor (entry point compress, proxy_gzip.h): the
+ * rewritten head leaves from rs, then the compressed body from the stream's own buffer.
+ * rs [start, ready) holds decoded body bytes waiting for the compressor, which is asked for
+ * a SYNC flush whenever the upstream has nothing more for now (streamed responses are not
+ * held back) and for FINISH when the body is complete. */
+static bool pump_gz(struct proxy_conn *c, bool progress)
+{
+	struct proxy_engine *e = c->eng;
+	struct proxy_gz *z = c->gz;
+	for (int guard = 0; guard < 64; guard++) {
+		bool moved = false;
+		const uint8_t *p;
+		size_t n;
+		if (z->head_end) {
+			ssize_t w = cl_write(c, c->rs.b + c->rs.start, z->head_end - c->rs.start);
+			if (w > 0) {
+				c->rs.start += (uint32_t)w;
+				c->t_write = now_ms(c);
+				moved = true;
+				if (c->rs.start == z->head_end)
+					z->head_end = 0;
+			} else if (w != -ERR_AGAIN) {
+				conn_kill(c);
+				return true;
+			}
+		}
+		while (!z->head_end && proxy_gzip_out(z, &p, &n)) {
+			ssize_t w = cl_write(c, p, n);
+			if (w > 0) {
+				proxy_gzip_sent(z, (size_t)w);
+				c->t_write = now_ms(c);
+				moved = true;
+				continue;
+			}
+			if (w != -ERR_AGAIN) {
+				conn_kill(c);
+				return true;
+			}
+			break;
+		}
+		if (!z->head_end && !proxy_gzip_out(z, &p, &n)) {
+			if (proxy_gzip_done(z)) {
+				c->res_body_sent = proxy_gzip_out_bytes(z);
+				conn_finish(c);
+				return true;
+			}
+			enum proxy_gz_flush f = PROXY_GZ_NONE;
+			if (c->rs.done)
+				f = PROXY_GZ_FINISH;
+			else if (!c->up || !c->up->can_read)
+				f = PROXY_GZ_SYNC; /* nothing more for now */
+			size_t used = 0;
+			int rc = proxy_gzip_feed(z, c->rs.b + c->rs.start,
+						 c->rs.ready - c->rs.start, &used, f);
+			if (rc < 0) {
+				conn_kill(c); /* the compressor failed: cut the client off */
+				return true;
+			}
+			c->rs.start += (uint32_t)used;
+			if (proxy_gzip_out(z, &p, &n))
+				c->t_write = now_ms(c); /* output pending from now (send_timeout) */
+			if (used || proxy_gzip_out(z, &p, &n))
+				moved = true;
+		}
+		if (!z->head_end && c->rs.start == c->rs.ready)
+			stream_compact(&c->rs);
+		if (c->up && !c->rs.eof && c->rs.end < c->rs.cap && c->up->can_read) {
+			ssize_t r =
+				proxy_up_read(c->up, c->rs.b + c->rs.end, c->rs.cap - c->rs.end);
+			if (r > 0) {
+				c->rs.end += (uint32_t)r;
+				c->t_up = now_ms(c);
+				moved = true;
+				if (proxy_stream_frame(&c->rs, &e->hl_res) < 0 ||
+				    (c->buf_rs_max && proxy_buffering_rs_over(c, true))) {
+					conn_kill(c); /* bad framing, maxResponseBodyBytes: cut */
+					return true;
+				}
+			} else if (r == 0 || (r < 0 && r != -ERR_AGAIN)) {
+				c->rs.eof = 1;
+				moved = true;
+				if (c->rs.mode == PM_CLOSE && r == 0) {
+					c->rs.done = 1;
+				} else if (!c->rs.done) {
+					conn_kill(c); /* truncated body */
+					return true;
+				}
+			}
+		}
+		if (!moved)
+			break;
+		progress = true;
+	}
+	return progress;
 }
 
 /* Upstream -> client. */
@@ -1189,7 +1375,7 @@ again:
 			if (rc < 0)
 				return upstream_failed(c, -ERR_PROXY_UPSTREAM_MALFORMED, false);
 			if (!response_head(c, rc) || c->dead || c->state == PC_LOCAL ||
-			    c->state == PC_CLOSING)
+			    c->state == PC_CLOSING || c->out_head_len /* an error page fetch */)
 				return true;
 			progress = true;
 			if (c->interim_len)
@@ -1198,6 +1384,8 @@ again:
 		if (!c->res_started)
 			return progress;
 	}
+	if (c->gz)
+		return pump_gz(c, progress); /* the body goes through the compressor */
 	for (int guard = 0; guard < 64; guard++) {
 		bool failed;
 		bool moved = flush_rs(c, &failed);
@@ -1229,6 +1417,10 @@ again:
 				moved = true;
 				if (proxy_stream_frame(&c->rs, &e->hl_res) < 0) {
 					conn_kill(c); /* bad framing mid-body: cut the client off */
+					return true;
+				}
+				if (c->buf_rs_max && proxy_buffering_rs_over(c, true)) {
+					conn_kill(c); /* maxResponseBodyBytes mid-body: cut */
 					return true;
 				}
 			} else if (n == 0 || (n < 0 && n != -ERR_AGAIN)) {
@@ -1403,6 +1595,47 @@ static bool step_linger(struct proxy_conn *c)
 	return false;
 }
 
+/* ---- PROXY protocol header (proxy_pp.h, docs/internals/proxy-pp.md) ------------------------ */
+
+/* PC_PROXYHDR: a connection from a peer its entry point trusts may start with a PROXY
+ * header. It is peeked at and consumed before TLS or the HTTP parser see any byte (a TLS
+ * connection's engine exists but is not pumped in this state: conn_cb, proxy_conn_run). A
+ * header's source address becomes the client address for everything after it (whitelists,
+ * X-Forwarded-For / X-Real-Ip, the access log, maxConn keys); UNKNOWN / LOCAL keep the real
+ * peer, no header at all is served as is, a malformed one closes the connection. The state
+ * keeps t_state: client_header_timeout runs from the accept, header and request together. */
+static bool step_proxyhdr(struct proxy_conn *c)
+{
+	if (!c->can_read)
+		return false;
+	struct proxy_pp_result r;
+	size_t avail = 0;
+	int rc = proxy_pp_recv(c->fd, &r, &avail);
+	if (rc == -ERR_AGAIN || (rc == -ERR_PARTIAL && c->can_read == 1 && !c->rdhup)) {
+		c->can_read = 0; /* all that arrived was seen: wait for the next edge */
+		return false;
+	}
+	if (rc == -ERR_PARSE)
+		log_debug("PROXY protocol header malformed: connection closed",
+			  "client=%s entrypoint=%s", c->peer_text, c->ls ? c->ls->name : "-");
+	if (rc < 0 && rc != -ERR_NOTFOUND) {
+		conn_kill(c); /* malformed, or the peer left before the header ended */
+		return true;
+	}
+	if (rc > 0) {
+		if (!r.local) {
+			c->peer_ip = r.src;
+			c->peer_port = r.src_port;
+			if (proxy_ip_format(&c->peer_ip, c->peer_text, sizeof c->peer_text) < 0)
+				strcpy(c->peer_text, "-");
+		}
+		if (avail == (size_t)rc && c->can_read == 1)
+			c->can_read = 0; /* the header was all there was: no read to EAGAIN */
+	}
+	c->state = PC_IDLE; /* t_state kept (see above) */
+	return true;
+}
+
 /* ---- driver
  * -------------------------------------------------------------------------------------- */
 
@@ -1426,6 +1659,7 @@ void proxy_conn_run(struct proxy_conn *c)
 		case PC_CLOSING: progress = step_closing(c); break;
 		case PC_LINGER: progress = step_linger(c); break;
 		case PC_AUTH: progress = step_auth(c); break;
+		case PC_PROXYHDR: progress = step_proxyhdr(c); break;
 		default: break;
 		}
 		if (c->dead)
@@ -1438,7 +1672,7 @@ void proxy_conn_run(struct proxy_conn *c)
 		conn_free(c);
 		return;
 	}
-	if (c->tls)
+	if (c->tls && c->state != PC_PROXYHDR)
 		tls_io(c);
 	if (guard == RUN_GUARD)
 		proxy_runq_add(c->eng, c); /* more to do: yield, come back before sleeping */
@@ -1461,7 +1695,7 @@ static void conn_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 		c->rdhup = 1;
 	if (ev & (LOOP_WRITE | LOOP_HUP | LOOP_ERR))
 		c->can_write = 1;
-	if (c->tls)
+	if (c->tls && c->state != PC_PROXYHDR) /* no TLS byte before the PROXY header */
 		tls_io(c);
 	proxy_conn_run(c);
 }
@@ -1477,6 +1711,7 @@ static uint64_t conn_deadline(const struct proxy_conn *c)
 		return c->t_state +
 		       (c->requests ? L->idle_timeout_ms : L->client_header_timeout_ms);
 	case PC_WAIT_BUF:
+	case PC_PROXYHDR:
 	case PC_HEAD: return c->t_state + L->client_header_timeout_ms;
 	case PC_CONNECT: return c->t_state + L->connect_timeout_ms;
 	case PC_FORWARD:
@@ -1492,7 +1727,8 @@ static uint64_t conn_deadline(const struct proxy_conn *c)
 		return c->t_state + L->response_header_timeout_ms;
 	case PC_RESPONSE:
 	case PC_LOCAL:
-		if (c->rs.start < c->rs.ready || c->interim_len)
+		if (c->rs.start < c->rs.ready || c->interim_len ||
+		    (c->gz && c->gz->off < c->gz->len)) /* compressed bytes waiting */
 			return c->t_write + L->send_timeout_ms;
 		return c->t_up + L->upstream_read_timeout_ms;
 	case PC_TUNNEL: return c->t_up + L->tunnel_timeout_ms;
@@ -1671,6 +1907,9 @@ void proxy_conn_accept(struct proxy_listener *ls, int fd, const struct sockaddr_
 	e->st.conns++;
 	e->st.accepted++;
 	set_state(c, PC_IDLE);
+	if (e->cur && ls->ep >= 0 && e->cur->t->ep[ls->ep].proxy_protocol_enabled &&
+	    proxy_pp_trusted(&e->cur->t->ep[ls->ep], &c->peer_ip))
+		c->state = PC_PROXYHDR; /* step_proxyhdr; a TLS engine below waits for it */
 	if (ls->tls && e->cur && ls->ep >= 0 && e->cur->tls[ls->ep]) {
 		struct proxy_tlscfg *x = e->cur->tls[ls->ep];
 		void *t = NULL;

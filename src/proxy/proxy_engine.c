@@ -25,6 +25,7 @@
 #include "pki/pki_der.h"
 #include "pki/pki_key.h"
 #include "pki/pki_pem.h"
+#include "proxy/proxy_breaker.h"
 #include "proxy/proxy_monitor.h"
 
 #include <errno.h>
@@ -298,6 +299,7 @@ static void gen_free(struct proxy_gen *g)
 	free(g->be);
 	free(g->srv);
 	free(g->lb_mem);
+	proxy_breaker_gen_free(g);
 	free(g->arena_mem);
 	if (e->gens[g->slot] == g)
 		e->gens[g->slot] = NULL;
@@ -646,6 +648,10 @@ static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, siz
 	}
 	if (e->cur)
 		proxy_lb_carry(&g->lb, &e->cur->lb); /* health and drr state survive a reload */
+	/* circuit breakers (proxy_breaker.h): fresh at every load, as Traefik v1 rebuilds them */
+	int cbrc = proxy_breaker_gen_build(g, msg, cap);
+	if (cbrc < 0)
+		return cbrc;
 	for (uint32_t i = 0; i < t->nsrv; i++) {
 		struct proxy_gen_srv *gs = &g->srv[i];
 		gs->m_url = proxy_metrics_name_get(e->metrics, PROXY_MK_URL, t->srv[i].url);
@@ -660,6 +666,7 @@ static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, siz
 	}
 	if (proxy_fwdauth_gen_build(e, g, msg, cap) < 0) /* forward auth addresses */
 		return -ERR_NOMEM;
+	proxy_rl_table_check(t); /* rateLimit: warn about rate sets Traefik v1 refuses */
 	for (uint32_t i = 0; i < t->nep; i++) {
 		if (!t->ep[i].tls)
 			continue;
@@ -1230,12 +1237,15 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
 	out->target = proxy_target_size() + 2 * sizeof(void *);
 	out->health = proxy_health_size();
 	out->fwdauth = proxy_fwdauth_size();
+	out->ratelimit = proxy_rl_bytes(1);
+	out->gzip = proxy_gzip_slot_size();
 	out->series = sizeof(struct proxy_metric_series) * 2;
 	out->name = sizeof(struct proxy_metric_name);
 	out->loop_fd = sizeof(struct loop_fd_slot) + 2 * sizeof(int32_t) + 12;
 	out->loop_timer = sizeof(struct loop_timer_slot) + sizeof(uint32_t);
 	out->table = sizeof(struct proxy_gen) + proxy_table_bytes(&lim->table) +
-		     proxy_lb_bytes_max(&lim->table, lim->max_conn_keys);
+		     proxy_lb_bytes_max(&lim->table, lim->max_conn_keys) +
+		     proxy_breaker_bytes_max(&lim->table);
 	/* the https:// servers' client configuration (rootCAs: DER is smaller than its PEM) */
 	out->table += sizeof(struct tls_client_config) + 64 + lim->table.max_cert_bytes;
 	/* gen_build_tls's block: config head, 8 KiB, every PEM byte, the default pair */
@@ -1306,6 +1316,8 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 	    tls_pool_init(&e->fa_tls, L->max_forward_auth_tls < L->max_forward_auth
 					      ? L->max_forward_auth_tls
 					      : L->max_forward_auth) < 0 ||
+	    pool_init(&e->gzs, "max_gzip_streams", proxy_gzip_slot_size(), L->max_gzip_streams) <
+		    0 ||
 	    proxy_targets_init(e) < 0 ||
 	    bufpool_init(&e->bufs, "max_bufs", L->max_bufs, L->buf_size, L->max_headers) < 0 ||
 	    bufpool_init(&e->large, "max_large_bufs", L->max_large_bufs, large, L->max_headers) <
@@ -1350,6 +1362,11 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 	else
 		rand_bytes(&e->rng, auth_key, sizeof auth_key);
 	proxy_auth_state_init(&e->auth, auth_key);
+	rc = proxy_rl_init(&e->rl, L->max_ratelimit_keys, rand_u64(&e->rng), rand_u64(&e->rng));
+	if (rc < 0) {
+		set_msg(msg, cap, "out of memory for the rate limit table (max_ratelimit_keys)");
+		goto fail;
+	}
 	rc = make_default_cert(e);
 	if (rc < 0) {
 		set_msg(msg, cap, "cannot make the default certificate: %s", err_str(rc));
@@ -1404,6 +1421,8 @@ void proxy_engine_destroy(struct proxy_engine *e)
 	pool_fini(&e->hcs);
 	pool_fini(&e->fas);
 	pool_fini(&e->fa_tls);
+	proxy_rl_fini(&e->rl);
+	pool_fini(&e->gzs);
 	proxy_targets_fini(e);
 	bufpool_fini(&e->bufs);
 	bufpool_fini(&e->large);

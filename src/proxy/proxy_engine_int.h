@@ -51,15 +51,18 @@
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_fwdauth.h"
+#include "proxy/proxy_gzip.h"
 #include "proxy/proxy_lb.h"
 #include "proxy/proxy_limits.h"
 #include "proxy/proxy_metrics.h"
+#include "proxy/proxy_ratelimit.h"
 #include "tls/tls.h"
 
 struct proxy_engine;
 struct proxy_conn;
 struct proxy_up;
 struct proxy_hc;
+struct proxy_breaker;
 
 /* ---- buffers --------------------------------------------------------------------------- */
 
@@ -137,6 +140,7 @@ struct proxy_gen_be {
 	uint32_t idx;
 	int m_be; /* metric name id */
 	struct loop_timer_id hc_timer;
+	struct proxy_breaker *cb; /* circuit breaker (proxy_breaker.h), NULL: none */
 };
 
 /* One entry point's TLS server configuration (see the header comment). refs == 0: free. */
@@ -166,6 +170,7 @@ struct proxy_gen {
 	struct tls_client_config *upcfg;
 	struct proxy_lb lb; /* runtime load-balancer state (proxy_lb.h): health, wrr/drr, maxConn */
 	void *lb_mem;
+	void *cb_mem; /* the circuit breakers of g->be[].cb (proxy_breaker_gen_build) */
 	/* forward auth addresses (proxy_fwdauth.c): t->nep and t->nfe entries, load time */
 	struct proxy_fwdauth_addr *fa_ep, *fa_fe;
 };
@@ -241,6 +246,8 @@ enum proxy_conn_state {
 	PC_CLOSING,  /* flushing the last bytes, then close */
 	PC_LINGER,   /* write side shut; discarding input until EOF or a short deadline */
 	PC_AUTH,     /* parked: waiting for the forward auth sub-request (c->fa) */
+	PC_PROXYHDR, /* new connection, trusted peer: a PROXY protocol header may come first
+			(proxy_pp.h); no byte reaches TLS or HTTP before it is consumed */
 };
 
 struct proxy_conn {
@@ -278,28 +285,41 @@ struct proxy_conn {
 	struct proxy_up *up;
 	int ep, fe, be, srv;
 	struct proxy_rule_hit hit;
-	uint64_t conn_ref;   /* maxConn reference (proxy_lb_conn_acquire), 0: none */
-	uint8_t method;      /* enum http_method */
-	uint8_t minor;       /* request HTTP/1.<minor> */
-	uint8_t proto;       /* enum proxy_proto (metrics) */
-	uint8_t head_req;    /* HEAD request */
-	uint8_t upgrade;     /* request asks for an upgrade */
-	uint8_t expect;      /* Expect: 100-continue */
-	uint8_t client_ka;   /* the request allows keep-alive */
-	uint8_t res_started; /* response head handed to the client output */
-	uint8_t res_ka;      /* the upstream response allows keep-alive */
+	uint64_t conn_ref;               /* maxConn reference (proxy_lb_conn_acquire), 0: none */
+	uint64_t buf_rq_max, buf_rs_max; /* backend buffering limits (proxy_ptc.h); 0: none */
+	uint8_t method;                  /* enum http_method */
+	uint8_t minor;                   /* request HTTP/1.<minor> */
+	uint8_t proto;                   /* enum proxy_proto (metrics) */
+	uint8_t head_req;                /* HEAD request */
+	uint8_t upgrade;                 /* request asks for an upgrade */
+	uint8_t expect;                  /* Expect: 100-continue */
+	uint8_t client_ka;               /* the request allows keep-alive */
+	uint8_t res_started;             /* response head handed to the client output */
+	uint8_t res_ka;                  /* the upstream response allows keep-alive */
 	uint8_t attempts;
 	uint8_t counted_open; /* open-connection gauges were raised */
 	uint8_t linger;       /* lingering close after the output */
+	uint8_t sec;          /* security headers (proxy_secure.h PROXY_SECTX_*); 0: none */
 	uint32_t req_head_len;
 	/* Authenticated user (proxy-auth.md): a slice of the pinned table's user line; empty:
 	 * none. auth_strip: a removeHeader auth passed, Authorization does not go upstream. */
 	struct slice auth_user;
 	uint8_t auth_strip;
+	uint8_t cb_pass; /* passed c->be's circuit breaker: record the outcome (conn_untable) */
 	/* Forward auth (proxy_fwdauth.h): the sub-request and kept fields, and the route step
 	 * to resume at (1: after the entry point auth, 2: after the frontend auth). */
 	struct proxy_fwdauth *fa;
 	uint8_t fa_stage;
+	/* Entry point compress (proxy_gzip.h): PROXY_GZ_* applied to this response, and the
+	 * compression stream (max_gzip_streams) while the body goes through it. */
+	uint8_t gzf;
+	struct proxy_gz *gz;
+	/* Error pages (proxy_errpage.h): while the page of fe->errors[errpage_idx] is fetched in
+	 * place of a response, the status the client gets; 0: no fetch (a fetched answer is
+	 * never replaced again). */
+	uint16_t errpage_status;
+	uint16_t errpage_idx;
+	uint8_t errpage_ok;    /* the page's own answer was not a 5xx (load balancer statistics) */
 	uint32_t out_head_len; /* request: rewritten head bytes in rs not yet sent (from 0) */
 	uint32_t out_head_off;
 	int status;             /* status of the response sent to the client */
@@ -362,6 +382,12 @@ struct proxy_engine {
 	struct pool hcs;
 	/* forward auth sub-requests (max_forward_auth) and their TLS slots */
 	struct pool fas, fa_tls;
+	/* response compression streams (max_gzip_streams, proxy_gzip.c): compressed responses,
+	 * responses sent uncompressed at the cap, and the cap's once-a-second log line */
+	struct pool gzs;
+	uint64_t gz_responses, gz_full, gz_log_ms, gz_log_skipped;
+	/* frontend rate limiting (proxy_ratelimit.h): max_ratelimit_keys buckets, this worker's */
+	struct proxy_rl rl;
 	struct proxy_hc *hc_head; /* probes in flight */
 	uint32_t nhc_running;
 	char errmsg[256];

@@ -17,6 +17,8 @@
  * uses.
  */
 #include "proxy/proxy_engine_int.h"
+#include "proxy/proxy_ptc.h"
+#include "proxy/proxy_secure.h"
 
 #include "base/base_err.h"
 #include "http/http_write.h"
@@ -184,6 +186,7 @@ enum xf {
 	XF_REAL_IP = 1u << 5,
 	XF_PREFIX = 1u << 6,
 	XF_REPLACED = 1u << 7,
+	XF_PTC = 1u << 8, /* passTLSCert / passTLSClientCert fields (proxy_ptc.h) */
 };
 
 static unsigned xf_of(struct slice name)
@@ -202,7 +205,7 @@ static unsigned xf_of(struct slice name)
 	for (size_t i = 0; i < sizeof xf / sizeof xf[0]; i++)
 		if (slice_eq_cstr_ci(name, xf[i].name))
 			return xf[i].bit;
-	return 0;
+	return proxy_ptc_owned_field(name) ? XF_PTC : 0;
 }
 
 /* Whether the client may set X-Forwarded-* (Traefik v1 forwardedHeaders: insecure by
@@ -347,7 +350,10 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 			continue; /* forward auth authResponseHeaders replace the client's */
 		unsigned xf = xf_of(h[i].name);
 		if (xf) {
-			if (!trust || xf == XF_PREFIX || xf == XF_REPLACED)
+			if (xf == XF_PTC) {
+				if (proxy_ptc_enabled(fe->pass_tls_cert, fe->pass_tls_client_cert))
+					continue; /* passTLSCert / passTLSClientCert: only ours */
+			} else if (!trust || xf == XF_PREFIX || xf == XF_REPLACED)
 				continue; /* ours replace them */
 			if (xf == XF_FOR) {
 				if (nxff < sizeof xff / sizeof xff[0])
@@ -448,6 +454,11 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 		if (rc)
 			return rc;
 	}
+	if (proxy_ptc_enabled(fe->pass_tls_cert, fe->pass_tls_client_cert)) { /* proxy_ptc.h */
+		rc = proxy_ptc_put(b, fe, c->tls, loop_now_ms(e->loop));
+		if (rc)
+			return rc;
+	}
 
 	/* Framing, regenerated (RFC 9112 §6): the parser refused TE with CL, so exactly one. */
 	if (req->h.body == HTTP_BODY_LENGTH)
@@ -482,6 +493,9 @@ int proxy_fwd_response_head(struct proxy_conn *c, const struct http_response *re
 	if (rc)
 		return rc;
 	bool te_coded = (res->h.flags & HTTP_F_TE_CODED) != 0;
+	/* Security headers (proxy-secure.md): the upstream's copies of ours are marked hop. */
+	if (c->sec & PROXY_SECTX_ON) /* c->rs.slot's fields: ours to change */
+		proxy_secure_resp_mark(&fe->headers, c->sec, (struct http_header *)h, n);
 	for (size_t i = 0; i < n; i++) {
 		if (h[i].hop || h[i].id == HTTP_H_CONTENT_LENGTH ||
 		    h[i].id == HTTP_H_TRANSFER_ENCODING)
@@ -493,6 +507,8 @@ int proxy_fwd_response_head(struct proxy_conn *c, const struct http_response *re
 			return rc;
 	}
 	rc = put_custom(b, cust, ncust);
+	if (!rc && (c->sec & PROXY_SECTX_ON))
+		rc = proxy_secure_resp_put(&fe->headers, c->sec, h, n, cust, ncust, b);
 	if (rc)
 		return rc;
 	if (c->set_cookie && c->srv >= 0) {
@@ -501,6 +517,11 @@ int proxy_fwd_response_head(struct proxy_conn *c, const struct http_response *re
 		int ckn = proxy_lb_cookie(c->gen->t, (uint32_t)c->srv, ck, sizeof ck);
 		if (ckn > 0)
 			rc = put_field_c(b, "Set-Cookie", (struct slice){ck, (size_t)ckn});
+		if (rc)
+			return rc;
+	}
+	if (c->gzf & PROXY_GZ_VARY) { /* entry point compress (proxy_gzip.h) */
+		rc = put_field_c(b, "Vary", SLICE_LIT("Accept-Encoding"));
 		if (rc)
 			return rc;
 	}
@@ -516,6 +537,11 @@ int proxy_fwd_response_head(struct proxy_conn *c, const struct http_response *re
 		mode = PM_TUNNEL;
 		rc = put_field_c(b, "Connection", SLICE_LIT("Upgrade"));
 		rc = rc ? rc : put_field_c(b, "Upgrade", res->h.upgrade);
+		if (rc)
+			return rc;
+	} else if (c->gz) {
+		/* compressed: Content-Encoding, chunked or close-delimited (proxy_gzip.c) */
+		rc = proxy_gzip_head(c, res, b, &mode, &len, &close);
 		if (rc)
 			return rc;
 	} else {
@@ -603,12 +629,20 @@ int proxy_fwd_local_response(struct proxy_conn *c, struct buf *b, int status, st
 {
 	size_t saved = b->len;
 	struct slice body = local_body(status);
+	if (status == 500 && (c->sec & PROXY_SECTX_BAD_HOST))
+		body = SLICE_LIT("Bad Host\n"); /* unrolled/secure's answer to allowedHosts */
 	int rc = http_write_status_line(b, 1, status, (struct slice){NULL, 0});
-	if (!rc && location.len && status != 401)
+	if (!rc && location.len && status != 401 && status != 429)
 		rc = put_field_c(b, "Location", location);
 	if (!rc && status == 401) /* location: the challenge (proxy-auth.md) */
 		rc = put_field_c(b, "WWW-Authenticate",
 				 location.len ? location : SLICE_LIT("Basic realm=\"traefik\""));
+	char rl_body[PROXY_RL_BODY_MAX];
+	size_t rl_len = 0;
+	if (!rc && status == 429 && location.len) { /* rateLimit: the delay (proxy-ratelimit.md) */
+		rc = proxy_rl_response_fields(b, location, rl_body, sizeof rl_body, &rl_len);
+		body = (struct slice){rl_body, rl_len};
+	}
 	if (!rc && body.len)
 		rc = put_field_c(b, "Content-Type", SLICE_LIT("text/plain; charset=utf-8"));
 	if (!rc && status != 204 && status != 304)

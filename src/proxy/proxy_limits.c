@@ -36,9 +36,11 @@ static const struct lim_field lim_fields[] = {
 	LF_(max_health_checks, LK_COUNT),
 	LF_(max_forward_auth, LK_COUNT),
 	LF_(max_forward_auth_tls, LK_COUNT),
+	LF_(max_gzip_streams, LK_COUNT),
 	LF_(max_metric_series, LK_COUNT),
 	LF_(max_metric_names, LK_COUNT),
 	LF_(max_conn_keys, LK_COUNT),
+	LF_(max_ratelimit_keys, LK_COUNT),
 	LF_(max_line, LK_SIZE32),
 	LF_(max_headers, LK_COUNT),
 	LF_(max_header_bytes, LK_SIZE32),
@@ -90,9 +92,11 @@ void proxy_dp_limits_default(struct proxy_dp_limits *lim)
 	lim->max_health_checks = 256;
 	lim->max_forward_auth = 256;
 	lim->max_forward_auth_tls = 32;
+	lim->max_gzip_streams = 32;
 	lim->max_metric_series = 4096;
 	lim->max_metric_names = 1024;
 	lim->max_conn_keys = 4096;
+	lim->max_ratelimit_keys = 16384;
 	lim->max_line = 8192;
 	lim->max_headers = 100;
 	lim->max_header_bytes = 32768;
@@ -336,6 +340,10 @@ int proxy_dp_limits_check(const struct proxy_dp_limits *lim, char *msg, size_t c
 		snprintf(msg, cap, "max_line + max_header_bytes must stay under 2^27");
 		return -ERR_PROXY_LIMITS;
 	}
+	if (lim->max_gzip_streams > 65536) {
+		snprintf(msg, cap, "max_gzip_streams %u over 65536", lim->max_gzip_streams);
+		return -ERR_PROXY_LIMITS;
+	}
 	if (lim->max_tls_conns > lim->max_conns) {
 		snprintf(msg, cap, "max_tls_conns (%u) over max_conns (%u)", lim->max_tls_conns,
 			 lim->max_conns);
@@ -351,6 +359,10 @@ int proxy_dp_limits_check(const struct proxy_dp_limits *lim, char *msg, size_t c
 	}
 	if (lim->workers > 64) {
 		snprintf(msg, cap, "workers %u over 64", lim->workers);
+		return -ERR_PROXY_LIMITS;
+	}
+	if (lim->max_ratelimit_keys > (1u << 24)) {
+		snprintf(msg, cap, "max_ratelimit_keys %u over 16777216", lim->max_ratelimit_keys);
 		return -ERR_PROXY_LIMITS;
 	}
 	if (lim->max_conns > (1u << 22) || lim->max_upstream_conns > (1u << 22)) {
@@ -402,6 +414,10 @@ void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct prox
 				      : lim->max_forward_auth) *
 			     sz->tls;
 	r->total += r->fwdauth;
+	r->ratelimit = (size_t)lim->max_ratelimit_keys * sz->ratelimit;
+	r->total += r->ratelimit;
+	r->gzip = (size_t)lim->max_gzip_streams * sz->gzip; /* compressor + output buffer each */
+	r->total += r->gzip;
 	r->per_idle_conn = sz->conn + sz->loop_fd + sz->loop_timer;
 	r->per_busy_conn = r->per_idle_conn + 2 * ((size_t)lim->buf_size + sz->buf_overhead) +
 			   sz->upstream + sz->loop_fd + sz->loop_timer;
@@ -440,6 +456,8 @@ int proxy_dp_limits_format(const struct proxy_dp_limits *lim, const struct proxy
 	LINE_("health probes", r->health, "max_health_checks %u", lim->max_health_checks);
 	LINE_("forward auth", r->fwdauth, "max_forward_auth %u, max_forward_auth_tls %u",
 	      lim->max_forward_auth, lim->max_forward_auth_tls);
+	LINE_("gzip streams", r->gzip, "max_gzip_streams %u", lim->max_gzip_streams);
+	LINE_("rate limit buckets", r->ratelimit, "max_ratelimit_keys %u", lim->max_ratelimit_keys);
 	LINE_("metrics", r->metrics, "max_metric_series %u, max_metric_names %u",
 	      lim->max_metric_series, lim->max_metric_names);
 	LINE_("event loop", r->loop, "fds and timers for the pools above");

@@ -54,10 +54,14 @@ struct proxy_dp_limits {
 	uint32_t max_metric_series;   /* Prometheus series (label combinations) */
 	uint32_t max_metric_names;    /* entry point / frontend / backend names in metrics */
 	uint32_t max_conn_keys;       /* distinct maxConn keys open at once, per table */
+	uint32_t max_ratelimit_keys;  /* rate-limit buckets (key x rate set), per worker */
 	/* Forward auth sub-requests in flight (503 over it); of those, to https:// auth
 	 * servers (a 48 KiB TLS slot each). */
 	uint32_t max_forward_auth;
 	uint32_t max_forward_auth_tls;
+	/* Responses being compressed at once (entry point compress: true; proxy-gzip.md): a
+	 * compressor and its output buffer each; over it a response goes uncompressed. */
+	uint32_t max_gzip_streams;
 	/* Upstream connections that are TLS (https:// servers and their health probes, 48 KiB
 	 * each): at most this many, and at most max_upstream_conns. */
 	uint32_t max_upstream_tls_conns;
@@ -90,8 +94,9 @@ struct proxy_dp_limits {
  *   max_upstream_tls_conns 256,
  *   max_idle_per_server 1024, max_targets 1024, max_bufs 2048, buf_size 16384,
  *   max_large_bufs 64, max_tables 4, max_tls_generations 16, tls_session_cache 512 KiB (about
- *   100 bytes a session), max_health_checks 256,
- *   max_metric_series 4096, max_metric_names 1024, max_conn_keys 4096, max_line 8192, max_headers
+ *   100 bytes a session), max_health_checks 256, max_gzip_streams 32,
+ *   max_metric_series 4096, max_metric_names 1024, max_conn_keys 4096, max_ratelimit_keys 16384,
+ *   max_line 8192, max_headers
  * 100, max_header_bytes 32768, max_body 1 GiB; timeouts: connect 5 s, response header 60 s,
  * upstream read 60 s, idle 180 s, client header 10 s, client body 60 s, send 60 s, upstream idle 90
  * s, tunnel 3600 s, grace 10 s, health interval 30 s, health timeout 5 s. */
@@ -139,6 +144,8 @@ struct proxy_mem_sizes {
 	size_t buf_overhead; /* per buffer slot: parse state and header array */
 	size_t reload;       /* scratch while a document loads (worst-case arena, JSON tokens) */
 	size_t fwdauth;      /* one forward auth sub-request */
+	size_t ratelimit;    /* one rate-limit bucket (proxy_ratelimit.h) */
+	size_t gzip;         /* one compression stream (proxy_gzip_slot_size) */
 };
 
 struct proxy_mem_report {
@@ -149,6 +156,8 @@ struct proxy_mem_report {
 	size_t per_idle_conn; /* an idle keep-alive plain connection */
 	size_t per_busy_conn; /* a plain connection proxying a request (two buffers) */
 	size_t fwdauth;       /* max_forward_auth sub-requests and max_forward_auth_tls slots */
+	size_t ratelimit;     /* max_ratelimit_keys buckets */
+	size_t gzip;          /* max_gzip_streams compression streams */
 };
 
 void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct proxy_mem_sizes *sz,

@@ -86,7 +86,8 @@ static void limits_tls_session_cache_bounds(void)
 static void limits_new_counts_bounds(void)
 {
 	static const char *const names[] = {"max_upstream_tls_conns", "max_forward_auth",
-					    "max_forward_auth_tls"};
+					    "max_forward_auth_tls", "max_gzip_streams",
+					    "max_ratelimit_keys"};
 	struct proxy_dp_limits lim;
 	char msg[160];
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -142,6 +143,12 @@ static void limits_check_refuses(void)
 	proxy_dp_limits_default(&lim);
 	lim.table.max_entrypoints = 65;
 	CHECK_EQ_INT(proxy_dp_limits_check(&lim, msg, sizeof msg), -ERR_PROXY_LIMITS);
+	proxy_dp_limits_default(&lim);
+	lim.max_ratelimit_keys = 1u << 24; /* the largest table: 256 MiB */
+	CHECK_EQ_INT(proxy_dp_limits_check(&lim, msg, sizeof msg), 0);
+	lim.max_ratelimit_keys = (1u << 24) + 1;
+	CHECK_EQ_INT(proxy_dp_limits_check(&lim, msg, sizeof msg), -ERR_PROXY_LIMITS);
+	CHECK(strstr(msg, "max_ratelimit_keys") != NULL);
 }
 
 static void limits_memory_table(void)
@@ -156,7 +163,10 @@ static void limits_memory_table(void)
 	CHECK(r.bufs >= (size_t)lim.max_bufs * lim.buf_size);
 	CHECK_EQ_INT(r.total, r.conns + r.tls + r.upstreams + r.upstream_tls + r.bufs +
 				      r.large_bufs + r.targets + r.health + r.metrics + r.loop +
-				      r.tables + r.tls_cfgs + r.reload + r.fixed + r.fwdauth);
+				      r.tables + r.tls_cfgs + r.reload + r.fixed + r.fwdauth +
+				      r.gzip + r.ratelimit);
+	/* rate limit buckets (proxy_ratelimit.h): 16 bytes each */
+	CHECK_EQ_INT(r.ratelimit, (size_t)lim.max_ratelimit_keys * 16);
 	/* forward auth: sub-requests and their TLS slots (the smaller cap) */
 	CHECK_EQ_INT(r.fwdauth, (size_t)lim.max_forward_auth * sz.fwdauth +
 					(size_t)lim.max_forward_auth_tls * sz.tls);

@@ -1,0 +1,111 @@
+/* proxy_ratelimit.h — frontend rate limiting (Traefik v1 `rateLimit`, oxy's TokenLimiter).
+ *
+ * Contract
+ *   A frontend with rate sets (struct proxy_frontend.ratesets, proxy_config.h) limits each
+ *   key its extractor gives (client.ip, request.host, request.header.<Name>): per key, one
+ *   token bucket per rate set, of capacity `burst`, refilled with `average` tokens every
+ *   `period`. A request takes one token from every bucket of its key, or — if any of them is
+ *   empty — none at all and is answered 429 with the delay after which it would pass.
+ *   docs/internals/proxy-ratelimit.md has the user-facing semantics.
+ *
+ *   Buckets are kept as GCRA "theoretical arrival times" (one 64-bit time each: a bucket is
+ *   full when that time is not after now), in one open-addressing table of max_ratelimit_keys
+ *   entries of 16 bytes, allocated by proxy_rl_init and never again. An entry is named by a
+ *   keyed SipHash-2-4 of (frontend name, key, period, average, burst): no key text is kept, a
+ *   frontend that survives a reload under the same name keeps its buckets, a changed rate set
+ *   starts full, and clients cannot aim collisions at the table (the key is random per
+ *   engine). When the probe window of a new entry is full, the entry that is idle (its bucket
+ *   full: it carries no information) or else closest to idle is replaced; replacing a bucket
+ *   that was not full is counted and logged (at most once a second, setting=max_ratelimit_keys).
+ *
+ *   Time is passed in (milliseconds of a monotonic clock); nothing reads a clock or allocates
+ *   after init. Single-threaded like the event loop: one table per worker process.
+ */
+#ifndef PROXY_RATELIMIT_H
+#define PROXY_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base_buf.h"
+#include "base/base_slice.h"
+#include "proxy/proxy_config.h"
+#include "proxy/proxy_rule.h"
+
+/* Slots probed from an entry's home slot (lookups and replacement stay within them). */
+#define PROXY_RL_PROBE 8u
+/* Longest Go duration text proxy_rl_go_duration writes ("2562047h47m16.854775807s"). */
+#define PROXY_RL_DURATION_MAX 32u
+/* Longest body of a rate-limited 429 ("max rate reached: retry-in " + a duration). */
+#define PROXY_RL_BODY_MAX 64u
+
+struct proxy_rl_entry {
+	uint64_t h;   /* 0: empty */
+	uint64_t tat; /* ns: the bucket is full from this time on */
+};
+
+struct proxy_rl_stats {
+	uint64_t allowed;  /* requests that took their tokens */
+	uint64_t limited;  /* requests answered 429 */
+	uint64_t invalid;  /* requests of a frontend whose rate set is unusable (404) */
+	uint64_t inserted; /* buckets created */
+	uint64_t
+		evicted; /* buckets replaced while not full (table too small: max_ratelimit_keys) */
+	uint32_t used;   /* slots holding a bucket (full ones included) */
+};
+
+struct proxy_rl {
+	struct proxy_rl_entry *slot; /* n entries */
+	uint32_t n;
+	uint64_t k0, k1; /* SipHash key */
+	struct proxy_rl_stats st;
+	uint64_t log_ms;      /* last "table full" line (0: never) */
+	uint64_t log_skipped; /* lines left out since */
+	uint64_t bad_log_ms;  /* last "unusable rate set" line */
+};
+
+enum proxy_rl_verdict {
+	PROXY_RL_ALLOW = 0, /* tokens taken: go on */
+	PROXY_RL_LIMITED,   /* 429; *retry_ns says when it would pass */
+	PROXY_RL_INVALID,   /* a rate set has average or burst < 1: Traefik v1 skips the frontend */
+};
+
+/* Allocate the table (max_keys entries, calloc: pages never touched are never resident) with
+ * the SipHash key (k0, k1). 0 or -ERR_NOMEM, -ERR_INVAL (max_keys 0). */
+int proxy_rl_init(struct proxy_rl *rl, uint32_t max_keys, uint64_t k0, uint64_t k1);
+void proxy_rl_fini(struct proxy_rl *rl);
+
+/* The key of a request for fe's extractor: the client address text (client.ip), the Host as
+ * received, port included (request.host), or the first value of the named header, "" when
+ * absent (oxy's Header.Get: every request without it shares one bucket). A slice of v or ip. */
+struct slice proxy_rl_key(const struct proxy_frontend *fe, const struct proxy_req_view *v,
+			  struct slice client_ip);
+
+/* Take one token from every bucket of (fe, key) at now_ms. fe->nratesets must be > 0.
+ * PROXY_RL_LIMITED leaves every bucket as it was and sets *retry_ns (> 0) to the time until
+ * the request would pass. PROXY_RL_INVALID is logged at most once a second. */
+enum proxy_rl_verdict proxy_rl_take(struct proxy_rl *rl, const struct proxy_frontend *fe,
+				    struct slice key, uint64_t now_ms, uint64_t *retry_ns);
+
+/* Go's time.Duration.String of ns ("200ms", "1.5s", "1m0s", "999.5µs"). Bytes written
+ * (NUL-terminated; cap >= PROXY_RL_DURATION_MAX). */
+size_t proxy_rl_go_duration(uint64_t ns, char *out, size_t cap);
+
+/* The fields and body of a rate-limited 429, for proxy_fwd_local_response: delay is the
+ * decimal nanoseconds proxy_conn.c passes as the local response's `location`. Appends
+ * "X-Retry-In: <Go duration>" (oxy) and "Retry-After: <seconds, rounded up>" to b and
+ * writes the body "max rate reached: retry-in <Go duration>" (oxy) into body (cap >=
+ * PROXY_RL_BODY_MAX), *body_len its length. 0, -ERR_BUF_FULL (b restored), -ERR_INVAL. */
+int proxy_rl_response_fields(struct buf *b, struct slice delay, char *body, size_t cap,
+			     size_t *body_len);
+
+/* Warn (log) about every rate set of t that Traefik v1 refuses (average or burst below 1: it
+ * skips the frontend; here the frontend answers 404). Called when a document is applied.
+ * Returns how many were found. */
+uint32_t proxy_rl_table_check(const struct proxy_table *t);
+
+/* Bytes of the table for max_keys (the worst-case memory report). */
+size_t proxy_rl_bytes(uint32_t max_keys);
+
+#endif

@@ -270,7 +270,7 @@ static void conn_record(struct proxy_conn *c)
 
 	struct proxy_access_entry a;
 	memset(&a, 0, sizeof a);
-	a.client = slice_from_cstr(c->peer_text);
+	a.client = proxy_conn_peer(c);
 	a.minor = c->minor;
 	a.status = c->status;
 	a.size = c->res_body_sent;
@@ -731,7 +731,7 @@ static bool start_request(struct proxy_conn *c)
 	c->set_cookie = 0;
 	c->sec = 0;
 	c->conn_ref = 0;
-	c->buf_rq_max = c->buf_rs_max = 0; /* set by a buffering backend (proxy_ptc.h) */
+	c->buf_lim = 0; /* set by a buffering backend (proxy_ptc.h) */
 	c->auth_user = (struct slice){NULL, 0};
 	c->auth_strip = 0;
 	c->errpage_status = 0;
@@ -811,7 +811,7 @@ static bool rate_limited(struct proxy_conn *c, const struct proxy_frontend *fe,
 			 const struct proxy_req_view *v)
 {
 	uint64_t wait;
-	struct slice key = proxy_rl_key(fe, v, slice_from_cstr(c->peer_text));
+	struct slice key = proxy_rl_key(fe, v, proxy_conn_peer(c));
 	enum proxy_rl_verdict r = proxy_rl_take(&c->eng->rl, fe, key, now_ms(c), &wait);
 	if (r == PROXY_RL_ALLOW)
 		return false;
@@ -853,7 +853,7 @@ static bool route_backend(struct proxy_conn *c)
 	/* maxConn (Traefik: keyed by request.host, client.ip or a header): 429 over it. */
 	const struct proxy_backend *be = &t->be[m.be];
 	if (be->maxconn) {
-		struct slice key = proxy_lb_conn_key(be, &v, slice_from_cstr(c->peer_text));
+		struct slice key = proxy_lb_conn_key(be, &v, proxy_conn_peer(c));
 		int rc2 = proxy_lb_conn_acquire(&g->lb, m.be, key, &c->conn_ref);
 		if (rc2 == -ERR_PROXY_CONN_KEYS_FULL)
 			log_warn("maxConn key table full", "setting=max_conn_keys");
@@ -1029,7 +1029,8 @@ static bool pump_request(struct proxy_conn *c)
 				c->t_read = now_ms(c);
 				moved = true;
 				int rc = proxy_stream_frame(&c->rq, &e->hl_req);
-				if (rc == 0 && c->buf_rq_max && proxy_buffering_rq_over(c))
+				if (rc == 0 && (c->buf_lim & PROXY_BUFLIM_RQ) &&
+				    proxy_buffering_rq_over(c))
 					rc = -ERR_HTTP_BODY_TOO_LARGE; /* maxRequestBodyBytes: 413
 									*/
 				if (rc < 0) {
@@ -1102,6 +1103,21 @@ static bool flush_rs(struct proxy_conn *c, bool *failed)
 }
 
 /* Parse the response head in rs; place the rewritten head in front of the body. */
+/* The status line (and empty line) relayed for an interim response: "HTTP/1.1 100
+ * Continue\r\n\r\n". A function of the status alone, so the connection keeps the status and
+ * rebuilds the bytes at each write instead of holding them. Returns the length; 0 if it does
+ * not fit (nothing is relayed then). */
+#define INTERIM_LINE_MAX 64
+static size_t interim_line(uint16_t status, char out[INTERIM_LINE_MAX])
+{
+	struct buf ib;
+	buf_init(&ib, out, INTERIM_LINE_MAX);
+	if (http_write_status_line(&ib, 1, status, (struct slice){NULL, 0}) < 0 ||
+	    http_write_head_end(&ib) < 0)
+		return 0;
+	return ib.len;
+}
+
 static bool response_head(struct proxy_conn *c, int rc)
 {
 	struct proxy_engine *e = c->eng;
@@ -1111,12 +1127,9 @@ static bool response_head(struct proxy_conn *c, int rc)
 		/* Interim (RFC 9110 §15.2): relay the status line to HTTP/1.1 clients; drop its
 		 * fields (103 links are a hint). Then parse the next head. */
 		if (c->minor == 1 && !c->interim_len && !c->errpage_status) {
-			struct buf ib;
-			buf_init(&ib, c->interim, sizeof c->interim);
-			if (http_write_status_line(&ib, 1, res->status, (struct slice){NULL, 0}) ==
-				    0 &&
-			    http_write_head_end(&ib) == 0)
-				c->interim_len = (uint8_t)ib.len;
+			char line[INTERIM_LINE_MAX];
+			c->interim_status = (uint16_t)res->status;
+			c->interim_len = (uint8_t)interim_line(c->interim_status, line);
 			c->interim_off = 0;
 		}
 		uint32_t rest = c->rs.end - (H + (uint32_t)rc);
@@ -1185,7 +1198,7 @@ static bool response_head(struct proxy_conn *c, int rc)
 	} else if (proxy_stream_frame(&c->rs, &e->hl_res) < 0) {
 		return upstream_failed(c, -ERR_PROXY_UPSTREAM_MALFORMED, false);
 	}
-	if (c->buf_rs_max && proxy_buffering_rs_head_over(c, res))
+	if ((c->buf_lim & PROXY_BUFLIM_RS) && proxy_buffering_rs_head_over(c, res))
 		return conn_local(c, 500, (struct slice){NULL, 0}, false); /* nothing sent yet */
 	if (mode != PM_TUNNEL)
 		set_state(c, PC_RESPONSE);
@@ -1290,7 +1303,8 @@ static bool pump_gz(struct proxy_conn *c, bool progress)
 				c->t_up = now_ms(c);
 				moved = true;
 				if (proxy_stream_frame(&c->rs, &e->hl_res) < 0 ||
-				    (c->buf_rs_max && proxy_buffering_rs_over(c, true))) {
+				    ((c->buf_lim & PROXY_BUFLIM_RS) &&
+				     proxy_buffering_rs_over(c, true))) {
 					conn_kill(c); /* bad framing, maxResponseBodyBytes: cut */
 					return true;
 				}
@@ -1320,8 +1334,9 @@ static bool pump_response(struct proxy_conn *c)
 	const uint32_t H = PROXY_HEADROOM;
 again:
 	while (c->interim_len > c->interim_off) {
-		ssize_t w =
-			cl_write(c, c->interim + c->interim_off, c->interim_len - c->interim_off);
+		char line[INTERIM_LINE_MAX];
+		interim_line(c->interim_status, line); /* the same bytes as when it was counted */
+		ssize_t w = cl_write(c, line + c->interim_off, c->interim_len - c->interim_off);
 		if (w > 0) {
 			c->interim_off += (uint8_t)w;
 			progress = true;
@@ -1419,7 +1434,8 @@ again:
 					conn_kill(c); /* bad framing mid-body: cut the client off */
 					return true;
 				}
-				if (c->buf_rs_max && proxy_buffering_rs_over(c, true)) {
+				if ((c->buf_lim & PROXY_BUFLIM_RS) &&
+				    proxy_buffering_rs_over(c, true)) {
 					conn_kill(c); /* maxResponseBodyBytes mid-body: cut */
 					return true;
 				}
@@ -1628,6 +1644,7 @@ static bool step_proxyhdr(struct proxy_conn *c)
 			c->peer_port = r.src_port;
 			if (proxy_ip_format(&c->peer_ip, c->peer_text, sizeof c->peer_text) < 0)
 				strcpy(c->peer_text, "-");
+			c->peer_len = (uint8_t)strlen(c->peer_text);
 		}
 		if (avail == (size_t)rc && c->can_read == 1)
 			c->can_read = 0; /* the header was all there was: no read to EAGAIN */
@@ -1900,6 +1917,7 @@ void proxy_conn_accept(struct proxy_listener *ls, int fd, const struct sockaddr_
 	(void)slen;
 	if (proxy_ip_format(&c->peer_ip, c->peer_text, sizeof c->peer_text) < 0)
 		strcpy(c->peer_text, "-");
+	c->peer_len = (uint8_t)strlen(c->peer_text);
 	c->next = e->all;
 	if (e->all)
 		e->all->prev = c;

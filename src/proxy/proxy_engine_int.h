@@ -269,6 +269,7 @@ struct proxy_conn {
 	struct proxy_listener *ls;
 	struct proxy_ip peer_ip;
 	uint16_t peer_port;
+	uint8_t peer_len; /* strlen(peer_text) */
 	char peer_text[PROXY_IP_STR_MAX];
 
 	struct loop_timer_id timer;
@@ -285,54 +286,60 @@ struct proxy_conn {
 	struct proxy_up *up;
 	int ep, fe, be, srv;
 	struct proxy_rule_hit hit;
-	uint64_t conn_ref;               /* maxConn reference (proxy_lb_conn_acquire), 0: none */
-	uint64_t buf_rq_max, buf_rs_max; /* backend buffering limits (proxy_ptc.h); 0: none */
-	uint8_t method;                  /* enum http_method */
-	uint8_t minor;                   /* request HTTP/1.<minor> */
-	uint8_t proto;                   /* enum proxy_proto (metrics) */
-	uint8_t head_req;                /* HEAD request */
-	uint8_t upgrade;                 /* request asks for an upgrade */
-	uint8_t expect;                  /* Expect: 100-continue */
-	uint8_t client_ka;               /* the request allows keep-alive */
-	uint8_t res_started;             /* response head handed to the client output */
-	uint8_t res_ka;                  /* the upstream response allows keep-alive */
-	uint8_t attempts;
-	uint8_t counted_open; /* open-connection gauges were raised */
-	uint8_t linger;       /* lingering close after the output */
-	uint8_t sec;          /* security headers (proxy_secure.h PROXY_SECTX_*); 0: none */
-	uint32_t req_head_len;
+	uint64_t conn_ref;      /* maxConn reference (proxy_lb_conn_acquire), 0: none */
+	uint64_t res_body_sent; /* body bytes to the client */
+	uint64_t t_start;       /* request start (monotonic ms) */
+	int64_t wall_start;     /* request start (Unix ms) */
 	/* Authenticated user (proxy-auth.md): a slice of the pinned table's user line; empty:
 	 * none. auth_strip: a removeHeader auth passed, Authorization does not go upstream. */
 	struct slice auth_user;
-	uint8_t auth_strip;
-	uint8_t cb_pass; /* passed c->be's circuit breaker: record the outcome (conn_untable) */
 	/* Forward auth (proxy_fwdauth.h): the sub-request and kept fields, and the route step
-	 * to resume at (1: after the entry point auth, 2: after the frontend auth). */
+	 * to resume at (fa_stage 1: after the entry point auth, 2: after the frontend auth). */
 	struct proxy_fwdauth *fa;
-	uint8_t fa_stage;
-	/* Entry point compress (proxy_gzip.h): PROXY_GZ_* applied to this response, and the
-	 * compression stream (max_gzip_streams) while the body goes through it. */
-	uint8_t gzf;
+	/* Entry point compress (proxy_gzip.h): PROXY_GZ_* applied to this response (gzf), and
+	 * the compression stream (max_gzip_streams) while the body goes through it. */
 	struct proxy_gz *gz;
+	uint32_t req_head_len;
+	uint32_t out_head_len; /* request: rewritten head bytes in rs not yet sent (from 0) */
+	uint32_t out_head_off;
+	int status; /* status of the response sent to the client */
 	/* Error pages (proxy_errpage.h): while the page of fe->errors[errpage_idx] is fetched in
 	 * place of a response, the status the client gets; 0: no fetch (a fetched answer is
 	 * never replaced again). */
 	uint16_t errpage_status;
 	uint16_t errpage_idx;
-	uint8_t errpage_ok;    /* the page's own answer was not a 5xx (load balancer statistics) */
-	uint32_t out_head_len; /* request: rewritten head bytes in rs not yet sent (from 0) */
-	uint32_t out_head_off;
-	int status;             /* status of the response sent to the client */
-	uint64_t res_body_sent; /* body bytes to the client */
-	uint64_t t_start;       /* request start (monotonic ms) */
-	int64_t wall_start;     /* request start (Unix ms) */
-	char interim[64];       /* a 1xx status line on its way to the client */
+	uint16_t interim_status; /* a 1xx status line on its way to the client (interim_line) */
 	uint8_t interim_len, interim_off;
+	uint8_t method;      /* enum http_method */
+	uint8_t minor;       /* request HTTP/1.<minor> */
+	uint8_t proto;       /* enum proxy_proto (metrics) */
+	uint8_t head_req;    /* HEAD request */
+	uint8_t upgrade;     /* request asks for an upgrade */
+	uint8_t expect;      /* Expect: 100-continue */
+	uint8_t client_ka;   /* the request allows keep-alive */
+	uint8_t res_started; /* response head handed to the client output */
+	uint8_t res_ka;      /* the upstream response allows keep-alive */
+	uint8_t attempts;
+	uint8_t counted_open; /* open-connection gauges were raised */
+	uint8_t linger;       /* lingering close after the output */
+	uint8_t sec;          /* security headers (proxy_secure.h PROXY_SECTX_*); 0: none */
+	uint8_t auth_strip;
+	uint8_t cb_pass; /* passed c->be's circuit breaker: record the outcome (conn_untable) */
+	uint8_t fa_stage;
+	uint8_t gzf;
+	uint8_t errpage_ok; /* the page's own answer was not a 5xx (load balancer statistics) */
+	uint8_t buf_lim;    /* backend buffering limits apply (proxy_ptc.h PROXY_BUFLIM_*) */
 
 	struct proxy_conn *wnext, *wprev; /* buffer wait queue / run queue */
 	struct proxy_conn *rnext;
 	struct proxy_conn *next, *prev; /* every live connection */
 };
+
+/* The client address as text (c->peer_text, which the PROXY protocol may have replaced). */
+static inline struct slice proxy_conn_peer(const struct proxy_conn *c)
+{
+	return (struct slice){c->peer_text, c->peer_len};
+}
 
 /* ---- engine -------------------------------------------------------------------------------- */
 

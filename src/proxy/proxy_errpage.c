@@ -230,7 +230,7 @@ int proxy_errpage_request_head(struct proxy_conn *c, struct buf *b)
 		.hdr = req->h.hdr,
 		.nhdr = req->h.nhdr,
 		.client_host = v.host,
-		.peer = slice_from_cstr(c->peer_text),
+		.peer = proxy_conn_peer(c),
 		.tls = c->tls != NULL,
 		.server = slice_from_cstr(c->eng->server_name),
 	};

@@ -315,7 +315,7 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 		rc = buf_append_byte(b, '?');
 		rc = rc ? rc : buf_append_slice(b, v.query);
 	}
-	rc = rc ? rc : buf_append_cstr(b, " HTTP/1.1\r\n");
+	rc = rc ? rc : buf_append(b, " HTTP/1.1\r\n", 11);
 	if (rc)
 		return rc;
 
@@ -386,21 +386,21 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 	/* X-Forwarded-For: the received list (trusted peers only) and the peer (RFC 7239 §5.2
 	 * semantics in the de facto header). */
 	if (!kv_has(cust, ncust, SLICE_LIT("X-Forwarded-For"))) {
-		size_t plen = strlen(c->peer_text);
+		size_t plen = c->peer_len;
 		size_t want = 21 + plen;
 		for (size_t i = 0; i < nxff; i++)
 			want += xff[i].len + 2;
 		if (buf_avail(b) < want)
 			return -ERR_BUF_FULL;
-		buf_append_cstr(b, "X-Forwarded-For: ");
+		buf_append(b, "X-Forwarded-For: ", 17);
 		for (size_t i = 0; i < nxff; i++) {
 			if (!xff[i].len)
 				continue;
 			buf_append_slice(b, xff[i]);
-			buf_append_cstr(b, ", ");
+			buf_append(b, ", ", 2);
 		}
 		buf_append(b, c->peer_text, plen);
-		buf_append_cstr(b, "\r\n");
+		buf_append(b, "\r\n", 2);
 	}
 	const bool tls = c->tls != NULL;
 	if (!(seen & XF_PROTO) && !kv_has(cust, ncust, SLICE_LIT("X-Forwarded-Proto"))) {
@@ -440,7 +440,7 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 			return rc;
 	}
 	if (!(seen & XF_REAL_IP) && !kv_has(cust, ncust, SLICE_LIT("X-Real-Ip"))) {
-		rc = put_field_c(b, "X-Real-Ip", slice_from_cstr(c->peer_text));
+		rc = put_field_c(b, "X-Real-Ip", proxy_conn_peer(c));
 		if (rc)
 			return rc;
 	}

@@ -625,7 +625,7 @@ int proxy_fwdauth_start(struct proxy_conn *c, const struct proxy_auth *au, bool 
 		.uri = request_uri(req, &v),
 		.host = v.host,
 		.tls = c->tls != NULL,
-		.client_ip = slice_from_cstr(c->peer_text),
+		.client_ip = proxy_conn_peer(c),
 		.hdr = req->h.hdr,
 		.nhdr = req->h.nhdr,
 		.trust = au->forward_trust_header,

@@ -691,19 +691,32 @@ static struct slice be_name(const struct proxy_conn *c)
 	return c->gen->t->be[c->be].name;
 }
 
+/* The limit of c's current backend (an error page fetch has moved c->be to its error
+ * backend: that backend's own limits apply to the page, none when it has no buffering). */
+static uint64_t lim_of(const struct proxy_conn *c, bool request)
+{
+	if (!c->gen || c->be < 0 || !c->gen->t->be[c->be].buffering)
+		return 0;
+	uint64_t rq, rs;
+	proxy_buffering_limits(&c->gen->t->be[c->be], &rq, &rs);
+	return request ? rq : rs;
+}
+
 bool proxy_buffering_begin(struct proxy_conn *c, const struct proxy_backend *be)
 {
-	proxy_buffering_limits(be, &c->buf_rq_max, &c->buf_rs_max);
-	return c->buf_rq_max && proxy_buffering_rq_over(c);
+	uint64_t rq, rs;
+	proxy_buffering_limits(be, &rq, &rs);
+	c->buf_lim = (uint8_t)((rq ? PROXY_BUFLIM_RQ : 0) | (rs ? PROXY_BUFLIM_RS : 0));
+	return rq && proxy_buffering_rq_over(c);
 }
 
 bool proxy_buffering_rq_over(struct proxy_conn *c)
 {
 	const struct proxy_stream *s = &c->rq;
-	if (!proxy_buffering_over(c->buf_rq_max, s->mode == PM_LENGTH, s->left + s->body, s->body))
+	uint64_t max = lim_of(c, true);
+	if (!proxy_buffering_over(max, s->mode == PM_LENGTH, s->left + s->body, s->body))
 		return false;
-	proxy_buffering_log(PROXY_BUFFERING_REQUEST, be_name(c), c->buf_rq_max,
-			    loop_now_ms(c->eng->loop));
+	proxy_buffering_log(PROXY_BUFFERING_REQUEST, be_name(c), max, loop_now_ms(c->eng->loop));
 	return true;
 }
 
@@ -711,23 +724,24 @@ bool proxy_buffering_rs_head_over(struct proxy_conn *c, const struct http_respon
 {
 	if (res->status < 200 || c->rs.mode == PM_TUNNEL)
 		return false;
+	uint64_t max = lim_of(c, false);
 	/* by the upstream's Content-Length (whatever framing the client gets), else by the body
 	 * bytes that came with the head */
 	if (!(res->h.body == HTTP_BODY_LENGTH &&
-	      proxy_buffering_over(c->buf_rs_max, true, res->h.content_length, 0)) &&
-	    !proxy_buffering_over(c->buf_rs_max, false, 0, c->rs.body))
+	      proxy_buffering_over(max, true, res->h.content_length, 0)) &&
+	    !proxy_buffering_over(max, false, 0, c->rs.body))
 		return false;
-	proxy_buffering_log(PROXY_BUFFERING_RESPONSE, be_name(c), c->buf_rs_max,
-			    loop_now_ms(c->eng->loop));
+	proxy_buffering_log(PROXY_BUFFERING_RESPONSE, be_name(c), max, loop_now_ms(c->eng->loop));
 	return true;
 }
 
 bool proxy_buffering_rs_over(struct proxy_conn *c, bool sent)
 {
 	const struct proxy_stream *s = &c->rs;
-	if (s->mode == PM_TUNNEL || !proxy_buffering_over(c->buf_rs_max, false, 0, s->body))
+	uint64_t max = lim_of(c, false);
+	if (s->mode == PM_TUNNEL || !proxy_buffering_over(max, false, 0, s->body))
 		return false;
-	proxy_buffering_log(sent ? PROXY_BUFFERING_CUT : PROXY_BUFFERING_RESPONSE, be_name(c),
-			    c->buf_rs_max, loop_now_ms(c->eng->loop));
+	proxy_buffering_log(sent ? PROXY_BUFFERING_CUT : PROXY_BUFFERING_RESPONSE, be_name(c), max,
+			    loop_now_ms(c->eng->loop));
 	return true;
 }

@@ -84,9 +84,10 @@ static inline bool proxy_buffering_over(uint64_t max, bool has_length, uint64_t 
 	return max && (has_length ? length : framed) > max;
 }
 
-/* The engine's checks (c's limits live in c->buf_rq_max / c->buf_rs_max, 0: none; each
- * check that says "over" has logged it):
- *  - proxy_buffering_begin: at routing, set c's limits from backend be (be->buffering set);
+/* The engine's checks (c->buf_lim says which of c's backend's limits apply; the limits are
+ * read from c's backend (c->gen->t->be[c->be]) when checked; each check that says "over" has
+ * logged it):
+ *  - proxy_buffering_begin: at routing, set c->buf_lim from backend be (be->buffering set);
  *    true when the request is already over (Content-Length, or chunked bytes read with the
  *    head): answer 413 before anything goes upstream.
  *  - proxy_buffering_rq_over: after request body bytes were framed (chunked growing past it).
@@ -94,6 +95,7 @@ static inline bool proxy_buffering_over(uint64_t max, bool has_length, uint64_t 
  *    over by its Content-Length or by the body bytes that came with the head: 500.
  *  - proxy_buffering_rs_over: after response body bytes were framed; sent says whether the
  *    head may have reached the client (then the connection is cut, else 500). */
+enum { PROXY_BUFLIM_RQ = 1, PROXY_BUFLIM_RS = 2 }; /* c->buf_lim bits */
 struct http_response;
 bool proxy_buffering_begin(struct proxy_conn *c, const struct proxy_backend *be);
 bool proxy_buffering_rq_over(struct proxy_conn *c);

@@ -605,19 +605,27 @@ static bool seg_is(struct tseg s, const char *lit)
 	return true;
 }
 
-/* Is segment i of path a name (kept as written) rather than a field (lower-cased)? */
+/* Is segment i of path a name (kept as written) rather than a field (lower-cased)? Names sit
+ * at fixed depths of Traefik's layout and the parent is only looked at at that depth: a backend
+ * called "errors" or a frontend called "routes" is a name at depth 1, and the keys under it
+ * (circuitBreaker, entryPoints...) are still fields. */
 static bool seg_is_name(const struct tseg *path, size_t i)
 {
-	if (i == 0)
-		return false;
-	struct tseg p = path[i - 1];
 	if (i == 1)
-		return seg_is(p, "frontends") || seg_is(p, "backends") || seg_is(p, "tls");
-	if (seg_is(p, "routes") || seg_is(p, "servers") || seg_is(p, "errors") ||
-	    seg_is(p, "rateset") || seg_is(p, "customrequestheaders") ||
-	    seg_is(p, "customresponseheaders") || seg_is(p, "sslproxyheaders"))
-		return true;
-	return seg_is(p, "headers") && i >= 2 && seg_is(path[i - 2], "healthcheck");
+		return seg_is(path[0], "frontends") || seg_is(path[0], "backends") ||
+		       seg_is(path[0], "tls");
+	if (i == 3) /* frontends/<f>/routes/<r>, …/errors/<e>, backends/<b>/servers/<s> */
+		return seg_is(path[2], "routes") || seg_is(path[2], "servers") ||
+		       seg_is(path[2], "errors");
+	if (i != 4)
+		return false;
+	struct tseg p = path[3], pp = path[2];
+	if (seg_is(pp, "ratelimit"))
+		return seg_is(p, "rateset");
+	if (seg_is(pp, "headers"))
+		return seg_is(p, "customrequestheaders") || seg_is(p, "customresponseheaders") ||
+		       seg_is(p, "sslproxyheaders");
+	return seg_is(pp, "healthcheck") && seg_is(p, "headers");
 }
 
 /* Build the KV key of path[0..n) into kbuf. */

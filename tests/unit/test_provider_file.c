@@ -281,6 +281,41 @@ static void toml_traefik_example(void)
 	 * stickiness=true, so check the block is there because the table exists */
 }
 
+/* Object names are names only at their depth: a backend called "errors" (the name the error
+ * page docs use) or a frontend called "routes" keeps its camelCase keys lower-cased, so its
+ * circuitBreaker, loadBalancer, entryPoints, passHostHeader are read, not reported unknown. */
+static void toml_keyword_names(void)
+{
+	struct reports r;
+	REQUIRE(from_toml("[backends.errors.servers.s1]\n"
+			  "url = \"http://10.0.0.1:80\"\n"
+			  "[backends.errors.circuitBreaker]\n"
+			  "expression = \"NetworkErrorRatio() > 0.5\"\n"
+			  "[backends.errors.loadBalancer]\n"
+			  "method = \"drr\"\n"
+			  "[frontends.routes]\n"
+			  "backend = \"errors\"\n"
+			  "entryPoints = [\"web\"]\n"
+			  "passHostHeader = false\n"
+			  "  [frontends.routes.routes.Servers]\n"
+			  "  rule = \"Host:a\"\n"
+			  "  [frontends.routes.errors.Headers]\n"
+			  "  status = [\"500\"]\n"
+			  "  backend = \"errors\"\n"
+			  "  [frontends.routes.headers.customResponseHeaders]\n"
+			  "  X-Errors = \"Yes\"\n",
+			  &r) == 0);
+	CHECK(strstr(outmem, "\"routes\":{\"entryPoints\":[\"web\"],\"backend\":\"errors\","
+			     "\"routes\":{\"Servers\":{\"rule\":\"Host:a\"}},\"priority\":0,"
+			     "\"passHostHeader\":false,"));
+	CHECK(strstr(outmem, "\"errors\":{\"Headers\":{\"status\":[\"500\"],\"backend\":"
+			     "\"errors\",\"query\":\"\"}}"));
+	CHECK(strstr(outmem, "\"customResponseHeaders\":{\"X-Errors\":\"Yes\"}"));
+	CHECK(strstr(outmem, "\"loadBalancer\":{\"method\":\"drr\""));
+	CHECK(strstr(outmem, "\"circuitBreaker\":{\"expression\":\"NetworkErrorRatio() > 0.5\"}"));
+	CHECK(!reported(&r, NULL, "unknown"));
+}
+
 static void toml_errors_lines(void)
 {
 	struct reports r;
@@ -590,5 +625,5 @@ static void via_flags(void)
 }
 
 TEST_MAIN(json_good, json_syntax_line, json_semantic_errors, toml_traefik_example,
-	  toml_errors_lines, toml_same_as_kv, every_prefix, watch_rename_replace,
-	  watch_invalid_keeps_last, no_watch_and_cap, via_flags)
+	  toml_keyword_names, toml_errors_lines, toml_same_as_kv, every_prefix,
+	  watch_rename_replace, watch_invalid_keeps_last, no_watch_and_cap, via_flags)

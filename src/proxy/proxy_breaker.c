@@ -722,6 +722,8 @@ static void trip(struct proxy_breaker *b, uint64_t now)
 	b->state = PB_TRIPPED;
 	b->until = now + PROXY_BREAKER_FALLBACK_MS;
 	b->trips++;
+	if (b->metrics)
+		proxy_metrics_breaker(b->metrics, b->m_be, true);
 	char q[96];
 	char nm[96];
 	snprintf(nm, sizeof nm, "%.*s", (int)(b->name.len < 80 ? b->name.len : 80), b->name.p);
@@ -843,9 +845,26 @@ int proxy_breaker_gen_build(struct proxy_gen *g, char *msg, size_t cap)
 			return -ERR_PROXY_CONFIG;
 		}
 		proxy_breaker_init(&bs[k], &prog, be->name);
+		if (g->eng && g->eng->metrics) {
+			bs[k].metrics = g->eng->metrics;
+			bs[k].m_be = g->be[i].m_be;
+			/* the backend's traefikee_breaker_trips_total series, at 0 */
+			proxy_metrics_breaker(bs[k].metrics, bs[k].m_be, false);
+		}
 		g->be[i].cb = &bs[k++];
 	}
 	return 0;
+}
+
+uint32_t proxy_breaker_gen_tripped(const struct proxy_gen *g, uint64_t now_ms)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; g && i < g->t->nbe; i++) {
+		const struct proxy_breaker *b = g->be[i].cb;
+		if (b && b->state == PB_TRIPPED && now_ms < b->until)
+			n++;
+	}
+	return n;
 }
 
 void proxy_breaker_gen_free(struct proxy_gen *g)

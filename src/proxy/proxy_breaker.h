@@ -41,6 +41,7 @@
 
 #include "base/base_slice.h"
 #include "proxy/proxy_config.h"
+#include "proxy/proxy_metrics.h"
 
 #define PROXY_BREAKER_MAX_EXPR 1024        /* expression bytes */
 #define PROXY_BREAKER_MAX_FUNCS 8          /* function calls (so comparisons) in one expression */
@@ -112,6 +113,10 @@ struct proxy_breaker {
 	uint64_t rc_allowed, rc_denied;
 	uint64_t trips;     /* times tripped */
 	uint64_t fallbacks; /* requests answered by the fallback (503) */
+	/* The engine's registry and the backend's name id in it (proxy_breaker_gen_build), or
+	 * NULL: a trip also counts traefikee_breaker_trips_total{backend}. */
+	struct proxy_metrics *metrics;
+	int m_be;
 	struct proxy_breaker_win win;
 	struct proxy_breaker_lwin lwin;
 };
@@ -147,9 +152,12 @@ struct proxy_gen;
  * backend with a breaker), for --print-limits. */
 size_t proxy_breaker_bytes_max(const struct proxy_limits *lim);
 /* A breaker for every backend of g's table with an expression: g->cb_mem (malloc'd at load
- * time, the control path; NULL when no backend has one) and g->be[i].cb. 0, or -ERR_NOMEM
- * / -ERR_PROXY_CONFIG with msg set. */
+ * time, the control path; NULL when no backend has one) and g->be[i].cb, each counting its
+ * trips in the engine's registry under g->be[i].m_be (whose series is made here, at 0).
+ * 0, or -ERR_NOMEM / -ERR_PROXY_CONFIG with msg set. */
 int proxy_breaker_gen_build(struct proxy_gen *g, char *msg, size_t cap);
+/* Breakers of g Tripped at now_ms (as proxy_breaker_allow would see them), for SIGUSR1. */
+uint32_t proxy_breaker_gen_tripped(const struct proxy_gen *g, uint64_t now_ms);
 void proxy_breaker_gen_free(struct proxy_gen *g);
 
 #endif

@@ -1627,6 +1627,10 @@ static bool step_proxyhdr(struct proxy_conn *c)
 	struct proxy_pp_result r;
 	size_t avail = 0;
 	int rc = proxy_pp_recv(c->fd, &r, &avail);
+	if (rc > 0) /* traefikee_proxyprotocol_headers_total */
+		c->eng->metrics->eng.pp_ok++;
+	else if (rc == -ERR_PARSE)
+		c->eng->metrics->eng.pp_malformed++;
 	if (rc == -ERR_AGAIN || (rc == -ERR_PARTIAL && c->can_read == 1 && !c->rdhup)) {
 		c->can_read = 0; /* all that arrived was seen: wait for the next edge */
 		return false;

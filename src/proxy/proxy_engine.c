@@ -27,6 +27,7 @@
 #include "pki/pki_pem.h"
 #include "proxy/proxy_breaker.h"
 #include "proxy/proxy_monitor.h"
+#include "proxy/proxy_pp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -667,6 +668,7 @@ static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, siz
 	if (proxy_fwdauth_gen_build(e, g, msg, cap) < 0) /* forward auth addresses */
 		return -ERR_NOMEM;
 	proxy_rl_table_check(t); /* rateLimit: warn about rate sets Traefik v1 refuses */
+	proxy_pp_table_check(t); /* proxyProtocol.insecure: warn at every load that sets it */
 	for (uint32_t i = 0; i < t->nep; i++) {
 		if (!t->ep[i].tls)
 			continue;
@@ -1367,6 +1369,7 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 		set_msg(msg, cap, "out of memory for the rate limit table (max_ratelimit_keys)");
 		goto fail;
 	}
+	e->rl.metrics = e->metrics; /* traefikee_ratelimit_rejected_total */
 	rc = make_default_cert(e);
 	if (rc < 0) {
 		set_msg(msg, cap, "cannot make the default certificate: %s", err_str(rc));
@@ -1451,6 +1454,17 @@ struct proxy_metrics *proxy_engine_metrics(struct proxy_engine *e)
 void proxy_engine_get_stats(struct proxy_engine *e, struct proxy_engine_stats *st)
 {
 	*st = e->st;
+	st->rl_limited = e->rl.st.limited;
+	st->rl_evicted = e->rl.st.evicted;
+	st->cb_trips = e->metrics->eng.cb_trips;
+	st->cb_tripped = proxy_breaker_gen_tripped(e->cur, loop_now_ms(e->loop));
+	st->gz_responses = e->gz_responses;
+	st->gz_pool_full = e->gz_full;
+	st->pp_ok = e->metrics->eng.pp_ok;
+	st->pp_malformed = e->metrics->eng.pp_malformed;
+	st->conns_proxyhdr = 0;
+	for (struct proxy_conn *c = e->all; c; c = c->next)
+		st->conns_proxyhdr += c->state == PC_PROXYHDR;
 }
 
 int proxy_engine_listen_port(const struct proxy_engine *e, const char *name)
@@ -1544,33 +1558,42 @@ static int sa_reload(struct sa_worker *w)
 	return rc;
 }
 
-/* SIGUSR1: one log line with the engine's counters and its connections by state. */
+/* SIGUSR1: one log line with the engine's counters and its connections by state, one with
+ * the features' counters (rateLimit, circuit breakers, compress, proxyProtocol). */
 static void sa_stats(struct sa_worker *w)
 {
 	struct proxy_engine *e = w->eng;
-	uint32_t by[PC_AUTH + 1] = {0};
+	uint32_t by[PC_PROXYHDR + 1] = {0};
 	for (struct proxy_conn *c = e->all; c; c = c->next)
-		if (c->state <= PC_AUTH)
+		if (c->state <= PC_PROXYHDR)
 			by[c->state]++;
-	log_info(
-		"proxy stats",
-		"conns=%u tls=%u idle=%u wait_buf=%u head=%u connect=%u forward=%u response=%u "
-		"tunnel=%u local=%u closing=%u linger=%u auth=%u bufs=%u/%u large=%u/%u up_busy=%u "
-		"up_idle=%u accepted=%llu requests=%llu connects=%llu reused=%llu retries=%llu "
-		"buf_waits=%llu paused=%llu tables=%u tls_trims=%llu up_tls=%u "
-		"up_tls_handshakes=%llu up_tls_failures=%llu",
-		e->st.conns, e->st.tls_conns, by[PC_IDLE], by[PC_WAIT_BUF], by[PC_HEAD],
-		by[PC_CONNECT], by[PC_FORWARD], by[PC_RESPONSE], by[PC_TUNNEL], by[PC_LOCAL],
-		by[PC_CLOSING], by[PC_LINGER], by[PC_AUTH], e->st.bufs_used, e->bufs.cap,
-		e->st.large_used, e->large.cap, e->st.upstream_busy, e->st.upstream_idle,
-		(unsigned long long)e->st.accepted, (unsigned long long)e->st.requests,
-		(unsigned long long)e->st.upstream_connects,
-		(unsigned long long)e->st.upstream_reused,
-		(unsigned long long)e->st.upstream_retries, (unsigned long long)e->st.buf_waits,
-		(unsigned long long)e->st.conns_refused_paused, e->st.tables_alive,
-		(unsigned long long)e->st.tls_trims, e->st.upstream_tls,
-		(unsigned long long)e->st.upstream_tls_handshakes,
-		(unsigned long long)e->st.upstream_tls_failures);
+	struct proxy_engine_stats st;
+	proxy_engine_get_stats(e, &st);
+	log_info("proxy stats",
+		 "conns=%u tls=%u proxyhdr=%u idle=%u wait_buf=%u head=%u connect=%u forward=%u "
+		 "response=%u tunnel=%u local=%u closing=%u linger=%u auth=%u bufs=%u/%u "
+		 "large=%u/%u up_busy=%u up_idle=%u accepted=%llu requests=%llu connects=%llu "
+		 "reused=%llu retries=%llu buf_waits=%llu paused=%llu tables=%u tls_trims=%llu "
+		 "up_tls=%u "
+		 "up_tls_handshakes=%llu up_tls_failures=%llu",
+		 st.conns, st.tls_conns, by[PC_PROXYHDR], by[PC_IDLE], by[PC_WAIT_BUF], by[PC_HEAD],
+		 by[PC_CONNECT], by[PC_FORWARD], by[PC_RESPONSE], by[PC_TUNNEL], by[PC_LOCAL],
+		 by[PC_CLOSING], by[PC_LINGER], by[PC_AUTH], st.bufs_used, e->bufs.cap,
+		 st.large_used, e->large.cap, st.upstream_busy, st.upstream_idle,
+		 (unsigned long long)st.accepted, (unsigned long long)st.requests,
+		 (unsigned long long)st.upstream_connects, (unsigned long long)st.upstream_reused,
+		 (unsigned long long)st.upstream_retries, (unsigned long long)st.buf_waits,
+		 (unsigned long long)st.conns_refused_paused, st.tables_alive,
+		 (unsigned long long)st.tls_trims, st.upstream_tls,
+		 (unsigned long long)st.upstream_tls_handshakes,
+		 (unsigned long long)st.upstream_tls_failures);
+	log_info("proxy feature stats",
+		 "ratelimited=%llu rl_evicted=%llu breaker_trips=%llu breakers_tripped=%u "
+		 "gzip=%llu gzip_pool_full=%llu pp_ok=%llu pp_malformed=%llu",
+		 (unsigned long long)st.rl_limited, (unsigned long long)st.rl_evicted,
+		 (unsigned long long)st.cb_trips, st.cb_tripped,
+		 (unsigned long long)st.gz_responses, (unsigned long long)st.gz_pool_full,
+		 (unsigned long long)st.pp_ok, (unsigned long long)st.pp_malformed);
 }
 
 static void sa_signal(struct loop *l, int signo, void *arg)

@@ -72,6 +72,15 @@ struct proxy_engine_stats {
 	uint32_t upstream_tls;
 	uint64_t upstream_tls_handshakes, upstream_tls_failures;
 	uint64_t upstream_tls_trims; /* idle pooled TLS connections that gave their buffer back */
+	/* Features (filled by proxy_engine_get_stats; the registry's traefikee_* counters are
+	 * the same counts: docs/internals/proxy-engine.md "Metrics and access log"): */
+	uint64_t rl_limited; /* requests answered 429 by rateLimit */
+	uint64_t rl_evicted; /* buckets replaced while not full (max_ratelimit_keys) */
+	uint64_t cb_trips;   /* circuit breaker trips */
+	uint32_t cb_tripped; /* backends of the current table whose breaker is Tripped now */
+	uint64_t gz_responses, gz_pool_full; /* compressed; left identity at max_gzip_streams */
+	uint64_t pp_ok, pp_malformed;        /* PROXY headers consumed; refused (closed) */
+	uint32_t conns_proxyhdr;             /* connections waiting for a PROXY header */
 };
 
 /* Build an engine (allocates every pool). 0 and *out, or -ERR_PROXY_LIMITS, -ERR_NOMEM,

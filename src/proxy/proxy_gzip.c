@@ -258,6 +258,8 @@ void proxy_gzip_response(struct proxy_conn *c, const struct http_response *res)
 			/* The cap: this response goes out uncompressed, which is still correct. */
 			d &= ~PROXY_GZ_COMPRESS;
 			e->gz_full++;
+			if (e->metrics) /* traefikee_compress_responses_total{result="pool_full"} */
+				e->metrics->eng.gz_pool_full++;
 			uint64_t now = loop_now_ms(e->loop);
 			if (!e->gz_log_ms || now - e->gz_log_ms >= 1000) {
 				log_warn("gzip streams full: response sent uncompressed",
@@ -276,6 +278,8 @@ void proxy_gzip_response(struct proxy_conn *c, const struct http_response *res)
 		} else {
 			c->gz = obj;
 			e->gz_responses++;
+			if (e->metrics) /* traefikee_compress_responses_total{result="gzip"} */
+				e->metrics->eng.gz_responses++;
 		}
 	}
 	c->gzf = (uint8_t)d;

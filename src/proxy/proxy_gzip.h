@@ -103,7 +103,9 @@ uint64_t proxy_gzip_out_bytes(const struct proxy_gz *z);
 /* ---- engine glue (proxy_conn.c) -------------------------------------------------------------- */
 
 /* In response_head, on a compress entry point, before the head is rewritten: decide, set
- * c->gzf (PROXY_GZ_* as applied) and take c->gz from the pool when compressing. */
+ * c->gzf (PROXY_GZ_* as applied) and take c->gz from the pool when compressing. Counts the
+ * engine's gz_responses / gz_full and the registry's traefikee_compress_responses_total
+ * (result gzip / pool_full). */
 void proxy_gzip_response(struct proxy_conn *c, const struct http_response *res);
 /* The transaction ends (or turns into a local response): give c->gz back, clear c->gzf. */
 void proxy_gzip_end(struct proxy_conn *c);

@@ -4,6 +4,7 @@
 #include "base/base_err.h"
 
 #include <stdalign.h>
+#include <stddef.h>
 #include <string.h>
 
 enum fam {
@@ -14,6 +15,7 @@ enum fam {
 	F_BE_OPEN,    /* gauge */
 	F_BE_RETRY,   /* counter */
 	F_BE_UP,      /* gauge, name2 = url */
+	F_BE_CB_TRIP, /* counter: traefikee_breaker_trips_total */
 };
 
 static const uint64_t bucket_us[PROXY_METRIC_BUCKETS] = {100000, 300000, 1200000, 5000000};
@@ -229,6 +231,15 @@ void proxy_metrics_retry(struct proxy_metrics *m, int be)
 		s->count++;
 }
 
+void proxy_metrics_breaker(struct proxy_metrics *m, int be, bool trip)
+{
+	struct proxy_metric_series *s;
+	if (trip)
+		m->eng.cb_trips++;
+	if (be >= 0 && (s = series_get(m, F_BE_CB_TRIP, be, -1, 0, 0, 0)) && trip)
+		s->count++;
+}
+
 void proxy_metrics_reload(struct proxy_metrics *m, bool ok, int64_t unix_s)
 {
 	if (ok) {
@@ -336,7 +347,62 @@ static const struct fam_desc fams[] = {
 	 "How many request retries happened on a backend.", "backend", false},
 	{F_BE_UP, "traefik_backend_server_up", "gauge",
 	 "Backend server is up, described by gauge value of 0 or 1.", "backend", false},
+	{F_BE_CB_TRIP, "traefikee_breaker_trips_total", "counter",
+	 "How many times a backend's circuit breaker tripped.", "backend", false},
 };
+
+/* The engine-wide counters (struct proxy_metrics_eng), by family and result label. */
+struct eng_desc {
+	const char *name;
+	const char *help;
+	const char *result; /* NULL: no label */
+	size_t off;         /* offsetof(struct proxy_metrics_eng, ...) */
+};
+
+static const struct eng_desc engs[] = {
+	{"traefikee_ratelimit_rejected_total",
+	 "How many requests a frontend's rateLimit answered with 429.", NULL,
+	 offsetof(struct proxy_metrics_eng, rl_rejected)},
+	{"traefikee_compress_responses_total",
+	 "How many responses a compress entry point sent gzip-compressed (gzip) or left "
+	 "uncompressed because max_gzip_streams were in use (pool_full).",
+	 "gzip", offsetof(struct proxy_metrics_eng, gz_responses)},
+	{"traefikee_compress_responses_total", NULL, "pool_full",
+	 offsetof(struct proxy_metrics_eng, gz_pool_full)},
+	{"traefikee_proxyprotocol_headers_total",
+	 "How many PROXY protocol headers were consumed (ok) or refused, closing the connection "
+	 "(malformed).",
+	 "ok", offsetof(struct proxy_metrics_eng, pp_ok)},
+	{"traefikee_proxyprotocol_headers_total", NULL, "malformed",
+	 offsetof(struct proxy_metrics_eng, pp_malformed)},
+};
+
+static uint64_t eng_get(const struct proxy_metrics *m, const struct eng_desc *d)
+{
+	uint64_t v;
+	memcpy(&v, (const unsigned char *)&m->eng + d->off, sizeof v);
+	return v;
+}
+
+static int render_eng(const struct proxy_metrics *const *parts, size_t n, struct buf *b)
+{
+	int rc = 0;
+	for (size_t i = 0; i < sizeof engs / sizeof engs[0] && !rc; i++) {
+		const struct eng_desc *d = &engs[i];
+		uint64_t v = 0;
+		for (size_t p = 0; p < n; p++)
+			v += eng_get(parts[p], d);
+		if (d->help)
+			rc = buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", d->name, d->help,
+					d->name);
+		if (!rc && d->result)
+			rc = buf_printf(b, "%s{result=\"%s\"} %llu\n", d->name, d->result,
+					(unsigned long long)v);
+		else if (!rc)
+			rc = buf_printf(b, "%s %llu\n", d->name, (unsigned long long)v);
+	}
+	return rc;
+}
 
 /* Label values are names from the routing document: escape \, " and newline. */
 static int put_label(struct buf *b, const char *key, const char *v, size_t len)
@@ -491,7 +557,7 @@ int proxy_metrics_render(const struct proxy_metrics *const *parts, size_t n, str
 		(long long)last_fail);
 	for (size_t i = 0; i < sizeof fams / sizeof fams[0] && !rc; i++)
 		rc = render_family(parts, n, b, &fams[i]);
-	return rc;
+	return rc ? rc : render_eng(parts, n, b);
 }
 
 int64_t proxy_metrics_value(const struct proxy_metrics *m, const char *family, const char *name,
@@ -501,8 +567,18 @@ int64_t proxy_metrics_value(const struct proxy_metrics *m, const char *family, c
 	for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++)
 		if (strcmp(fams[i].name, family) == 0)
 			f = &fams[i];
-	if (!f)
-		return -1;
+	if (!f) {
+		bool known = false;
+		int64_t v = 0;
+		for (size_t i = 0; i < sizeof engs / sizeof engs[0]; i++) {
+			if (strcmp(engs[i].name, family) != 0)
+				continue;
+			known = true;
+			if (!name || (engs[i].result && strcmp(engs[i].result, name) == 0))
+				v += (int64_t)eng_get(m, &engs[i]);
+		}
+		return known ? v : -1;
+	}
 	int64_t v = 0;
 	for (uint32_t i = 0; i <= m->mask; i++) {
 		const struct proxy_metric_series *s = &m->series[i];

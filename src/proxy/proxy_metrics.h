@@ -26,6 +26,19 @@
  *     traefik_backend_retries_total{backend}, traefik_backend_server_up{backend,url}
  *   plus one extension: traefik_frontend_requests_total{code,method,protocol,frontend}.
  *   Histogram buckets are Traefik's defaults: 0.1, 0.3, 1.2, 5 seconds.
+ *
+ *   Counters of features Traefik v1 exports nothing for live in our own namespace
+ *   (docs/internals/proxy-engine.md "Metrics and access log"), summed over the parts:
+ *     traefikee_ratelimit_rejected_total                     requests answered 429 by rateLimit
+ *     traefikee_breaker_trips_total{backend}                 circuit breaker trips (a series per
+ *                                                            backend with a breaker, from 0)
+ *     traefikee_compress_responses_total{result="gzip|pool_full"}
+ *                                                            compressed / left identity at
+ *                                                            max_gzip_streams
+ *     traefikee_proxyprotocol_headers_total{result="ok|malformed"}
+ *                                                            PROXY headers consumed / refused
+ *   The engine-wide ones are plain fields of struct proxy_metrics_eng, incremented in place by
+ *   the feature modules (only on their own paths); the breaker's is a series like the others.
  */
 #ifndef PROXY_METRICS_H
 #define PROXY_METRICS_H
@@ -75,6 +88,18 @@ struct proxy_metric_series {
 	int64_t gauge;
 };
 
+/* Engine-wide counters of the traefikee_ namespace (see the top comment). Single writer: the
+ * worker owning the registry; plain increments. */
+struct proxy_metrics_eng {
+	uint64_t rl_rejected;  /* traefikee_ratelimit_rejected_total (proxy_ratelimit.c) */
+	uint64_t cb_trips;     /* every breaker trip (the sum of traefikee_breaker_trips_total,
+				* kept when a backend's series goes; SIGUSR1) */
+	uint64_t gz_responses; /* traefikee_compress_responses_total{result="gzip"} */
+	uint64_t gz_pool_full; /* ...{result="pool_full"} (proxy_gzip.c) */
+	uint64_t pp_ok;        /* traefikee_proxyprotocol_headers_total{result="ok"} */
+	uint64_t pp_malformed; /* ...{result="malformed"} (proxy_pp.c) */
+};
+
 struct proxy_metrics {
 	struct proxy_metric_name *names;
 	struct proxy_metric_series *series; /* open addressing, linear probing */
@@ -85,6 +110,7 @@ struct proxy_metrics {
 	uint64_t dropped; /* observations lost because the series table was full */
 	uint64_t reloads, reload_failures;
 	int64_t last_reload_success, last_reload_failure; /* Unix seconds; 0: never */
+	struct proxy_metrics_eng eng;
 };
 
 /* Bytes proxy_metrics_init needs for these caps (struct included). */
@@ -112,6 +138,10 @@ void proxy_metrics_open(struct proxy_metrics *m, int ep, int be, enum http_metho
 void proxy_metrics_server_up(struct proxy_metrics *m, int be, int url, bool up);
 void proxy_metrics_retry(struct proxy_metrics *m, int be);
 void proxy_metrics_reload(struct proxy_metrics *m, bool ok, int64_t unix_s);
+/* traefikee_breaker_trips_total{backend}: trip true counts one trip (and eng.cb_trips);
+ * false only makes the backend's series exist (0) when its breaker is built. be < 0: only
+ * eng.cb_trips moves. */
+void proxy_metrics_breaker(struct proxy_metrics *m, int be, bool trip);
 
 /* Prometheus text exposition (version 0.0.4) of the sum of parts[0..n) into b. Series are
  * matched across parts by their label values; the reload counters and timestamps and
@@ -121,7 +151,8 @@ void proxy_metrics_reload(struct proxy_metrics *m, bool ok, int64_t unix_s);
 int proxy_metrics_render(const struct proxy_metrics *const *parts, size_t n, struct buf *b);
 
 /* Value of one counter/gauge for tests: family name as above ("traefik_backend_requests_total"),
- * label values by kind (NULL: any), code 0: any. Sums over parts and matching series. */
+ * label values by kind (NULL: any), code 0: any. Sums over parts and matching series. For the
+ * engine-wide traefikee_ families name is the `result` label value (NULL: every result). */
 int64_t proxy_metrics_value(const struct proxy_metrics *m, const char *family, const char *name,
 			    int code);
 

@@ -3,6 +3,7 @@
 #include "proxy/proxy_pp.h"
 
 #include "base/base_err.h"
+#include "base/base_log.h"
 #include "base/base_slice.h"
 
 #include <errno.h>
@@ -182,6 +183,21 @@ bool proxy_pp_trusted(const struct proxy_entrypoint *ep, const struct proxy_ip *
 		return false;
 	return ep->proxy_protocol_insecure ||
 	       proxy_cidr_list_match(ep->proxy_protocol.cidr, ep->proxy_protocol.n, peer);
+}
+
+uint32_t proxy_pp_table_check(const struct proxy_table *t)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < t->nep; i++) {
+		const struct proxy_entrypoint *ep = &t->ep[i];
+		if (!ep->proxy_protocol_enabled || !ep->proxy_protocol_insecure)
+			continue;
+		n++;
+		log_warn("proxyProtocol.insecure: PROXY headers are accepted from any peer, which "
+			 "can then claim any client address (set trustedIPs instead)",
+			 "entrypoint=\"%.*s\"", (int)ep->name.len, ep->name.p);
+	}
+	return n;
 }
 
 int proxy_pp_recv(int fd, struct proxy_pp_result *r, size_t *avail)

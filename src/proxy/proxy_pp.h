@@ -68,4 +68,9 @@ bool proxy_pp_trusted(const struct proxy_entrypoint *ep, const struct proxy_ip *
  * before a header ended) or an errno-derived error. */
 int proxy_pp_recv(int fd, struct proxy_pp_result *r, size_t *avail);
 
+/* Warn (log) about every entry point of t whose proxyProtocol is `insecure` (a header is
+ * taken from any peer, which can then claim any client address). Called when a document is
+ * applied. Returns how many were found. */
+uint32_t proxy_pp_table_check(const struct proxy_table *t);
+
 #endif

@@ -300,6 +300,8 @@ enum proxy_rl_verdict proxy_rl_take(struct proxy_rl *rl, const struct proxy_fron
 	}
 	if (wait > 0) {
 		rl->st.limited++;
+		if (rl->metrics)
+			rl->metrics->eng.rl_rejected++;
 		*retry_ns = wait;
 		return PROXY_RL_LIMITED;
 	}

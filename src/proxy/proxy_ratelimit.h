@@ -31,6 +31,7 @@
 #include "base/base_buf.h"
 #include "base/base_slice.h"
 #include "proxy/proxy_config.h"
+#include "proxy/proxy_metrics.h"
 #include "proxy/proxy_rule.h"
 
 /* Slots probed from an entry's home slot (lookups and replacement stay within them). */
@@ -63,6 +64,9 @@ struct proxy_rl {
 	uint64_t log_ms;      /* last "table full" line (0: never) */
 	uint64_t log_skipped; /* lines left out since */
 	uint64_t bad_log_ms;  /* last "unusable rate set" line */
+	/* The engine's registry, or NULL: each 429 also counts there
+	 * (traefikee_ratelimit_rejected_total). Set by the owner after proxy_rl_init. */
+	struct proxy_metrics *metrics;
 };
 
 enum proxy_rl_verdict {
@@ -83,8 +87,9 @@ struct slice proxy_rl_key(const struct proxy_frontend *fe, const struct proxy_re
 			  struct slice client_ip);
 
 /* Take one token from every bucket of (fe, key) at now_ms. fe->nratesets must be > 0.
- * PROXY_RL_LIMITED leaves every bucket as it was and sets *retry_ns (> 0) to the time until
- * the request would pass. PROXY_RL_INVALID is logged at most once a second. */
+ * PROXY_RL_LIMITED leaves every bucket as it was, sets *retry_ns (> 0) to the time until
+ * the request would pass and counts st.limited (and rl->metrics' rl_rejected). PROXY_RL_INVALID is
+ * logged at most once a second. */
 enum proxy_rl_verdict proxy_rl_take(struct proxy_rl *rl, const struct proxy_frontend *fe,
 				    struct slice key, uint64_t now_ms, uint64_t *retry_ns);
 

@@ -20,7 +20,7 @@ spawn python3 "$UP" --name=s1 >"$D/s1.out" 2>&1
 spawn python3 "$UP" --name=s2 >"$D/s2.out" 2>&1
 S1=$(upstream_port s1) || { not_ok "upstream s1 starts"; finish; }
 S2=$(upstream_port s2) || { not_ok "upstream s2 starts"; finish; }
-read -r WEB DEAD <<<"$(free_ports 2)" # DEAD: bound and released, nobody listens
+read -r WEB DEAD MET <<<"$(free_ports 3)" # DEAD: bound and released, nobody listens
 
 cat >"$D/doc.json" <<EOF
 {
@@ -45,7 +45,8 @@ cat >"$D/doc.json" <<EOF
 }
 EOF
 
-spawn "$T" start-data-node --standalone="$D/doc.json" --workers=1 >"$D/tee.out" 2>&1
+spawn "$T" start-data-node --standalone="$D/doc.json" --workers=1 \
+  --metrics.listen="127.0.0.1:$MET" >"$D/tee.out" 2>&1
 TEE=$SPAWNED
 wait_for 10 curl -s -o /dev/null -m 1 -H "Host: plain" "http://127.0.0.1:$WEB/" ||
   { not_ok "proxy starts"; cat "$D/tee.out"; finish; }
@@ -57,6 +58,14 @@ req() {
 }
 # count PORT: requests the upstream has parsed (asked directly).
 count() { curl -s -m 5 "http://127.0.0.1:$1/_count"; }
+# trips BACKEND: traefikee_breaker_trips_total{backend="BACKEND"} in /metrics, empty if absent.
+trips() {
+  curl -s -m 2 "http://127.0.0.1:$MET/metrics" |
+    awk -v k="traefikee_breaker_trips_total{backend=\"$1\"}" 'index($0, k " ") == 1 { print $2 }'
+}
+check "/metrics: a breaker's trip counter exists from the load, at 0 (codes '$(trips codes)', dead '$(trips dead)')" \
+  [ "$(trips codes)" = 0 -a "$(trips dead)" = 0 -a "$(trips slow)" = 0 ]
+check "/metrics: no trip counter for a backend without breaker" [ -z "$(trips plain)" ]
 
 # ---- codes: 500s trip it -------------------------------------------------------------------
 req codes /
@@ -75,6 +84,8 @@ check "codes: the fallback answer is Traefik's 503 text" has "$BODY" "Service Un
 wait_for 5 file_has "$D/tee.out" "circuit breaker tripped"
 check "codes: the trip is logged naming the backend" \
   grep -q 'circuit breaker tripped.*backend=codes' "$D/tee.out"
+check "/metrics: traefikee_breaker_trips_total{backend=\"codes\"} is 1 (got '$(trips codes)')" \
+  [ "$(trips codes)" = 1 ]
 
 # From the trip on, a client records (time since the first 503, status) until 21.5 s after it
 # in the background: Tripped (10 s), Recovering (10 s), Standby. The trip itself came at most
@@ -138,6 +149,12 @@ n_slow_200=$(printf '%s\n' $slow_seen | grep -c '^200$')
 check "slow: the 503 did not reach the upstream" [ "$((s2_after - s2_before))" -eq "$((2 + n_slow_200))" ]
 req plain /
 check "plain: still 200 with the same server as the tripped slow backend" [ "$CODE" = 200 ]
+check "/metrics: one trip each for codes, dead and slow ($(trips codes) $(trips dead) $(trips slow))" \
+  [ "$(trips codes)" = 1 -a "$(trips dead)" = 1 -a "$(trips slow)" = 1 ]
+kill -USR1 "$TEE"
+wait_for 5 grep -q 'proxy feature stats.* breaker_trips=3 ' "$D/tee.out"
+check "SIGUSR1: the feature stats line says breaker_trips=3 and 2 or 3 tripped now" \
+  grep -Eq 'proxy feature stats.* breaker_trips=3 breakers_tripped=[23] ' "$D/tee.out"
 
 # ---- an invalid expression is refused at start -----------------------------------------------
 sed -e 's/"NetworkErrorRatio() > 0.5"/"NetworkErrorRatio() > 1"/' \
@@ -178,5 +195,7 @@ check "codes: only the requests let through reached the upstream ($total_ok)" \
 check "codes: no client errors" [ "$errs" -eq 0 ]
 check "codes: recovering and standby are logged" \
   grep -q 'circuit breaker back to standby.*backend=codes' "$D/tee.out"
+check "/metrics: recovery and standby counted no trip (codes still 1, got '$(trips codes)')" \
+  [ "$(trips codes)" = 1 ]
 check "the data node is still running" kill -0 "$TEE"
 finish

@@ -120,7 +120,7 @@ PY
 
 spawn python3 "$D/up.py" serve >"$D/up.out" 2>&1
 UPP=$(upstream_port up) || { not_ok "upstream starts"; finish; }
-read -r GZ PLAIN GZS <<<"$(free_ports 3)"
+read -r GZ PLAIN GZS MET <<<"$(free_ports 4)"
 
 cat >"$D/doc.json" <<EOF
 {
@@ -145,7 +145,8 @@ check "max_gzip_streams=65537 refused at start, naming the limit" \
   sh -c "test $RC -ne 0 && printf '%s' \"\$1\" | grep -q 'max_gzip_streams 65537 over 65536'" _ "$OUT$ERR"
 
 spawn "$T" start-data-node --standalone="$D/doc.json" --limit max_gzip_streams=1 \
-  >"$D/tee.out" 2>&1
+  --metrics.listen="127.0.0.1:$MET" >"$D/tee.out" 2>&1
+TEE=$SPAWNED
 wait_for 10 curl -s -o /dev/null -m 1 "http://127.0.0.1:$GZ/small" || { not_ok "proxy starts"; finish; }
 
 for n in 100 100000 300000 3000000; do python3 "$D/up.py" text $n >"$D/want.$n"; done
@@ -292,6 +293,15 @@ check "streaming: the first event decodes before the upstream's pause ends ($R)"
 check "streaming: the whole stream decodes to both events" has "$R" "whole=1"
 
 # 13. the cap: one stream; a concurrent response goes uncompressed, whole, and is logged
+# cres RESULT: traefikee_compress_responses_total{result="RESULT"} in /metrics.
+cres() {
+  curl -s -m 2 "http://127.0.0.1:$MET/metrics" |
+    awk -v k="traefikee_compress_responses_total{result=\"$1\"}" 'index($0, k " ") == 1 { print $2 }'
+}
+G0=$(cres gzip)
+P0=$(cres pool_full)
+check "/metrics: compressed responses counted so far (gzip $G0 > 0), none left identity (pool_full $P0)" \
+  [ "${G0:-0}" -gt 0 -a "$P0" = 0 ]
 curl -s -m 10 --compressed -o "$D/slow.b" -D "$D/slow.h" "http://127.0.0.1:$GZ/slow/1500" &
 SLOW=$!
 sleep 0.4
@@ -307,6 +317,8 @@ check "cap reached: logged naming max_gzip_streams" file_has "$D/tee.out" "setti
 get "$GZ" /text/100000 --compressed
 check "after the cap: the slot serves again (gzip, identical)" \
   sh -c "test '$(hdr Content-Encoding)' = gzip && cmp -s '$D/b' '$D/want.100000'"
+check "/metrics: pool_full +1 ($P0 -> $(cres pool_full)), gzip +2: the slow stream and the one after ($G0 -> $(cres gzip))" \
+  [ "$(cres pool_full)" = "$((P0 + 1))" -a "$(cres gzip)" = "$((G0 + 2))" ]
 
 # 14. TLS entry point with compress (self-signed default certificate), 3 MB chunked
 CODE=$(curl -sk -m 20 --compressed -o "$D/b" -D "$D/h.raw" -w '%{http_code}' \
@@ -329,5 +341,9 @@ check "client gone mid-body: the slot is free again (gzip, identical)" \
 # 16. the proxy is still healthy: a plain request and no crash
 get "$PLAIN" /small
 check "proxy alive after all of the above" test "$CODE" = 200
+kill -USR1 "$TEE"
+wait_for 5 grep -q "proxy feature stats.* gzip_pool_full=1 " "$D/tee.out"
+check "SIGUSR1: the feature stats line says gzip_pool_full=1 and gzip=$(cres gzip)" \
+  grep -q "proxy feature stats.* gzip=$(cres gzip) gzip_pool_full=1 " "$D/tee.out"
 
 finish

@@ -17,7 +17,7 @@ D="$REGRESS_TMP"
 
 spawn python3 "$UP" --name=s1 >"$D/s1.out" 2>&1
 S1=$(upstream_port s1) || { not_ok "upstream starts"; finish; }
-read -r PP UNTR WL TLSP PLAIN <<<"$(free_ports 5)"
+read -r PP UNTR WL TLSP PLAIN MET INS INS2 <<<"$(free_ports 8)"
 
 cat >"$D/doc.json" <<EOF
 {
@@ -141,7 +141,7 @@ ppc() { python3 "$D/ppc.py" "$@" 2>&1; }
 
 ALOG="$D/access.log"
 spawn "$T" start-data-node --standalone="$D/doc.json" --accesslog.filepath="$ALOG" \
-  --log.level=debug >"$D/tee.out" 2>&1
+  --log.level=debug --metrics.listen="127.0.0.1:$MET" >"$D/tee.out" 2>&1
 TEE=$SPAWNED
 wait_for 10 curl -s -o /dev/null -m 1 "http://127.0.0.1:$PLAIN/" || { not_ok "proxy starts"; finish; }
 
@@ -203,6 +203,17 @@ R=$(ppc "$PP" "$G")
 check "no header from a trusted peer: served as is ($R)" \
   test "$R" = "status=200 xff=127.0.0.1 xri=127.0.0.1 proto=http"
 
+# pph RESULT: traefikee_proxyprotocol_headers_total{result="RESULT"} in /metrics.
+pph() {
+  curl -s -m 2 "http://127.0.0.1:$MET/metrics" |
+    awk -v k="traefikee_proxyprotocol_headers_total{result=\"$1\"}" 'index($0, k " ") == 1 { print $2 }'
+}
+OK0=$(pph ok)
+check "/metrics: the headers so far counted ok ($OK0 > 10), none malformed ($(pph malformed))" \
+  [ "${OK0:-0}" -gt 10 -a "$(pph malformed)" = 0 ]
+check "no proxyProtocol.insecure warning for trustedIPs entry points" \
+  sh -c "! grep -q 'proxyProtocol.insecure' '$D/tee.out'"
+
 # ---- untrusted peers, malformed headers
 R=$(ppc "$UNTR" "PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n$G")
 check "peer outside trustedIPs: the header reaches the HTTP parser, 400 ($R)" test "$R" = "status=400"
@@ -218,6 +229,8 @@ check "malformed v2 (family 4): closed ($R)" test "$R" = closed
 R=$(ppc "$PP" "$(v2 21 11 198.51.100.9 127.0.0.1 4000 80 600)$G")
 check "v2 over 512 bytes: closed ($R)" test "$R" = closed
 check "malformed headers logged at debug" has "$(cat "$D/tee.out")" 'PROXY protocol header malformed'
+check "/metrics: 4 malformed headers counted ($(pph malformed)), untrusted peers not ok ($OK0 -> $(pph ok))" \
+  [ "$(pph malformed)" = 4 -a "$(pph ok)" = "$OK0" ]
 
 # ---- whitelist on the PROXY address
 R=$(ppc "$WL" "PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n$G")
@@ -227,6 +240,8 @@ R=$(ppc "$WL" "PROXY TCP4 198.51.100.1 127.0.0.1 5555 80\r\n$G")
 check "whitelist refuses the PROXY source 198.51.100.1: 403 ($R)" test "$R" = "status=403"
 R=$(ppc "$WL" "$G")
 check "whitelist refuses the real peer without a header: 403 ($R)" test "$R" = "status=403"
+check "/metrics: the two whitelist headers counted ok ($OK0 -> $(pph ok))" \
+  [ "$(pph ok)" = "$((OK0 + 2))" -a "$(pph malformed)" = 4 ]
 
 # ---- TLS entry point: PROXY v1 in clear, then the handshake
 R=$(ppc "$TLSP" --tls --pause 0.3 "PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n$G")
@@ -257,7 +272,7 @@ check "after a reload that stops trusting 127.0.0.1: the header is answered 400 
 
 # ---- header timeout (client_header_timeout, 10 s by default): a header that never ends
 START=$SECONDS
-R=$(python3 - "$WL" <<'EOF'
+python3 - "$WL" >"$D/hto.out" <<'EOF' &
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
 s.sendall(b"PROXY TCP4 203.0")
@@ -266,10 +281,41 @@ try:
 except ConnectionResetError:
     print("closed")  # the unread header bytes make the close a reset
 EOF
-)
+HTO=$!
+sleep 1
+kill -USR1 "$TEE" # meanwhile: SIGUSR1 shows the connection waiting for its header
+wait_for 5 grep -q 'proxy stats.* proxyhdr=1 ' "$D/tee.out"
+check "SIGUSR1: the unfinished header's connection is counted as proxyhdr=1" \
+  grep -q 'proxy stats.* proxyhdr=1 ' "$D/tee.out"
+check "SIGUSR1: the feature stats line counts the headers (pp_ok=$(pph ok) pp_malformed=4)" \
+  grep -q "proxy feature stats.* pp_ok=$(pph ok) pp_malformed=4" "$D/tee.out"
+wait "$HTO"
+R=$(cat "$D/hto.out")
 EL=$((SECONDS - START))
 check "an unfinished header is closed by client_header_timeout ($R after ${EL}s)" \
   test "$R" = closed -a "$EL" -ge 8 -a "$EL" -le 14
 
 check "proxy still running" kill -0 "$TEE"
+
+# ---- proxyProtocol.insecure: a warning at load naming the entry point (headers from any peer)
+cat >"$D/ins.json" <<EOF
+{
+  "version": 1, "revision": 1,
+  "defaultEntryPoints": ["ins", "safe"],
+  "entryPoints": {
+    "ins":  { "address": "127.0.0.1:$INS", "proxyProtocol": { "insecure": true } },
+    "safe": { "address": "127.0.0.1:$INS2", "proxyProtocol": { "trustedIPs": ["127.0.0.1/32"] } }
+  },
+  "frontends": { "web": { "backend": "a", "routes": { "r": { "rule": "PathPrefix:/" } } } },
+  "backends": { "a": { "servers": { "s1": { "url": "http://127.0.0.1:$S1" } } } }
+}
+EOF
+spawn "$T" start-data-node --standalone="$D/ins.json" >"$D/ins.out" 2>&1
+INSP=$SPAWNED
+wait_for 10 grep -q 'routing document applied' "$D/ins.out"
+check "proxyProtocol.insecure: warned at load, naming the entry point" \
+  grep -q 'level=warn msg="proxyProtocol.insecure.*entrypoint="ins"' "$D/ins.out"
+check "... once: not for the trustedIPs entry point" \
+  test "$(grep -c 'proxyProtocol.insecure' "$D/ins.out")" = 1
+kill "$INSP"
 finish

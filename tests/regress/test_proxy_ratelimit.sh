@@ -16,7 +16,7 @@ D="$REGRESS_TMP"
 
 spawn python3 "$UP" --name=s1 >"$D/s1.out" 2>&1
 S1=$(upstream_port s1) || { not_ok "upstream starts"; finish; }
-read -r WEB WEB2 <<<"$(free_ports 2)"
+read -r WEB WEB2 MET <<<"$(free_ports 3)"
 
 # write_doc REV HOST_BURST: the routing document (HOST_BURST: burst of the "host" frontend).
 write_doc() {
@@ -50,7 +50,7 @@ write_doc 1 1
 
 ALOG="$D/access.log"
 spawn "$T" start-data-node --standalone="$D/doc.json" --workers=1 \
-  --accesslog.filepath="$ALOG" >"$D/tee.out" 2>&1
+  --accesslog.filepath="$ALOG" --metrics.listen="127.0.0.1:$MET" >"$D/tee.out" 2>&1
 TEE=$SPAWNED
 wait_for 10 curl -s -o /dev/null -m 1 "http://127.0.0.1:$WEB/open" ||
   { not_ok "traefikee serves"; finish; }
@@ -79,6 +79,11 @@ burst() {
     >"$D/hdrs"
 }
 
+# metric NAME: its value in /metrics (the sample line "NAME VALUE"), empty if absent.
+metric() { curl -s -m 2 "http://127.0.0.1:$MET/metrics" | awk -v k="$1" 'index($0, k " ") == 1 { print $2 }'; }
+RJ0=$(metric traefikee_ratelimit_rejected_total)
+check "/metrics: traefikee_ratelimit_rejected_total starts at 0 (got '$RJ0')" test "$RJ0" = 0
+
 # ---- client.ip, average 5 per second, burst 5 ---------------------------------------------
 burst 6 /ip/x
 check "client.ip: 5 rapid requests pass, the 6th is 429 (got: $CODES)" \
@@ -101,6 +106,12 @@ check "client.ip: after a second the bucket is full again: 5 pass, the 6th is 42
 sleep 0.25
 req /ip/z
 check "client.ip: 200 ms later one token is back" test "$CODE" = 200
+RJ=$(metric traefikee_ratelimit_rejected_total)
+check "/metrics: traefikee_ratelimit_rejected_total counts the two 429s (got '$RJ')" test "$RJ" = 2
+kill -USR1 "$TEE"
+wait_for 5 grep -q 'proxy feature stats.* ratelimited=2 ' "$D/tee.out"
+check "SIGUSR1: the feature stats line says ratelimited=2" \
+  grep -q 'proxy feature stats.* ratelimited=2 ' "$D/tee.out"
 
 # ---- request.header.X-Key: one bucket per value ---------------------------------------------
 burst 3 /hdr/a -H 'X-Key: alice'

@@ -375,6 +375,13 @@ static void state_machine(void)
 {
 	struct proxy_breaker *b = mk("NetworkErrorRatio() > 0.5");
 	REQUIRE(b);
+	/* trips also count in the engine's registry: traefikee_breaker_trips_total{backend} */
+	size_t msz = proxy_metrics_size(8, 4);
+	void *mmem = malloc(msz);
+	REQUIRE(mmem);
+	b->metrics = proxy_metrics_init(mmem, msz, 8, 4);
+	REQUIRE(b->metrics);
+	b->m_be = proxy_metrics_name_get(b->metrics, PROXY_MK_BACKEND, SLICE_LIT("app"));
 	uint64_t t = 1000000;
 	CHECK(proxy_breaker_allow(b, t));
 	proxy_breaker_record(b, 200, 1, t); /* checked now: false; next check at t + 100 */
@@ -387,6 +394,8 @@ static void state_machine(void)
 	CHECK_EQ_INT(b->state, PB_TRIPPED);
 	CHECK_EQ_INT(b->trips, 1);
 	CHECK_EQ_INT(b->until, t + 100 + PROXY_BREAKER_FALLBACK_MS);
+	CHECK_EQ_INT(b->metrics->eng.cb_trips, 1);
+	CHECK_EQ_INT(proxy_metrics_value(b->metrics, "traefikee_breaker_trips_total", "app", 0), 1);
 	CHECK_EQ_INT(proxy_breaker_requests(b, t + 100), 0); /* metrics cleared on trip */
 	/* Tripped: every request is the fallback until the fallback duration ends. */
 	uint64_t tt = t + 100;
@@ -406,6 +415,9 @@ static void state_machine(void)
 	CHECK(proxy_breaker_allow(b, tr + PROXY_BREAKER_RECOVERY_MS + 1));
 	CHECK_EQ_INT(b->state, PB_STANDBY);
 	CHECK(proxy_breaker_allow(b, tr + PROXY_BREAKER_RECOVERY_MS + 2));
+	CHECK_EQ_INT(b->metrics->eng.cb_trips, 1); /* leaving Tripped counts nothing */
+	b->metrics = NULL;
+	free(mmem);
 }
 
 /* Recovering holds the share let through since it began under 0.5 x elapsed / 10 s: with a

@@ -226,10 +226,14 @@ static void metrics_names_and_removal(void)
 		proxy_metrics_request(m, ep, -1, be, 200 + i, HTTP_M_GET, PROXY_PROTO_HTTP, 1000);
 	CHECK_EQ_INT(proxy_metrics_value(m, "traefik_backend_requests_total", "b1", 0), 5);
 	CHECK_EQ_INT(proxy_metrics_value(m, "traefik_entrypoint_requests_total", "web", 203), 1);
+	proxy_metrics_breaker(m, be, true);
+	CHECK_EQ_INT(proxy_metrics_value(m, "traefikee_breaker_trips_total", "b1", 0), 1);
 	proxy_metrics_name_put(m, be);
 	CHECK_EQ_INT(proxy_metrics_value(m, "traefik_backend_requests_total", "b1", 0), 5);
 	proxy_metrics_name_put(m, be); /* last reference: the backend's series go */
 	CHECK_EQ_INT(proxy_metrics_value(m, "traefik_backend_requests_total", NULL, 0), 0);
+	CHECK_EQ_INT(proxy_metrics_value(m, "traefikee_breaker_trips_total", NULL, 0), 0);
+	CHECK_EQ_INT(m->eng.cb_trips, 1); /* the engine-wide count stays (SIGUSR1) */
 	CHECK_EQ_INT(proxy_metrics_value(m, "traefik_entrypoint_requests_total", "web", 0), 5);
 	CHECK_EQ_INT(m->nseries, 5);
 	free(mem);
@@ -269,6 +273,28 @@ static void metrics_render_text(void)
 	proxy_metrics_server_up(a, ba, ua, true);
 	proxy_metrics_retry(a, ba);
 	proxy_metrics_reload(a, true, 1700000000);
+	/* traefikee_* counters: engine-wide ones summed, the breaker's by backend name */
+	a->eng.rl_rejected = 3;
+	b->eng.rl_rejected = 4;
+	a->eng.gz_responses = 5;
+	b->eng.gz_pool_full = 2;
+	b->eng.pp_ok = 7;
+	a->eng.pp_malformed = 1;
+	b->eng.pp_malformed = 1;
+	proxy_metrics_breaker(a, ba, false); /* built: the series at 0 */
+	proxy_metrics_breaker(b, bb, true);
+	proxy_metrics_breaker(b, bb, true);
+	proxy_metrics_breaker(a, ba, true);
+	CHECK_EQ_INT(a->eng.cb_trips, 1);
+	CHECK_EQ_INT(b->eng.cb_trips, 2);
+	CHECK_EQ_INT(proxy_metrics_value(b, "traefikee_breaker_trips_total", "app", 0), 2);
+	CHECK_EQ_INT(proxy_metrics_value(b, "traefikee_ratelimit_rejected_total", NULL, 0), 4);
+	CHECK_EQ_INT(proxy_metrics_value(a, "traefikee_compress_responses_total", "gzip", 0), 5);
+	CHECK_EQ_INT(proxy_metrics_value(b, "traefikee_compress_responses_total", "pool_full", 0),
+		     2);
+	CHECK_EQ_INT(proxy_metrics_value(b, "traefikee_compress_responses_total", NULL, 0), 2);
+	CHECK_EQ_INT(proxy_metrics_value(a, "traefikee_proxyprotocol_headers_total", "ok", 0), 0);
+	CHECK_EQ_INT(proxy_metrics_value(a, "traefikee_nope_total", NULL, 0), -1);
 	const struct proxy_metrics *parts[2] = {a, b};
 	char *text = malloc(65536);
 	struct buf out;
@@ -294,9 +320,23 @@ static void metrics_render_text(void)
 			   "1\n") != NULL);
 	CHECK(strstr(text, "traefik_backend_retries_total{backend=\"app\"} 1\n") != NULL);
 	CHECK(strstr(text, "traefik_config_reloads_total 1\n") != NULL);
+	const char *p;
 	CHECK(strstr(text, "traefik_config_last_reload_success 1700000000\n") != NULL);
+	CHECK(strstr(text, "# TYPE traefikee_ratelimit_rejected_total counter\n"
+			   "traefikee_ratelimit_rejected_total 7\n") != NULL);
+	CHECK(strstr(text, "# TYPE traefikee_breaker_trips_total counter\n"
+			   "traefikee_breaker_trips_total{backend=\"app\"} 3\n") != NULL);
+	CHECK(strstr(text, "# TYPE traefikee_compress_responses_total counter\n"
+			   "traefikee_compress_responses_total{result=\"gzip\"} 5\n"
+			   "traefikee_compress_responses_total{result=\"pool_full\"} 2\n") != NULL);
+	CHECK(strstr(text, "# TYPE traefikee_proxyprotocol_headers_total counter\n"
+			   "traefikee_proxyprotocol_headers_total{result=\"ok\"} 7\n"
+			   "traefikee_proxyprotocol_headers_total{result=\"malformed\"} 2\n") !=
+	      NULL);
 	/* one HELP/TYPE per family */
-	const char *p = strstr(text, "# TYPE traefik_backend_requests_total");
+	p = strstr(text, "# TYPE traefikee_compress_responses_total");
+	CHECK(p && !strstr(p + 1, "# TYPE traefikee_compress_responses_total"));
+	p = strstr(text, "# TYPE traefik_backend_requests_total");
 	CHECK(p && !strstr(p + 1, "# TYPE traefik_backend_requests_total"));
 	buf_init(&out, text, 100);
 	CHECK_EQ_INT(proxy_metrics_render(parts, 2, &out), -ERR_BUF_FULL);
@@ -654,6 +694,13 @@ static void engine_load_refuses_bad_documents(void)
 	CHECK_EQ_INT(proxy_engine_load(e, empty, strlen(empty), msg, sizeof msg), 0);
 	proxy_engine_get_stats(e, &st);
 	CHECK_EQ_INT(st.tables_alive, 1); /* the replaced table had no user: freed at once */
+	/* the features' counters start at 0 and appear in the text from the start */
+	CHECK_EQ_INT(st.rl_limited, 0);
+	CHECK_EQ_INT(st.cb_trips, 0);
+	CHECK_EQ_INT(st.cb_tripped, 0);
+	CHECK_EQ_INT(st.gz_responses + st.gz_pool_full, 0);
+	CHECK_EQ_INT(st.pp_ok + st.pp_malformed, 0);
+	CHECK_EQ_INT(st.conns_proxyhdr, 0);
 	char text[8192];
 	struct buf b;
 	buf_init(&b, text, sizeof text - 1);
@@ -661,6 +708,10 @@ static void engine_load_refuses_bad_documents(void)
 	text[b.len] = 0;
 	CHECK(strstr(text, "traefik_config_reloads_total 2") != NULL);
 	CHECK(strstr(text, "traefik_config_reloads_failure_total 2") != NULL);
+	CHECK(strstr(text, "\ntraefikee_ratelimit_rejected_total 0\n") != NULL);
+	CHECK(strstr(text, "\ntraefikee_compress_responses_total{result=\"pool_full\"} 0\n") !=
+	      NULL);
+	CHECK(strstr(text, "traefikee_breaker_trips_total") == NULL); /* no breaker, no series */
 	proxy_engine_destroy(e);
 	loop_fini(&l);
 }

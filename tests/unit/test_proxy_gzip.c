@@ -510,6 +510,11 @@ static void glue_pool_cap(void)
 	proxy_dp_limits_default(&e->lim);
 	e->lim.max_gzip_streams = 1;
 	REQUIRE(pool_init(&e->gzs, "max_gzip_streams", proxy_gzip_slot_size(), 1) == 0);
+	size_t msz = proxy_metrics_size(8, 4); /* traefikee_compress_responses_total */
+	void *mmem = malloc(msz);
+	REQUIRE(mmem);
+	e->metrics = proxy_metrics_init(mmem, msz, 8, 4);
+	REQUIRE(e->metrics);
 	REQUIRE(heads(RQ_GZ, "HTTP/1.1 200 OK\nContent-Length: 5000\n\n", HTTP_M_GET) == 0);
 	struct proxy_conn *a = conn_new(e, 1, true), *b = conn_new(e, 1, true),
 			  *h = conn_new(e, 1, true);
@@ -525,6 +530,11 @@ static void glue_pool_cap(void)
 	proxy_gzip_response(b, &res_); /* a second refusal within the second: not logged */
 	CHECK_EQ_INT(e->gz_full, 2);
 	CHECK_EQ_INT(e->gz_log_skipped, 1);
+	CHECK_EQ_INT(e->metrics->eng.gz_pool_full, 2);
+	CHECK_EQ_INT(e->metrics->eng.gz_responses, 1);
+	CHECK_EQ_INT(proxy_metrics_value(e->metrics, "traefikee_compress_responses_total",
+					 "pool_full", 0),
+		     2);
 	proxy_gzip_end(b);
 	CHECK_EQ_INT(b->gzf, 0);
 	proxy_gzip_end(a);
@@ -544,7 +554,10 @@ static void glue_pool_cap(void)
 	conn_del(a);
 	conn_del(b);
 	conn_del(h);
+	CHECK_EQ_INT(e->metrics->eng.gz_responses, 2); /* a and h */
+	CHECK_EQ_INT(e->metrics->eng.gz_pool_full, 2);
 	pool_fini(&e->gzs);
+	free(mmem);
 	free(e);
 	loop_fini(&loop);
 }

@@ -11,10 +11,14 @@
  * 2001:db8::/32) and no frontend, so the status tells which client address the engine used:
  * 404 (whitelist passed), 403 (refused), 400 (the header reached the HTTP parser), no answer
  * and a close (malformed header). The access log line must carry the PROXY source.
+ * Observability: the headers consumed / malformed (stats and traefikee_proxyprotocol_headers_
+ * total), connections waiting in PC_PROXYHDR, and the warning an insecure entry point logs at
+ * load.
  */
 #include "test.h"
 
 #include "base/base_err.h"
+#include "base/base_log.h"
 #include "loop/loop.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_engine_int.h"
@@ -673,7 +677,26 @@ static void engine_v2(void)
 static void engine_untrusted_and_malformed(void)
 {
 	struct fx f;
-	REQUIRE(fx_up(&f, 2000));
+	/* the load warns about the one insecure entry point ("ins"), not the trustedIPs ones */
+	int lp[2];
+	REQUIRE(pipe2(lp, O_NONBLOCK | O_CLOEXEC) == 0);
+	log_set_fd(lp[1]);
+	bool up = fx_up(&f, 2000);
+	log_set_fd(2);
+	char logs[8192];
+	ssize_t ln = read(lp[0], logs, sizeof logs - 1);
+	logs[ln > 0 ? ln : 0] = 0;
+	close(lp[0]);
+	close(lp[1]);
+	REQUIRE(up);
+	const char *w = strstr(logs, "proxyProtocol.insecure");
+	CHECK(w != NULL);
+	CHECK(w && strstr(w, "entrypoint=\"ins\"") != NULL);
+	CHECK(w && strstr(w + 1, "proxyProtocol.insecure") == NULL);
+	struct proxy_engine_stats st;
+	proxy_engine_get_stats(f.e, &st);
+	CHECK_EQ_INT(st.pp_ok, 0);
+	CHECK_EQ_INT(st.pp_malformed, 0);
 	bool closed;
 	const char *hdr = "PROXY TCP4 203.0.113.7 127.0.0.1 5555 80\r\n" GET;
 	/* untrusted peer: nothing parsed, the HTTP parser refuses the line */
@@ -699,6 +722,19 @@ static void engine_untrusted_and_malformed(void)
 	CHECK_EQ_INT(response(&f, fd, &closed), 0);
 	CHECK(closed);
 	close(fd);
+	/* one header consumed (10.1.2.3), two malformed; untrusted peers and the peer that left
+	 * count as neither */
+	proxy_engine_get_stats(f.e, &st);
+	CHECK_EQ_INT(st.pp_ok, 1);
+	CHECK_EQ_INT(st.pp_malformed, 2);
+	char text[16384];
+	struct buf b;
+	buf_init(&b, text, sizeof text - 1);
+	REQUIRE(proxy_engine_metrics_text(f.e, &b) == 0);
+	text[b.len] = 0;
+	CHECK(strstr(text, "traefikee_proxyprotocol_headers_total{result=\"ok\"} 1\n") != NULL);
+	CHECK(strstr(text, "traefikee_proxyprotocol_headers_total{result=\"malformed\"} 2\n") !=
+	      NULL);
 	fx_down(&f);
 }
 
@@ -710,8 +746,15 @@ static void engine_header_timeout(void)
 	int fd = client(&f, "pp", "127.0.0.1");
 	REQUIRE(fd >= 0);
 	REQUIRE(send_all(fd, "PROXY TCP4 203", 14) == 0);
+	for (int i = 0; i < 5; i++)
+		loop_run_once(&f.l, 1);
+	struct proxy_engine_stats st;
+	proxy_engine_get_stats(f.e, &st);
+	CHECK_EQ_INT(st.conns_proxyhdr, 1); /* SIGUSR1's proxyhdr= */
 	/* the rest never comes: client_header_timeout closes it, no answer */
 	CHECK_EQ_INT(response(&f, fd, &closed), 0);
+	proxy_engine_get_stats(f.e, &st);
+	CHECK_EQ_INT(st.conns_proxyhdr, 0);
 	CHECK(closed);
 	close(fd);
 	/* a header, then a request head that never ends: 408 as without a header */

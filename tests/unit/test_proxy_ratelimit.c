@@ -33,6 +33,12 @@ static void test_burst_and_refill(void)
 {
 	struct proxy_rl rl;
 	REQUIRE(proxy_rl_init(&rl, 64, 1, 2) == 0);
+	/* each 429 also counts in the engine's registry (traefikee_ratelimit_rejected_total) */
+	size_t msz = proxy_metrics_size(8, 4);
+	void *mmem = malloc(msz);
+	REQUIRE(mmem);
+	rl.metrics = proxy_metrics_init(mmem, msz, 8, 4);
+	REQUIRE(rl.metrics);
 	struct proxy_rateset rs = {SLICE_LIT("s"), 1000, 5, 5};
 	struct proxy_frontend fe = fe_make("web", &rs, 1);
 	uint64_t t0 = 5000, retry = 0;
@@ -63,6 +69,9 @@ static void test_burst_and_refill(void)
 		CHECK_EQ_INT(take(&rl, &fe, "k", t2 + 200u * (unsigned)i, NULL), PROXY_RL_ALLOW);
 	CHECK_EQ_INT(rl.st.allowed, 5 + 1 + 5 + 5 + 50);
 	CHECK_EQ_INT(rl.st.limited, 1 + 2 + 1 + 1 + 1);
+	CHECK_EQ_INT(rl.metrics->eng.rl_rejected, 1 + 2 + 1 + 1 + 1);
+	CHECK_EQ_INT(proxy_metrics_value(rl.metrics, "traefikee_ratelimit_rejected_total", NULL, 0),
+		     6);
 	/* burst below average: 1 at once, then 10/s */
 	struct proxy_rateset rs2 = {SLICE_LIT("s"), 1000, 10, 1};
 	struct proxy_frontend fe2 = fe_make("api", &rs2, 1);
@@ -70,7 +79,9 @@ static void test_burst_and_refill(void)
 	CHECK_EQ_INT(take(&rl, &fe2, "k", t0, &retry), PROXY_RL_LIMITED);
 	CHECK_EQ_INT(retry, 100 * MS);
 	CHECK_EQ_INT(take(&rl, &fe2, "k", t0 + 100, NULL), PROXY_RL_ALLOW);
+	CHECK_EQ_INT(rl.metrics->eng.rl_rejected, rl.st.limited);
 	proxy_rl_fini(&rl);
+	free(mmem);
 }
 
 /* Two rate sets: a request takes from both, and a refused one from neither. */

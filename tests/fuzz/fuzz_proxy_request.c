@@ -8,7 +8,13 @@
  * an entry point redirect and a frontend regex redirect, whitelists, a sticky backend, a
  * maxConn backend, a refused server, a forward auth frontend (/fwd) whose auth server is the
  * harness's upstream listener too (the script answers the auth request like any upstream
- * request) and a TLS entry point with the default certificate.
+ * request) and a TLS entry point with the default certificate. Also every option applied by
+ * its own module: compress on web (2 streams, so a third response goes out as it is), a
+ * PROXY protocol trust of 10.0.0.0/8 on wl (flag bit 4's clients may send a header), and
+ * frontends /sec (security headers: allowedHosts, SSL redirect with sslForceHost, STS ...),
+ * /rl (rateLimit by X-Key, 8 buckets), /err (error pages from up, and from the dead
+ * backend), /cb (a circuit breaker), /buf (buffering limits of 64 and 256 bytes) and /ptc
+ * (passTLSCert / passTLSClientCert).
  *
  * Input: one flag byte, then a script of segments in order. A segment ends at "@U@" (the
  * next segment goes to the upstream), "@C@" (to the current client) or "@N@" (to a new
@@ -80,7 +86,7 @@ static struct proxy_engine *eng_;
 static uint64_t now_ = 1000000;
 static int srv_fd_ = -1;
 static uint16_t srv_port_;
-static char doc_[8192];
+static char doc_[12288];
 static size_t doc_len_;
 static unsigned revision_ = 1;
 static unsigned ep_port_[4]; /* entry points: free ports found at start */
@@ -172,11 +178,11 @@ static void make_doc(void)
 		doc_, sizeof doc_,
 		"{\"version\":1,\"revision\":%u,\"defaultEntryPoints\":[\"web\",\"wl\",\"tls\"],"
 		"\"entryPoints\":{"
-		"\"web\":{\"address\":\"127.0.0.1:%u\"},"
+		"\"web\":{\"address\":\"127.0.0.1:%u\",\"compress\":true},"
 		"\"wl\":{\"address\":\"127.0.0.1:%u\",\"whitelist\":{\"sourceRange\":[\"10.0.0.0/"
 		"8\"],"
 		"\"useXForwardedFor\":true},\"forwardedHeaders\":{\"trustedIPs\":[\"10.0.0.0/"
-		"8\"]}},"
+		"8\"]},\"proxyProtocol\":{\"trustedIPs\":[\"10.0.0.0/8\"]}},"
 		"\"alt\":{\"address\":\"127.0.0.1:%u\",\"redirect\":{\"entryPoint\":\"web\"}},"
 		"\"tls\":{\"address\":\"127.0.0.1:%u\",\"tls\":{}}},"
 		"\"frontends\":{"
@@ -209,6 +215,27 @@ static void make_doc(void)
 		"\"fwd\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/fwd\"}},"
 		"\"auth\":{\"forward\":{\"address\":\"http://127.0.0.1:%u/check\","
 		"\"authResponseHeaders\":[\"X-User\"]}}},"
+		"\"sec\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/sec\"}},"
+		"\"headers\":{\"sslRedirect\":true,\"sslHost\":\"sec.test\",\"sslForceHost\":true,"
+		"\"allowedHosts\":[\"sec.test\",\"a.test\"],\"hostsProxyHeaders\":[\"X-Fwd-Host\"],"
+		"\"sslProxyHeaders\":{\"X-Forwarded-Proto\":\"https\"},\"stsSeconds\":60,"
+		"\"forceSTSHeader\":true,\"frameDeny\":true,\"contentTypeNosniff\":true,"
+		"\"browserXssFilter\":true,\"contentSecurityPolicy\":\"default-src 'self'\","
+		"\"referrerPolicy\":\"no-referrer\",\"customResponseHeaders\":{\"X-Frame-Options\":"
+		"\"SAMEORIGIN\"}}},"
+		"\"rl\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/rl\"}},"
+		"\"rateLimit\":{\"extractorFunc\":\"request.header.X-Key\",\"rateSet\":{"
+		"\"a\":{\"period\":\"1s\",\"average\":2,\"burst\":2},"
+		"\"b\":{\"period\":\"10s\",\"average\":5,\"burst\":3}}}},"
+		"\"err\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/err\"}},"
+		"\"errors\":{\"e\":{\"status\":[\"500-599\",\"404\"],\"backend\":\"up\","
+		"\"query\":\"/page/{status}.html\"},\"f\":{\"status\":[\"401-403\"],"
+		"\"backend\":\"dead\",\"query\":\"/{status}\"}}},"
+		"\"cb\":{\"backend\":\"cbb\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/cb\"}}},"
+		"\"buf\":{\"backend\":\"bufb\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/buf\"}}},"
+		"\"ptc\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/ptc\"}},"
+		"\"passTLSCert\":true,\"passTLSClientCert\":{\"pem\":true,\"infos\":{\"notAfter\":"
+		"true,\"sans\":true}}},"
 		"\"old\":{\"backend\":\"up\",\"routes\":{\"r\":{\"rule\":\"PathPrefix:/old\"}},"
 		"\"redirect\":{\"regex\":\"^http://([^/]+)/old/(.*)\","
 		"\"replacement\":\"https://$1/new/${2}\",\"permanent\":true}}},"
@@ -219,9 +246,14 @@ static void make_doc(void)
 		"\"loadBalancer\":{\"method\":\"drr\",\"stickiness\":{\"cookieName\":\"stk\"}}},"
 		"\"one\":{\"servers\":{\"s\":{\"url\":\"http://127.0.0.1:%u\"}},"
 		"\"maxConn\":{\"amount\":1,\"extractorFunc\":\"request.host\"}},"
+		"\"cbb\":{\"servers\":{\"s\":{\"url\":\"http://127.0.0.1:%u\"}},"
+		"\"circuitBreaker\":{\"expression\":\"NetworkErrorRatio() > 0.5 || "
+		"ResponseCodeRatio(500, 600, 0, 600) > 0.5\"}},"
+		"\"bufb\":{\"servers\":{\"s\":{\"url\":\"http://127.0.0.1:%u\"}},"
+		"\"buffering\":{\"maxRequestBodyBytes\":64,\"maxResponseBodyBytes\":256}},"
 		"\"dead\":{\"servers\":{\"s\":{\"url\":\"http://127.0.0.1:1\"}}}}}",
 		revision_, ep_port_[0], ep_port_[1], ep_port_[2], ep_port_[3], srv_port_, srv_port_,
-		srv_port_, srv_port_, srv_port_);
+		srv_port_, srv_port_, srv_port_, srv_port_, srv_port_);
 	if (n < 0 || (size_t)n >= sizeof doc_)
 		FAIL("routing document too long");
 	doc_len_ = (size_t)n;
@@ -302,6 +334,8 @@ static void setup(void)
 	lim.max_metric_series = 256;
 	lim.max_metric_names = 64;
 	lim.max_conn_keys = 16;
+	lim.max_gzip_streams = 2;   /* a third compressed response goes out as it is */
+	lim.max_ratelimit_keys = 8; /* buckets get replaced */
 	lim.max_line = 4096;
 	lim.max_headers = 32;
 	lim.max_header_bytes = 8192;
@@ -561,6 +595,8 @@ static void check_clean(void)
 		FAIL("leak: pool objects conns=%u tls=%u ups=%u targets=%u",
 		     (unsigned)eng_->conns.used, (unsigned)eng_->tlss.used,
 		     (unsigned)eng_->ups.used, (unsigned)eng_->targets.used);
+	if (eng_->gzs.used)
+		FAIL("leak: %u compression streams", (unsigned)eng_->gzs.used);
 	if (eng_->fas.used || eng_->fa_tls.used)
 		FAIL("leak: forward auth objects %u, TLS slots %u", (unsigned)eng_->fas.used,
 		     (unsigned)eng_->fa_tls.used);

@@ -1229,6 +1229,36 @@ static void start_tunnel(struct proxy_conn *c)
 	c->t_up = now_ms(c);
 }
 
+/* One upstream read into rs while a response body streams: frame what came (bad framing or
+ * maxResponseBodyBytes cut the client off) and notice the end of a close-delimited body (or a
+ * truncated one: cut). RS_DATA: bytes came, RS_END: the upstream closed, 0: nothing to read
+ * now, -1: the client connection was killed. */
+enum { RS_DATA = 1, RS_END = 2 };
+static int rs_read_body(struct proxy_conn *c)
+{
+	ssize_t n = proxy_up_read(c->up, c->rs.b + c->rs.end, c->rs.cap - c->rs.end);
+	if (n > 0) {
+		c->rs.end += (uint32_t)n;
+		c->t_up = now_ms(c);
+		if (proxy_stream_frame(&c->rs, &c->eng->hl_res) < 0 ||
+		    ((c->buf_lim & PROXY_BUFLIM_RS) && proxy_buffering_rs_over(c, true))) {
+			conn_kill(c);
+			return -1;
+		}
+		return RS_DATA;
+	}
+	if (n == -ERR_AGAIN)
+		return 0;
+	c->rs.eof = 1;
+	if (c->rs.mode == PM_CLOSE && n == 0)
+		c->rs.done = 1;
+	else if (!c->rs.done) {
+		conn_kill(c); /* truncated body */
+		return -1;
+	}
+	return RS_END;
+}
+
 /* Upstream -> client through the compressor (entry point compress, proxy_gzip.h): the
  * rewritten head leaves from rs, then the compressed body from the stream's own buffer.
  * rs [start, ready) holds decoded body bytes waiting for the compressor, which is asked for
@@ -1236,7 +1266,6 @@ static void start_tunnel(struct proxy_conn *c)
  * held back) and for FINISH when the body is complete. */
 static bool pump_gz(struct proxy_conn *c, bool progress)
 {
-	struct proxy_engine *e = c->eng;
 	struct proxy_gz *z = c->gz;
 	for (int guard = 0; guard < 64; guard++) {
 		bool moved = false;
@@ -1296,28 +1325,10 @@ static bool pump_gz(struct proxy_conn *c, bool progress)
 		if (!z->head_end && c->rs.start == c->rs.ready)
 			stream_compact(&c->rs);
 		if (c->up && !c->rs.eof && c->rs.end < c->rs.cap && c->up->can_read) {
-			ssize_t r =
-				proxy_up_read(c->up, c->rs.b + c->rs.end, c->rs.cap - c->rs.end);
-			if (r > 0) {
-				c->rs.end += (uint32_t)r;
-				c->t_up = now_ms(c);
-				moved = true;
-				if (proxy_stream_frame(&c->rs, &e->hl_res) < 0 ||
-				    ((c->buf_lim & PROXY_BUFLIM_RS) &&
-				     proxy_buffering_rs_over(c, true))) {
-					conn_kill(c); /* bad framing, maxResponseBodyBytes: cut */
-					return true;
-				}
-			} else if (r == 0 || (r < 0 && r != -ERR_AGAIN)) {
-				c->rs.eof = 1;
-				moved = true;
-				if (c->rs.mode == PM_CLOSE && r == 0) {
-					c->rs.done = 1;
-				} else if (!c->rs.done) {
-					conn_kill(c); /* truncated body */
-					return true;
-				}
-			}
+			int r = rs_read_body(c);
+			if (r < 0)
+				return true;
+			moved = moved || r > 0;
 		}
 		if (!moved)
 			break;
@@ -1422,33 +1433,12 @@ again:
 		}
 		if (c->up && !c->rs.eof && c->rs.end < c->rs.cap && c->up->can_read) {
 			bool was_empty = c->rs.start == c->rs.ready;
-			ssize_t n =
-				proxy_up_read(c->up, c->rs.b + c->rs.end, c->rs.cap - c->rs.end);
-			if (n > 0) {
-				c->rs.end += (uint32_t)n;
-				c->t_up = now_ms(c);
-				if (was_empty)
-					c->t_write = c->t_up;
-				moved = true;
-				if (proxy_stream_frame(&c->rs, &e->hl_res) < 0) {
-					conn_kill(c); /* bad framing mid-body: cut the client off */
-					return true;
-				}
-				if ((c->buf_lim & PROXY_BUFLIM_RS) &&
-				    proxy_buffering_rs_over(c, true)) {
-					conn_kill(c); /* maxResponseBodyBytes mid-body: cut */
-					return true;
-				}
-			} else if (n == 0 || (n < 0 && n != -ERR_AGAIN)) {
-				c->rs.eof = 1;
-				moved = true;
-				if (c->rs.mode == PM_CLOSE && n == 0) {
-					c->rs.done = 1;
-				} else if (!c->rs.done) {
-					conn_kill(c); /* truncated body */
-					return true;
-				}
-			}
+			int r = rs_read_body(c);
+			if (r < 0)
+				return true;
+			if (r == RS_DATA && was_empty)
+				c->t_write = c->t_up; /* output pending from now (send_timeout) */
+			moved = moved || r > 0;
 		}
 		if (!moved)
 			break;

@@ -339,18 +339,24 @@ static uint32_t conn_find(const struct proxy_lb *lb, uint64_t key, bool *found)
 	return i;
 }
 
-struct slice proxy_lb_conn_key(const struct proxy_backend *b, const struct proxy_req_view *v,
-			       struct slice client_ip)
+struct slice proxy_extract_key(uint8_t extractor, struct slice header,
+			       const struct proxy_req_view *v, struct slice client_ip)
 {
-	switch (b->maxconn_extractor) {
+	switch (extractor) {
 	case PROXY_EXTRACT_CLIENT_IP: return client_ip;
 	case PROXY_EXTRACT_HEADER:
 		for (size_t k = 0; k < v->nhdr; k++)
-			if (slice_eq_ci(v->hdr[k].name, b->maxconn_header))
+			if (slice_eq_ci(v->hdr[k].name, header))
 				return v->hdr[k].value;
 		return (struct slice){"", 0};
 	default: return v->host;
 	}
+}
+
+struct slice proxy_lb_conn_key(const struct proxy_backend *b, const struct proxy_req_view *v,
+			       struct slice client_ip)
+{
+	return proxy_extract_key(b->maxconn_extractor, b->maxconn_header, v, client_ip);
 }
 
 int proxy_lb_conn_acquire(struct proxy_lb *lb, uint32_t b, struct slice key, uint64_t *ref)

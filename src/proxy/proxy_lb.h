@@ -122,9 +122,13 @@ int proxy_cookie_get(struct slice cookie_header, struct slice name, struct slice
  * [; SameSite=...]". Returns the length written to out (NUL-terminated), or -ERR_BUF_FULL. */
 int proxy_lb_cookie(const struct proxy_table *t, uint32_t srv, char *out, size_t cap);
 
-/* maxConn. The key the backend's extractor takes from a request: request.host (the Host value
- * as received), client.ip (the caller's client_ip text) or request.header.<Name> (the first
- * such field; empty if absent). */
+/* The key an extractor (enum proxy_extractor: maxConn's, rateLimit's) takes from a request:
+ * request.host (the Host value as received), client.ip (the caller's client_ip text) or
+ * request.header.<Name> (the first such field; empty if absent). */
+struct slice proxy_extract_key(uint8_t extractor, struct slice header,
+			       const struct proxy_req_view *v, struct slice client_ip);
+
+/* maxConn: proxy_extract_key with the backend's extractor. */
 struct slice proxy_lb_conn_key(const struct proxy_backend *b, const struct proxy_req_view *v,
 			       struct slice client_ip);
 

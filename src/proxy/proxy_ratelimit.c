@@ -13,6 +13,7 @@
 
 #include "base/base_err.h"
 #include "base/base_log.h"
+#include "proxy/proxy_lb.h"
 
 /* ---- SipHash-2-4, streaming ------------------------------------------------------------- */
 
@@ -248,15 +249,7 @@ static uint64_t set_hash(const struct sip *base, const struct proxy_rateset *rs)
 struct slice proxy_rl_key(const struct proxy_frontend *fe, const struct proxy_req_view *v,
 			  struct slice client_ip)
 {
-	switch (fe->ratelimit_extractor) {
-	case PROXY_EXTRACT_CLIENT_IP: return client_ip;
-	case PROXY_EXTRACT_HEADER:
-		for (size_t k = 0; k < v->nhdr; k++)
-			if (slice_eq_ci(v->hdr[k].name, fe->ratelimit_header))
-				return v->hdr[k].value;
-		return (struct slice){"", 0};
-	default: return v->host;
-	}
+	return proxy_extract_key(fe->ratelimit_extractor, fe->ratelimit_header, v, client_ip);
 }
 
 enum proxy_rl_verdict proxy_rl_take(struct proxy_rl *rl, const struct proxy_frontend *fe,

@@ -12,6 +12,7 @@
 #include "base/base_err.h"
 #include "proxy/proxy_auth.h"
 #include "proxy/proxy_breaker.h"
+#include "tls/tls.h"
 
 #include <assert.h>
 #include <bearssl.h>
@@ -1057,22 +1058,45 @@ static int get_ep_tls(struct ld *l, int t, struct proxy_entrypoint *e)
 	    get_bool(l, t, "sniStrict", false, &e->sni_strict) < 0 ||
 	    get_strlist(l, t, "cipherSuites", &e->cipher_suites, &e->ncipher_suites) < 0)
 		goto out;
-	if (parse_tls_version(minv, &e->min_version) < 0) {
+	/* We serve TLS 1.2 only (src/tls): it satisfies a minimum of 1.0, 1.1 or 1.2; a
+	 * minimum of 1.3 cannot be met, so the document is refused rather than served below it. */
+	int vr = parse_tls_version(minv, &e->min_version);
+	if (vr < 0 || e->min_version == PROXY_TLS13) {
 		size_t mv = push_c(l, "minVersion");
-		lfail(l, -ERR_PROXY_CONFIG,
-		      "expected VersionTLS10, VersionTLS11, VersionTLS12 or "
-		      "VersionTLS13");
+		if (vr < 0)
+			lfail(l, -ERR_PROXY_CONFIG,
+			      "expected VersionTLS10, VersionTLS11 or VersionTLS12");
+		else
+			lfail(l, -ERR_PROXY_CONFIG, "VersionTLS13 is not supported (TLS 1.2 only)");
 		pop(l, mv);
 		goto out;
 	}
-	for (uint32_t i = 0; i < e->ncipher_suites; i++)
-		if (!is_token(e->cipher_suites[i])) {
+	/* cipherSuites: Go crypto/tls names. A name Go never had is refused; real suites we do
+	 * not serve are dropped (the engine warns at each load, proxy_engine.c) as long as one
+	 * we serve remains; gen_build_tls restricts the server to those. */
+	uint32_t nserved = 0;
+	for (uint32_t i = 0; i < e->ncipher_suites; i++) {
+		const struct tls_suite_info *si =
+			tls_suite_by_go_name(e->cipher_suites[i].p, e->cipher_suites[i].len);
+		if (!si) {
+			char tmp[72];
+			sanitize(tmp, sizeof tmp, e->cipher_suites[i].p, e->cipher_suites[i].len);
 			size_t mc = push_c(l, "cipherSuites");
 			push_idx(l, i);
-			lfail(l, -ERR_PROXY_CONFIG, "not a cipher suite name");
+			lfail(l, -ERR_PROXY_CONFIG, "unknown cipher suite \"%s\"", tmp);
 			pop(l, mc);
 			goto out;
 		}
+		nserved += si->supported;
+	}
+	if (e->ncipher_suites && !nserved) {
+		size_t mc = push_c(l, "cipherSuites");
+		lfail(l, -ERR_PROXY_CONFIG,
+		      "no supported cipher suite listed (supported: " TLS_SUITES_SUPPORTED_TEXT
+		      ")");
+		pop(l, mc);
+		goto out;
+	}
 	if (get_array(l, t, "certificates", &arr, &n) < 0)
 		goto out;
 	if (n) {

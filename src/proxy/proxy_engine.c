@@ -486,6 +486,45 @@ static void tls_source_digest(const struct proxy_table *t, uint32_t i, uint8_t o
 	br_sha256_out(&h, out);
 }
 
+/* cipherSuites of ep (Go names, checked by the loader) as the ids of the suites we serve, in
+ * the order given, at most PROXY_TLS_SUITES_MAX (the six we serve, each possibly under two
+ * names); returns how many. Names we do not serve are left out (warned by tls_suites_warn). */
+#define PROXY_TLS_SUITES_MAX 16
+static size_t tls_suite_ids(const struct proxy_entrypoint *ep, uint16_t *ids)
+{
+	size_t n = 0;
+	for (uint32_t k = 0; k < ep->ncipher_suites && n < PROXY_TLS_SUITES_MAX; k++) {
+		const struct tls_suite_info *si =
+			tls_suite_by_go_name(ep->cipher_suites[k].p, ep->cipher_suites[k].len);
+		if (si && si->supported)
+			ids[n++] = si->id;
+	}
+	return n;
+}
+
+/* One warning per load for each TLS entry point whose cipherSuites name suites we do not
+ * serve (the loader refused the document if none we serve remained). */
+static void tls_suites_warn(const struct proxy_entrypoint *ep)
+{
+	char names[400];
+	size_t len = 0;
+	names[0] = 0;
+	for (uint32_t k = 0; k < ep->ncipher_suites; k++) {
+		const struct tls_suite_info *si =
+			tls_suite_by_go_name(ep->cipher_suites[k].p, ep->cipher_suites[k].len);
+		if (!si || si->supported || len >= sizeof names)
+			continue;
+		int w = snprintf(names + len, sizeof names - len, "%s%s", len ? "," : "",
+				 si->go_name);
+		len = w < 0 ? sizeof names : len + (size_t)w;
+	}
+	if (names[0])
+		log_warn("tls.cipherSuites: suites not supported (TLS 1.2 ECDHE with AES-GCM or "
+			 "ChaCha20-Poly1305 only) are ignored",
+			 "entrypoint=\"%.*s\" ignored=\"%s\"", (int)ep->name.len, ep->name.p,
+			 names);
+}
+
 static int gen_build_tls(struct proxy_engine *e, struct proxy_gen *g, uint32_t i, char *msg,
 			 size_t cap)
 {
@@ -560,6 +599,14 @@ static int gen_build_tls(struct proxy_engine *e, struct proxy_gen *g, uint32_t i
 							     : TLS_CLIENT_AUTH_REQUIRED);
 	if (!rc)
 		tls_server_set_sni_strict(cfg, ep->sni_strict);
+	if (!rc && ep->ncipher_suites) {
+		uint16_t ids[PROXY_TLS_SUITES_MAX];
+		size_t nids = tls_suite_ids(ep, ids);
+		/* The loader guarantees one suite we serve; never serve everything instead. */
+		rc = nids ? tls_server_restrict_suites(cfg, ids, nids) : -ERR_PROXY_CONFIG;
+		if (rc)
+			snprintf(sub, sizeof sub, "cipherSuites: no suite we serve");
+	}
 	if (rc) {
 		snprintf(msg, cap, "entryPoints.%.*s.tls: %s", (int)ep->name.len, ep->name.p,
 			 sub[0] ? sub : err_str(rc));
@@ -672,6 +719,7 @@ static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, siz
 	for (uint32_t i = 0; i < t->nep; i++) {
 		if (!t->ep[i].tls)
 			continue;
+		tls_suites_warn(&t->ep[i]);
 		int rc = gen_build_tls(e, g, i, msg, cap);
 		if (rc)
 			return rc;

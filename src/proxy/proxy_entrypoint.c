@@ -4,6 +4,7 @@
 #include "base/base_arena.h"
 #include "base/base_err.h"
 #include "proxy/proxy_rule.h"
+#include "tls/tls.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -189,16 +190,23 @@ static int check_value(enum proxy_ep_opt o, struct slice v, struct proxy_ep_spec
 				      show(v, sb, sizeof sb));
 		return 0;
 	case PROXY_EP_TLS: return check_pairs(v, &ep->ntls_certs, err, cap);
+	/* The same rules as the routing document's loader (proxy_config.c, get_ep_tls), so that
+	 * `traefikee deploy` refuses at once what every data node would refuse. */
 	case PROXY_EP_TLS_MINVERSION:
+		if (slice_eq_cstr_ci(v, "VersionTLS13"))
+			return epfail(
+				err, cap,
+				"TLS.MinVersion: VersionTLS13 is not supported (TLS 1.2 only)");
 		if (!slice_eq_cstr_ci(v, "VersionTLS10") && !slice_eq_cstr_ci(v, "VersionTLS11") &&
-		    !slice_eq_cstr_ci(v, "VersionTLS12") && !slice_eq_cstr_ci(v, "VersionTLS13"))
+		    !slice_eq_cstr_ci(v, "VersionTLS12"))
 			return epfail(err, cap,
 				      "TLS.MinVersion: expected VersionTLS10, "
-				      "VersionTLS11, VersionTLS12 or VersionTLS13");
+				      "VersionTLS11 or VersionTLS12");
 		return 0;
-	case PROXY_EP_TLS_CIPHERSUITES:
+	case PROXY_EP_TLS_CIPHERSUITES: {
+		size_t nserved = 0;
 		rest = v;
-		while (proxy_ep_list_next(&rest, &item))
+		while (proxy_ep_list_next(&rest, &item)) {
 			for (size_t i = 0; i < item.len; i++) {
 				unsigned char c = (unsigned char)item.p[i];
 				if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
@@ -207,7 +215,19 @@ static int check_value(enum proxy_ep_opt o, struct slice v, struct proxy_ep_spec
 						      "suite name",
 						      show(item, sb, sizeof sb));
 			}
+			const struct tls_suite_info *si = tls_suite_by_go_name(item.p, item.len);
+			if (!si)
+				return epfail(err, cap,
+					      "TLS.CipherSuites: unknown cipher suite \"%s\"",
+					      show(item, sb, sizeof sb));
+			nserved += si->supported;
+		}
+		if (!nserved)
+			return epfail(err, cap,
+				      "TLS.CipherSuites: no supported cipher suite listed "
+				      "(supported: " TLS_SUITES_SUPPORTED_TEXT ")");
 		return 0;
+	}
 	case PROXY_EP_REDIRECT_ENTRYPOINT:
 		if (v.len == 0 || !printable(v))
 			return epfail(err, cap,

@@ -128,6 +128,9 @@ struct tls_server_config {
 	 * connections write to (an LRU of resumable sessions, in the store). */
 	br_ssl_session_cache_lru cache;
 	bool has_cache;
+	/* Cipher suite restriction (tls_server_restrict_suites): 0 = every suite we offer, else
+	 * TLS_SUITE_BIT(id) of each allowed one. policy_choose tests it once per client suite. */
+	uint64_t suite_mask;
 	char errmsg[TLS_ERRMSG_MAX];
 };
 
@@ -176,6 +179,12 @@ int tls_server_add_client_ca(struct tls_server_config *cfg, const void *pem, siz
 int tls_server_set_client_auth(struct tls_server_config *cfg, enum tls_client_auth mode);
 /* SniStrict: refuse clients that send no SNI name or one no entry serves. */
 void tls_server_set_sni_strict(struct tls_server_config *cfg, bool strict);
+/* Serve only the suites ids[0..n) (IANA ids; each must be one we support, see
+ * tls_suite_by_go_name): the server still picks in its own preference order, skipping client
+ * suites not listed; a client offering none of them fails the handshake (handshake_failure).
+ * n == 0 lifts the restriction. 0, or -ERR_INVAL (NULL with n > 0, an id we do not serve;
+ * the config is then unchanged). Connections already made keep the old choice. */
+int tls_server_restrict_suites(struct tls_server_config *cfg, const uint16_t *ids, size_t n);
 /* Clock for certificate validity (NULL: BearSSL reads the system clock). */
 void tls_server_set_clock(struct tls_server_config *cfg, tls_clock_fn clock, void *ctx);
 
@@ -381,6 +390,26 @@ bool tls_name_match(const char *pattern, const char *name);
 const char *tls_br_err_name(int br_err);
 /* "ECDHE-ECDSA-AES128-GCM-SHA256" and similar, "unknown" otherwise. */
 const char *tls_suite_name(unsigned suite);
+
+/* Cipher suites by the names of Go's crypto/tls constants, as Traefik v1 documents them
+ * (entryPoints.<n>.tls.cipherSuites): every name Go knew up to 1.14 (1.10's list, the TLS 1.3
+ * names of 1.12 and the _SHA256 ChaCha20 aliases of 1.14), so that a real but unsupported
+ * name can be told apart from a typo. tls_suites.c. */
+struct tls_suite_info {
+	const char *go_name; /* "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" */
+	uint16_t id;         /* IANA id (0xc02b) */
+	bool supported;      /* one of the six suites we serve (tls.md, "Protocol") */
+};
+/* The entry for name[0..len) (exact, case-sensitive like Go's map), or NULL for a name Go
+ * never had. */
+const struct tls_suite_info *tls_suite_by_go_name(const char *name, size_t len);
+/* The six supported suites, compactly, for messages. */
+#define TLS_SUITES_SUPPORTED_TEXT                        \
+	"TLS_ECDHE_ECDSA_WITH_ and TLS_ECDHE_RSA_WITH_ " \
+	"AES_128_GCM_SHA256, AES_256_GCM_SHA384, CHACHA20_POLY1305"
+/* The bit of suite id in tls_server_config.suite_mask: the six suites we serve have distinct
+ * low six bits (checked in tls_suites.c). */
+#define TLS_SUITE_BIT(id) ((uint64_t)1 << ((unsigned)(id)&63u))
 /* Map a BearSSL code to a project code and describe it in msg (cap bytes):
  * X.509 failures and a missing client certificate give -ERR_TLS_CERT, other
  * failures -ERR_TLS_HANDSHAKE before the handshake is done and

@@ -255,8 +255,12 @@ static int policy_choose(const br_ssl_server_policy_class **pctx, const br_ssl_s
 	size_t n;
 	const br_suite_translated *st = br_ssl_server_get_client_suites(cc, &n);
 	unsigned kx = ec ? BR_SSLKEYX_ECDHE_ECDSA : BR_SSLKEYX_ECDHE_RSA;
+	/* cipherSuites (tls_server_restrict_suites): st is in our preference order
+	 * (BR_OPT_ENFORCE_SERVER_PREFERENCES) and holds only suites we offer, so skipping the
+	 * ones not allowed keeps that order. One mask test per suite. */
+	uint64_t allow = cfg->suite_mask ? cfg->suite_mask : ~(uint64_t)0;
 	for (size_t i = 0; i < n; i++) {
-		if ((unsigned)(st[i][1] >> 12) != kx)
+		if ((unsigned)(st[i][1] >> 12) != kx || !(allow & TLS_SUITE_BIT(st[i][0])))
 			continue;
 		choices->cipher_suite = st[i][0];
 		choices->algo_id = 0xff00u + (unsigned)hid;
@@ -271,8 +275,8 @@ static int policy_choose(const br_ssl_server_policy_class **pctx, const br_ssl_s
 			c->u.srv.curves &= ~((uint32_t)1 << BR_EC_curve25519);
 		return 1;
 	}
-	snprintf(c->errmsg, sizeof c->errmsg, "no cipher suite in common for an %s certificate",
-		 ec ? "ECDSA" : "RSA");
+	snprintf(c->errmsg, sizeof c->errmsg, "no cipher suite in common for an %s certificate%s",
+		 ec ? "ECDSA" : "RSA", cfg->suite_mask ? " (cipherSuites restricted)" : "");
 	return 0;
 }
 

@@ -3,7 +3,8 @@
 # certificates made here (a CA, leaves for a.test and b.test, a default one, a client one) inline
 # as PEM in the routing document; SNI picks the certificate, unknown or no SNI gets the default,
 # sniStrict refuses unknown names; an http entry point redirects to https; keep-alive over TLS;
-# plain HTTP on the TLS port; a certificate changed by a reload; bad PEM refused; clientCA.
+# plain HTTP on the TLS port; a certificate changed by a reload; bad PEM refused; clientCA;
+# tls.cipherSuites restricting the suites (openssl s_client -cipher), tls.minVersion.
 # Upstream: proxy_upstream.py; client sessions: proxy_session.py.
 . "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -439,4 +440,79 @@ else
   not_ok "a second proxy with one TLS entry point serves (idle memory check)"
 fi
 kill "$IPX" 2>/dev/null
+
+# tls.cipherSuites and tls.minVersion: entry point "only256" allows ECDHE-ECDSA-AES256-GCM-SHA384
+# (and names a CBC suite we do not serve: dropped with a warning), "open" has no restriction.
+read -r PC PU < <(free_ports 2 | tr '\n' ' ')
+# suites_doc REV SUITES-JSON [MINVERSION]
+suites_doc() {
+  python3 - "$C" "$PC" "$PU" "$U1" "$1" "$2" "${3:-VersionTLS12}" >"$T/suites.json.tmp" <<'PY' && mv "$T/suites.json.tmp" "$T/suites.json"
+import json, sys
+c, pc, pu, up, rev, suites, minv = sys.argv[1:]
+rd = lambda n: open("%s/%s" % (c, n)).read()
+a = {"certFile": rd("a.pem"), "keyFile": rd("a.key")}
+print(json.dumps({"version": 1, "revision": int(rev), "defaultEntryPoints": ["only256", "open"],
+  "entryPoints": {
+    "only256": {"address": "127.0.0.1:" + pc,
+                "tls": {"minVersion": minv, "cipherSuites": json.loads(suites), "certificates": [a]}},
+    "open": {"address": "127.0.0.1:" + pu, "tls": {"certificates": [a]}}},
+  "frontends": {"web": {"backend": "web", "routes": {"r1": {"rule": "PathPrefix:/"}}}},
+  "backends": {"web": {"servers": {"s1": {"url": "http://127.0.0.1:" + up}}}}}))
+PY
+}
+# cipher PORT OPENSSL-CIPHER: the suite s_client negotiated, "NONE" when the handshake failed.
+cipher() {
+  local c
+  c=$(timeout 10 openssl s_client -connect "127.0.0.1:$1" -servername a.test -tls1_2 -cipher "$2" \
+    </dev/null 2>/dev/null | sed -n 's/^New, TLSv1.2, Cipher is //p' | head -1)
+  echo "${c:-NONE}"
+}
+suites_doc 1 '["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_RSA_WITH_AES_128_CBC_SHA"]' VersionTLS10
+spawn "$BIN/traefikee" start-data-node --standalone="$T/suites.json" >"$T/suites_px.out" 2>"$T/suites_px.err"
+SPX=$SPAWNED
+suites_up() { [ "$(get a.test "$PU")" = 200 ]; }
+if wait_until 10 suites_up; then
+  r=$(cipher "$PC" ECDHE-ECDSA-AES128-GCM-SHA256)
+  check "cipherSuites [AES256-GCM]: a client offering only ECDHE-ECDSA-AES128-GCM-SHA256 cannot connect ($r)" \
+    test "$r" = NONE
+  r=$(cipher "$PC" ECDHE-ECDSA-AES256-GCM-SHA384)
+  check "cipherSuites [AES256-GCM]: a client offering ECDHE-ECDSA-AES256-GCM-SHA384 negotiates it ($r)" \
+    test "$r" = ECDHE-ECDSA-AES256-GCM-SHA384
+  r=$(cipher "$PC" ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384)
+  check "cipherSuites [AES256-GCM]: a client offering both gets AES256-GCM ($r)" \
+    test "$r" = ECDHE-ECDSA-AES256-GCM-SHA384
+  check "cipherSuites [AES256-GCM], minVersion VersionTLS10: curl gets 200" test "$(get a.test "$PC")" = 200
+  r=$(cipher "$PU" ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384)
+  check "an entry point without cipherSuites still negotiates ECDHE-ECDSA-AES128-GCM-SHA256 ($r)" \
+    test "$r" = ECDHE-ECDSA-AES128-GCM-SHA256
+  check "the CBC suite named in cipherSuites is logged as ignored" \
+    grep -q 'tls.cipherSuites: suites not supported.*entrypoint="only256" ignored="TLS_RSA_WITH_AES_128_CBC_SHA"' \
+    "$T/suites_px.err"
+  # Refused reloads keep the running document (and its restriction).
+  srefused() { [ "$(grep -c "routing document refused" "$T/suites_px.err")" -gt "$1" ]; }
+  suites_bad() { # DESC REV SUITES MINVERSION NEEDLE
+    local n
+    n=$(grep -c "routing document refused" "$T/suites_px.err")
+    suites_doc "$2" "$3" "$4"
+    kill -HUP "$SPX"
+    if wait_until 10 srefused "$n" && grep "routing document refused" "$T/suites_px.err" | tail -1 | grep -qF -- "$5"; then
+      ok "$1 is refused, the log naming $5"
+    else
+      not_ok "$1 is refused, the log naming $5"
+      grep "routing document refused" "$T/suites_px.err" | tail -1 | sed 's/^/# /'
+    fi
+  }
+  suites_bad "an unknown cipher suite name" 2 '["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_FOO"]' VersionTLS12 \
+    'entryPoints.only256.tls.cipherSuites[1]: unknown cipher suite \"TLS_FOO\"'
+  suites_bad "cipherSuites with no suite we serve" 3 '["TLS_RSA_WITH_AES_128_CBC_SHA"]' VersionTLS12 \
+    'entryPoints.only256.tls.cipherSuites: no supported cipher suite listed (supported: TLS_ECDHE_ECDSA_WITH_'
+  suites_bad "minVersion VersionTLS13" 4 '["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"]' VersionTLS13 \
+    'entryPoints.only256.tls.minVersion: VersionTLS13 is not supported (TLS 1.2 only)'
+  r=$(cipher "$PC" ECDHE-ECDSA-AES128-GCM-SHA256)
+  check "after the refused reloads the restriction still holds ($r)" test "$r" = NONE
+else
+  not_ok "a proxy with a cipherSuites entry point serves"
+  tail -5 "$T/suites_px.err" | sed 's/^/# /'
+fi
+kill "$SPX" 2>/dev/null
 finish

@@ -757,6 +757,82 @@ static void valid_variants(void)
 	CHECK_EQ_INT(t->cert_pairs, 2);
 }
 
+/* entryPoints.<n>.tls.minVersion and cipherSuites: what is refused (naming the key and the
+ * value), what is accepted, what is kept (the names as given: the engine maps and warns). */
+#define TLS_EP(tls)                                                                             \
+	"{'version':1,'revision':1,'entryPoints':{'http':{'address':':80'},'https':{'address':" \
+	"':443','tls':{" tls "}}}}"
+static void tls_options(void)
+{
+	static const struct {
+		const char *doc;
+		const char *msg; /* NULL: accepted */
+	} cases[] = {
+		/* minVersion: we serve 1.2, which satisfies 1.0-1.2; 1.3 cannot be met */
+		{TLS_EP("'minVersion':'VersionTLS10'"), NULL},
+		{TLS_EP("'minVersion':'VersionTLS11'"), NULL},
+		{TLS_EP("'minVersion':'VersionTLS12'"), NULL},
+		{TLS_EP("'minVersion':''"), NULL},
+		{TLS_EP("'minVersion':'VersionTLS13'"),
+		 "entryPoints.https.tls.minVersion: VersionTLS13 is not supported (TLS 1.2 only)"},
+		{TLS_EP("'minVersion':'VersionTLS14'"),
+		 "entryPoints.https.tls.minVersion: expected VersionTLS10, VersionTLS11 or "
+		 "VersionTLS12"},
+		/* cipherSuites: supported only, mixed, aliases */
+		{TLS_EP("'cipherSuites':['TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384']"), NULL},
+		{TLS_EP("'cipherSuites':['TLS_RSA_WITH_AES_128_CBC_SHA',"
+			"'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256','TLS_AES_128_GCM_SHA256']"),
+		 NULL},
+		{TLS_EP("'cipherSuites':[]"), NULL},
+		/* a name Go never had: refused, naming the index and the value */
+		{TLS_EP("'cipherSuites':['TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256','TLS_FOO']"),
+		 "entryPoints.https.tls.cipherSuites[1]: unknown cipher suite \"TLS_FOO\""},
+		{TLS_EP("'cipherSuites':['ECDHE-ECDSA-AES128-GCM-SHA256']"),
+		 "entryPoints.https.tls.cipherSuites[0]: unknown cipher suite "
+		 "\"ECDHE-ECDSA-AES128-GCM-SHA256\""},
+		{TLS_EP("'cipherSuites':['tls_ecdhe_ecdsa_with_aes_128_gcm_sha256']"),
+		 "entryPoints.https.tls.cipherSuites[0]: unknown cipher suite "
+		 "\"tls_ecdhe_ecdsa_with_aes_128_gcm_sha256\""},
+		{TLS_EP("'cipherSuites':['TLS_X\\u0001Y']"),
+		 "entryPoints.https.tls.cipherSuites[0]: unknown cipher suite \"TLS_X?Y\""},
+		{TLS_EP("'cipherSuites':[42]"),
+		 "entryPoints.https.tls.cipherSuites[0]: expected a string"},
+		/* only real suites we do not serve: refused, listing ours */
+		{TLS_EP("'cipherSuites':['TLS_RSA_WITH_AES_128_CBC_SHA',"
+			"'TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA']"),
+		 "entryPoints.https.tls.cipherSuites: no supported cipher suite listed (supported: "
+		 "TLS_ECDHE_ECDSA_WITH_ and TLS_ECDHE_RSA_WITH_ AES_128_GCM_SHA256, "
+		 "AES_256_GCM_SHA384, CHACHA20_POLY1305)"},
+		{TLS_EP("'cipherSuites':['TLS_AES_128_GCM_SHA256']"),
+		 "entryPoints.https.tls.cipherSuites: no supported cipher suite listed"},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		const struct proxy_table *t = NULL;
+		int rc = load(cases[k].doc, &t);
+		if (!cases[k].msg) {
+			if (rc)
+				TEST_FAIL_("case %zu refused: %s", k, err_.msg);
+			continue;
+		}
+		if (rc != -ERR_PROXY_CONFIG ||
+		    strncmp(err_.msg, cases[k].msg, strlen(cases[k].msg)))
+			TEST_FAIL_("case %zu: rc %d \"%s\", expected \"%s\"", k, rc, err_.msg,
+				   cases[k].msg);
+		CHECK(t == NULL);
+		CHECK_EQ_INT(arena_.used, 0); /* rolled back */
+	}
+	/* accepted: the version and the names as given (the engine maps them) */
+	const struct proxy_table *t;
+	REQUIRE(load(TLS_EP("'minVersion':'versiontls11','cipherSuites':["
+			    "'TLS_RSA_WITH_AES_128_CBC_SHA','TLS_ECDHE_ECDSA_WITH_AES_256_GCM_"
+			    "SHA384']"),
+		     &t) == 0);
+	CHECK_EQ_INT(t->ep[1].min_version, PROXY_TLS11);
+	REQUIRE(t->ep[1].ncipher_suites == 2);
+	CHECK_EQ_MEM(t->ep[1].cipher_suites[1].p, t->ep[1].cipher_suites[1].len,
+		     "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
+}
+
 /* ---- caps ----------------------------------------------------------------------------------- */
 
 /* A generated document: ne entry points, nf frontends (nr routes each, rule `rule`), nb
@@ -1072,5 +1148,5 @@ static void bench_match(void)
 }
 
 TEST_MAIN(limits_and_bound, minimal_document, realistic_document, realistic_details, priority_order,
-	  entry_point_sets, redirects, invalid_documents, valid_variants, caps_counts, caps_sizes,
-	  caps_certs, arena_faults, bound_holds, bench_match)
+	  entry_point_sets, redirects, invalid_documents, valid_variants, tls_options, caps_counts,
+	  caps_sizes, caps_certs, arena_faults, bound_holds, bench_match)

@@ -212,6 +212,14 @@ static void refusals(void)
 		{"Name:x Address::80 TLS:,/b", "cert,key"},
 		{"Name:x Address::80 TLS TLS.DefaultCertificate.Cert:/a", "go together"},
 		{"Name:x Address::80 TLS TLS.CipherSuites:tls_bad-name", "not a cipher suite"},
+		/* the routing document's rules (proxy_config.c), checked at deploy already */
+		{"Name:x Address::80 TLS TLS.CipherSuites:TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,"
+		 "TLS_FOO",
+		 "TLS.CipherSuites: unknown cipher suite \"TLS_FOO\""},
+		{"Name:x Address::80 TLS TLS.CipherSuites:TLS_RSA_WITH_AES_128_CBC_SHA",
+		 "TLS.CipherSuites: no supported cipher suite listed (supported: TLS_ECDHE_ECDSA_"},
+		{"Name:x Address::80 TLS TLS.MinVersion:VersionTLS13",
+		 "TLS.MinVersion: VersionTLS13 is not supported (TLS 1.2 only)"},
 		{"Name:x Address::80 WhiteList.SourceRange:10.0.0/8", "\"10.0.0/8\" is not an IP"},
 		{"Name:x Address::80 WhiteList.SourceRange:10.0.0.0/33", "is not an IP"},
 		{"Name:x Address::80 WhiteList.SourceRange:,", "at least one"},

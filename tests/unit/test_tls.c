@@ -2273,6 +2273,184 @@ static void curl_case(bool with_cert)
 	free(ss);
 }
 
+/* Cipher suites by Go name --------------------------------------------------------------- */
+
+/* The Go crypto/tls name table: every supported suite under its names, unsupported real
+ * names known (so they are not typos), typos and near-misses unknown. */
+static void suite_go_names(void)
+{
+	static const struct {
+		const char *name;
+		unsigned id;
+		int supported; /* -1: unknown name */
+	} t[] = {
+		{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", 0xc02b, 1},
+		{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", 0xc02c, 1},
+		{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xc02f, 1},
+		{"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 0xc030, 1},
+		{"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", 0xcca8, 1},
+		{"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca8, 1},
+		{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", 0xcca9, 1},
+		{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca9, 1},
+		{"TLS_RSA_WITH_RC4_128_SHA", 0x0005, 0},
+		{"TLS_RSA_WITH_3DES_EDE_CBC_SHA", 0x000a, 0},
+		{"TLS_RSA_WITH_AES_128_CBC_SHA", 0x002f, 0},
+		{"TLS_RSA_WITH_AES_256_CBC_SHA", 0x0035, 0},
+		{"TLS_RSA_WITH_AES_128_CBC_SHA256", 0x003c, 0},
+		{"TLS_RSA_WITH_AES_128_GCM_SHA256", 0x009c, 0},
+		{"TLS_RSA_WITH_AES_256_GCM_SHA384", 0x009d, 0},
+		{"TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", 0xc007, 0},
+		{"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", 0xc009, 0},
+		{"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", 0xc00a, 0},
+		{"TLS_ECDHE_RSA_WITH_RC4_128_SHA", 0xc011, 0},
+		{"TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", 0xc012, 0},
+		{"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0xc013, 0},
+		{"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", 0xc014, 0},
+		{"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", 0xc023, 0},
+		{"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", 0xc027, 0},
+		{"TLS_FALLBACK_SCSV", 0x5600, 0},
+		{"TLS_AES_128_GCM_SHA256", 0x1301, 0},
+		{"TLS_AES_256_GCM_SHA384", 0x1302, 0},
+		{"TLS_CHACHA20_POLY1305_SHA256", 0x1303, 0},
+		{"TLS_FOO", 0, -1},
+		{"tls_ecdhe_ecdsa_with_aes_128_gcm_sha256", 0, -1}, /* Go's map is case-sensitive */
+		{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM", 0, -1},
+		{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA2566", 0, -1},
+		{"TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA", 0, -1}, /* not in Go */
+		{"ECDHE-ECDSA-AES128-GCM-SHA256", 0, -1},         /* OpenSSL's name */
+		{"", 0, -1},
+	};
+	int nsupported = 0;
+	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+		const struct tls_suite_info *si =
+			tls_suite_by_go_name(t[k].name, strlen(t[k].name));
+		if (t[k].supported < 0) {
+			if (si)
+				TEST_FAIL_("%s: known, expected unknown", t[k].name);
+			continue;
+		}
+		if (!si) {
+			TEST_FAIL_("%s: unknown", t[k].name);
+			continue;
+		}
+		CHECK_EQ_STR(si->go_name, t[k].name);
+		CHECK_EQ_INT(si->id, t[k].id);
+		CHECK_EQ_INT(si->supported, t[k].supported);
+		nsupported += si->supported;
+		if (si->supported) /* one of the six tls_conn.c offers */
+			CHECK(strcmp(tls_suite_name(si->id), "unknown") != 0);
+	}
+	CHECK_EQ_INT(nsupported, 8); /* six suites, two with a second name */
+	/* a prefix of a real name with its length is not that name */
+	CHECK(tls_suite_by_go_name("TLS_FALLBACK_SCSV", 8) == NULL);
+	CHECK(tls_suite_by_go_name(NULL, 0) == NULL);
+	/* the restriction takes only suites we serve */
+	struct tls_server_config *cfg = calloc(1, sizeof *cfg);
+	REQUIRE(cfg && tls_server_config_init(cfg, NULL, 0) == 0);
+	uint16_t ids[] = {0xc02c, 0x002f};
+	CHECK_EQ_INT(tls_server_restrict_suites(cfg, ids, 2), -ERR_INVAL);
+	CHECK_EQ_INT(cfg->suite_mask, 0); /* unchanged */
+	CHECK_EQ_INT(tls_server_restrict_suites(cfg, NULL, 1), -ERR_INVAL);
+	CHECK_EQ_INT(tls_server_restrict_suites(NULL, ids, 1), -ERR_INVAL);
+	CHECK_EQ_INT(tls_server_restrict_suites(cfg, ids, 1), 0);
+	CHECK(cfg->suite_mask != 0);
+	CHECK_EQ_INT(tls_server_restrict_suites(cfg, NULL, 0), 0); /* lifted */
+	CHECK_EQ_INT(cfg->suite_mask, 0);
+	free(cfg);
+}
+
+/* One in-memory handshake: a server with chain/key restricted to allow[0..nallow) (none: not
+ * restricted), a client offering offer[0..noffer) (BearSSL, our client set-up with its suite
+ * list replaced). Returns the negotiated suite, or 0 when the handshake failed (*smsg gets the
+ * server's error message). */
+static unsigned restricted_handshake(const char *chain, const char *key, const uint16_t *allow,
+				     size_t nallow, const uint16_t *offer, size_t noffer,
+				     char *smsg, size_t smsg_cap)
+{
+	struct srv_setup *ss = srv_new(chain, key, TLS_CLIENT_AUTH_NONE);
+	struct cli_setup *cs = cli_new("ca.pem", NULL, NULL);
+	struct tls_conn *s = malloc(tls_conn_size()), *c = malloc(tls_conn_size());
+	unsigned got = 0;
+	smsg[0] = 0;
+	if (!ss || !cs || !s || !c || tls_server_restrict_suites(&ss->cfg, allow, nallow) != 0 ||
+	    tls_conn_init_server(s, &ss->cfg, test_rng()) != 0 ||
+	    tls_conn_init_client(c, &cs->cfg, "localhost", test_rng()) != 0) {
+		TEST_FAIL_("restricted_handshake: set-up failed");
+		goto out;
+	}
+	br_ssl_engine_set_suites(c->eng, offer, noffer);
+	if (!br_ssl_client_reset(&c->u.cli, "localhost", 0)) {
+		TEST_FAIL_("restricted_handshake: client reset failed");
+		goto out;
+	}
+	for (int steps = 0; pump_mem(s, c, 4096) && steps < 1000; steps++)
+		;
+	if (tls_conn_handshake_done(s) && tls_conn_handshake_done(c) && !tls_conn_error(s) &&
+	    !tls_conn_error(c)) {
+		got = tls_conn_cipher_suite(s);
+		if (tls_conn_cipher_suite(c) != got)
+			TEST_FAIL_("client and server disagree on the suite");
+	} else {
+		snprintf(smsg, smsg_cap, "%s", tls_conn_errmsg(s));
+	}
+out:
+	free(s);
+	free(c);
+	free(ss);
+	free(cs);
+	return got;
+}
+
+/* tls_server_restrict_suites: a client offering only a suite the server does not allow fails
+ * the handshake; offering both, it gets the allowed one; the server's order is kept among
+ * allowed suites; an unrestricted server is unchanged. */
+static void restricted_suites(void)
+{
+	FX_REQUIRE();
+	const uint16_t A128 = BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		       A256 = BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		       CHA = BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		       R256 = BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384;
+	char m[TLS_ERRMSG_MAX];
+
+	uint16_t only256[] = {A256}, only128[] = {A128}, both[] = {A128, A256};
+	/* offering only a suite not allowed: refused */
+	CHECK_EQ_INT(
+		restricted_handshake("srv.pem", "srv.key", only256, 1, only128, 1, m, sizeof m), 0);
+	CHECK(strstr(m, "no cipher suite in common") && strstr(m, "cipherSuites restricted"));
+	/* offering both (128 first, the client's and our preference): the allowed one */
+	CHECK_EQ_INT(restricted_handshake("srv.pem", "srv.key", only256, 1, both, 2, m, sizeof m),
+		     A256);
+	/* offering exactly the allowed one */
+	CHECK_EQ_INT(
+		restricted_handshake("srv.pem", "srv.key", only256, 1, only256, 1, m, sizeof m),
+		A256);
+	/* unrestricted: our first choice among the offered ones */
+	CHECK_EQ_INT(restricted_handshake("srv.pem", "srv.key", NULL, 0, both, 2, m, sizeof m),
+		     A128);
+	CHECK_EQ_INT(restricted_handshake("srv.pem", "srv.key", NULL, 0, only256, 1, m, sizeof m),
+		     A256);
+	/* several allowed, the client's order reversed: our order decides (AES-128 before
+	 * AES-256 in both of our lists) */
+	uint16_t allow2[] = {A256, A128}, rev[] = {A256, CHA, A128};
+	CHECK_EQ_INT(restricted_handshake("srv.pem", "srv.key", allow2, 2, rev, 3, m, sizeof m),
+		     A128);
+	/* allowed suites that do not fit the certificate's key: refused */
+	uint16_t rsa_only[] = {R256}, cli_any[] = {A128, A256, CHA, R256};
+	CHECK_EQ_INT(
+		restricted_handshake("srv.pem", "srv.key", rsa_only, 1, cli_any, 4, m, sizeof m),
+		0);
+	CHECK(strstr(m, "for an ECDSA certificate (cipherSuites restricted)") != NULL);
+	/* the same for an RSA certificate */
+	uint16_t rsa_both[] = {BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, R256};
+	CHECK_EQ_INT(restricted_handshake("rsa.pem", "rsa_trad.key", rsa_only, 1, rsa_both, 2, m,
+					  sizeof m),
+		     R256);
+	CHECK_EQ_INT(restricted_handshake("rsa.pem", "rsa_trad.key", rsa_only, 1, rsa_both, 1, m,
+					  sizeof m),
+		     0);
+}
+
 static void interop_curl(void)
 {
 	FX_REQUIRE();
@@ -2287,4 +2465,5 @@ TEST_MAIN(pem_key_formats, pem_errors, cap_chain, cap_sni_entries, cap_trust_anc
 	  pin_does_not_skip_checks, sni_select, sni_strict_refuses, server_name_checks,
 	  validity_dates, insecure_skip_verify, rsa_server_cert, big_peer_certificate,
 	  close_notify_both_ways, truncation_without_close_notify, peer_hangs_up_mid_handshake,
-	  large_transfer, interop_openssl_server, interop_openssl_client, interop_curl)
+	  large_transfer, suite_go_names, restricted_suites, interop_openssl_server,
+	  interop_openssl_client, interop_curl)

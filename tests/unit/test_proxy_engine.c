@@ -329,10 +329,10 @@ static void metrics_render_text(void)
 	CHECK(strstr(text, "# TYPE traefikee_compress_responses_total counter\n"
 			   "traefikee_compress_responses_total{result=\"gzip\"} 5\n"
 			   "traefikee_compress_responses_total{result=\"pool_full\"} 2\n") != NULL);
-	CHECK(strstr(text, "# TYPE traefikee_proxyprotocol_headers_total counter\n"
-			   "traefikee_proxyprotocol_headers_total{result=\"ok\"} 7\n"
-			   "traefikee_proxyprotocol_headers_total{result=\"malformed\"} 2\n") !=
-	      NULL);
+	CHECK(strstr(text,
+		     "# TYPE traefikee_proxyprotocol_headers_total counter\n"
+		     "traefikee_proxyprotocol_headers_total{result=\"ok\"} 7\n"
+		     "traefikee_proxyprotocol_headers_total{result=\"malformed\"} 2\n") != NULL);
 	/* one HELP/TYPE per family */
 	p = strstr(text, "# TYPE traefikee_compress_responses_total");
 	CHECK(p && !strstr(p + 1, "# TYPE traefikee_compress_responses_total"));

@@ -54,7 +54,7 @@ size_t proxy_conn_size(void)
 }
 
 static void conn_arm(struct proxy_conn *c);
-static bool conn_local(struct proxy_conn *c, int status, struct slice location, bool close);
+static bool conn_local(struct proxy_conn *c, int status, struct slice detail, bool close);
 static void conn_free(struct proxy_conn *c);
 
 static uint64_t now_ms(const struct proxy_conn *c)
@@ -400,15 +400,16 @@ static void conn_kill(struct proxy_conn *c)
 
 static bool upstream_connect(struct proxy_conn *c, bool fresh);
 
-/* Start sending a response the proxy makes. The transaction's upstream side is dropped. */
-static bool conn_local(struct proxy_conn *c, int status, struct slice location, bool close)
+/* Start sending a response the proxy makes (detail: see proxy_fwd_local_response). The
+ * transaction's upstream side is dropped. */
+static bool conn_local(struct proxy_conn *c, int status, struct slice detail, bool close)
 {
 	struct proxy_engine *e = c->eng;
 	/* Error pages (proxy_errpage.h): a failed fetch answers the status it replaced; a
 	 * response of the matched frontend may be replaced by a fetch. */
 	if (c->errpage_status) {
 		status = c->errpage_status;
-		location = (struct slice){NULL, 0};
+		detail = (struct slice){NULL, 0};
 	} else if (c->fe >= 0 && c->gen && c->gen->t->fe[c->fe].nerrors &&
 		   proxy_errpage_local_ok(status) && proxy_errpage_begin(c, status))
 		return upstream_connect(c, false);
@@ -438,7 +439,7 @@ static bool conn_local(struct proxy_conn *c, int status, struct slice location, 
 	stream_reset(&c->rs);
 	struct buf b;
 	buf_init(&b, c->rs.b, c->rs.cap);
-	int body = proxy_fwd_local_response(c, &b, status, location, close);
+	int body = proxy_fwd_local_response(c, &b, status, detail, close);
 	if (body < 0) {
 		buf_reset(&b);
 		body = proxy_fwd_local_response(c, &b, status, (struct slice){NULL, 0}, true);
@@ -805,7 +806,7 @@ static bool route_frontend(struct proxy_conn *c)
 }
 
 /* Frontend rateLimit (proxy-ratelimit.md): true when a 429 (or, for a rate set Traefik v1
- * would refuse, a 404) is on its way. The 429 carries the delay as decimal ns in `location`
+ * would refuse, a 404) is on its way. The 429 carries the delay as decimal ns in `detail`
  * (proxy_fwd_local_response writes X-Retry-In, Retry-After and oxy's body from it). */
 static bool rate_limited(struct proxy_conn *c, const struct proxy_frontend *fe,
 			 const struct proxy_req_view *v)

@@ -496,10 +496,12 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b);
 /* Build the client response head for c's parsed response into b, choosing the client framing
  * (sets c->rs.mode and c->close_after). 0, -ERR_BUF_FULL, -ERR_INVAL. */
 int proxy_fwd_response_head(struct proxy_conn *c, const struct http_response *res, struct buf *b);
-/* A response the proxy makes: status, optional Location (for a 401: the WWW-Authenticate
- * value, empty = Basic realm="traefik"), a short text body. Returns the body bytes written
+/* A response the proxy makes: status, a short text body, and `detail`, the one field that
+ * depends on the status: a redirect's Location; a 401's WWW-Authenticate value (empty: Basic
+ * realm="traefik"); a rate-limited 429's delay in decimal ns (X-Retry-In, Retry-After and
+ * oxy's body: proxy_rl_response_fields); ignored otherwise. Returns the body bytes written
  * (>= 0), or -ERR_BUF_FULL. */
-int proxy_fwd_local_response(struct proxy_conn *c, struct buf *b, int status, struct slice location,
+int proxy_fwd_local_response(struct proxy_conn *c, struct buf *b, int status, struct slice detail,
 			     bool close);
 /* The routing view of c's parsed request (slices into the rq buffer). */
 void proxy_fwd_view(const struct proxy_conn *c, struct proxy_req_view *v);

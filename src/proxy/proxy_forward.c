@@ -624,7 +624,7 @@ static struct slice local_body(int status)
 	}
 }
 
-int proxy_fwd_local_response(struct proxy_conn *c, struct buf *b, int status, struct slice location,
+int proxy_fwd_local_response(struct proxy_conn *c, struct buf *b, int status, struct slice detail,
 			     bool close)
 {
 	size_t saved = b->len;
@@ -632,15 +632,15 @@ int proxy_fwd_local_response(struct proxy_conn *c, struct buf *b, int status, st
 	if (status == 500 && (c->sec & PROXY_SECTX_BAD_HOST))
 		body = SLICE_LIT("Bad Host\n"); /* unrolled/secure's answer to allowedHosts */
 	int rc = http_write_status_line(b, 1, status, (struct slice){NULL, 0});
-	if (!rc && location.len && status != 401 && status != 429)
-		rc = put_field_c(b, "Location", location);
-	if (!rc && status == 401) /* location: the challenge (proxy-auth.md) */
+	if (!rc && detail.len && status != 401 && status != 429)
+		rc = put_field_c(b, "Location", detail);
+	if (!rc && status == 401) /* detail: the challenge (proxy-auth.md) */
 		rc = put_field_c(b, "WWW-Authenticate",
-				 location.len ? location : SLICE_LIT("Basic realm=\"traefik\""));
+				 detail.len ? detail : SLICE_LIT("Basic realm=\"traefik\""));
 	char rl_body[PROXY_RL_BODY_MAX];
 	size_t rl_len = 0;
-	if (!rc && status == 429 && location.len) { /* rateLimit: the delay (proxy-ratelimit.md) */
-		rc = proxy_rl_response_fields(b, location, rl_body, sizeof rl_body, &rl_len);
+	if (!rc && status == 429 && detail.len) { /* rateLimit: the delay (proxy-ratelimit.md) */
+		rc = proxy_rl_response_fields(b, detail, rl_body, sizeof rl_body, &rl_len);
 		body = (struct slice){rl_body, rl_len};
 	}
 	if (!rc && body.len)

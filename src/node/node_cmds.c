@@ -31,6 +31,7 @@
 #include "cluster/cluster_table.h"
 #include "json/json_write.h"
 #include "node/node.h"
+#include "proxy/proxy_standalone.h"
 #include "pki/pki_pem.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_entrypoint.h"

@@ -124,22 +124,16 @@ const char *proxy_engine_errmsg(const struct proxy_engine *e);
 /* Per-object sizes, for proxy_dp_limits_memory. */
 void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_sizes *out);
 
-/* Standalone mode: `traefikee proxy` / `start-data-node` wiring calls this with its own
- * argv (argv[0] = command name). Flags:
- *   --routing=FILE        routing document (JSON), required; SIGHUP re-reads it
- *   --workers=N           worker processes (default 1), SO_REUSEPORT listeners
- *   --accesslog[=FILE]    access log (common format) to stdout or FILE
- *   --metrics.listen=ADDR GET /metrics (the sum over the workers) and GET|HEAD /ping on ADDR
- *                         (proxy_monitor.h), served by the master (or the single worker)
- *   --print-limits        print the limits and worst-case memory, then exit 0
- *   --loglevel=LEVEL      debug, info, warn, error
- *   --<limit>=VALUE       any proxy_dp_limits_set name (--max-conns=10000,
- *                         --connect-timeout=2s, --buf-size=32k, --max-frontends=...)
- * It prints the worst-case memory at start, validates the document, then serves: SIGHUP
- * re-reads the document (every worker), SIGUSR1 logs counters, SIGTERM/SIGINT drain (grace
- * timeout) and stop. With --workers=N > 1 a master supervises N worker processes (restarts a
- * dead one; workers stop with the master). Returns the exit status: 0, 1 (run-time failure:
- * unreadable or invalid document, cannot listen), 2 (usage). */
-int proxy_standalone_main(int argc, char **argv);
+/* Revision of the document being served (its "revision"), 0 before the first. */
+uint64_t proxy_engine_revision(const struct proxy_engine *e);
+
+/* Log two info lines: the engine's counters with its connections by state, and the
+ * features' counters (rateLimit, circuit breakers, compress, proxyProtocol). SIGUSR1. */
+void proxy_engine_log_stats(struct proxy_engine *e);
+
+/* Validate a routing document against lim without an engine (nothing is bound or kept):
+ * 0, or the error proxy_engine_load would give for its content, with the detail in msg. */
+int proxy_engine_check_doc(const struct proxy_dp_limits *lim, const char *doc, size_t len,
+			   char *msg, size_t cap);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 enum lim_kind { LK_COUNT, LK_SIZE32, LK_SIZE64, LK_MS, LK_SIZET };
 
@@ -274,9 +275,14 @@ int proxy_dp_limits_set(struct proxy_dp_limits *lim, const char *name, const cha
 			return 0;
 		}
 		uint64_t v;
-		int rc = parse_size(value, &v);
-		if (rc)
+		int rc;
+		if (f->off == offsetof(struct proxy_dp_limits, workers) &&
+		    strcmp(value, "auto") == 0) {
+			long n = sysconf(_SC_NPROCESSORS_ONLN); /* one worker per online CPU */
+			v = n < 1 ? 1 : n > 64 ? 64 : (uint64_t)n;
+		} else if ((rc = parse_size(value, &v)) != 0) {
 			return rc;
+		}
 		if (f->kind == LK_SIZE64) {
 			memcpy(base, &v, sizeof v);
 			return 0;

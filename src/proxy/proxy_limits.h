@@ -38,7 +38,7 @@
 
 struct proxy_dp_limits {
 	/* Pools, per worker process. */
-	uint32_t workers;             /* worker processes (standalone mode) */
+	uint32_t workers;             /* worker processes ("auto": one per online CPU) */
 	uint32_t max_conns;           /* client connections: over it the listeners pause */
 	uint32_t max_tls_conns;       /* TLS client connections (48 KiB each, 4 KiB when idle) */
 	uint32_t max_upstream_conns;  /* upstream connections, busy and idle */
@@ -105,8 +105,9 @@ void proxy_dp_limits_default(struct proxy_dp_limits *lim);
 /* Set one field by name: the field name above with '_' or '-' (or none), ASCII
  * case-insensitive ("max_conns", "max-conns", "maxconns"). Timeouts take Go durations
  * ("5s", "500ms", "1m30s") or plain milliseconds; sizes take a number with an optional
- * k/m/g suffix (powers of 1024). 0, -ERR_NOTFOUND (unknown name), -ERR_PARSE (bad value),
- * -ERR_RANGE (over 2^32-1 where the field is 32-bit). */
+ * k/m/g suffix (powers of 1024); workers also takes "auto" (online CPUs, at most 64). 0,
+ * -ERR_NOTFOUND (unknown name), -ERR_PARSE (bad value), -ERR_RANGE (over 2^32-1 where the field is
+ * 32-bit). */
 int proxy_dp_limits_set(struct proxy_dp_limits *lim, const char *name, const char *value);
 
 /* Validate the set: every cap >= 1, every timeout >= 1 ms, buf_size in 4 KiB .. 1 MiB,

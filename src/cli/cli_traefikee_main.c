@@ -96,7 +96,8 @@ static const struct flag_def data_flags[] = {
 	{"print-limits", FLAG_BOOL, "false", "Print the worst-case memory this node is sized for"},
 	{"standalone", FLAG_STRING, NULL,
 	 "Serve this routing document (JSON) without a cluster; SIGHUP re-reads it"},
-	{"workers", FLAG_INT, "1", "Worker processes (standalone mode)", 1, 64},
+	{"workers", FLAG_STRING, "1",
+	 "Worker processes sharing the entry points: N (1..64), or auto (one per online CPU)"},
 };
 
 static const struct flag_def socket_flags[] = {

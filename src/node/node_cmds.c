@@ -32,6 +32,7 @@
 #include "json/json_write.h"
 #include "node/node.h"
 #include "proxy/proxy_standalone.h"
+#include "proxy/proxy_workers.h"
 #include "pki/pki_pem.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_entrypoint.h"
@@ -195,7 +196,8 @@ int node_cmd_start_control(const struct node_args *a)
 
 /* --standalone=FILE: no cluster, no state directory; the proxy's own standalone runner
  * (proxy_engine.h) serves the file, with the same limits and access log flags. */
-static int start_standalone(const struct node_args *a, const struct node_opts *o)
+static int start_standalone(const struct node_args *a, const struct node_opts *o,
+			    const char *workers)
 {
 	static char flags[40][300];
 	static char *argv[42];
@@ -203,7 +205,7 @@ static int start_standalone(const struct node_args *a, const struct node_opts *o
 	argv[n++] = (char *)a->cmd;
 #define SA_FLAG(...) (snprintf(flags[n], sizeof flags[n], __VA_ARGS__), argv[n] = flags[n], n++)
 	SA_FLAG("--routing=%s", node_arg_str(a, "standalone"));
-	SA_FLAG("--workers=%lld", node_arg_int(a, "workers", 1));
+	SA_FLAG("--workers=%s", workers);
 	const char *lvl = node_arg_str(a, "log.level");
 	if (lvl)
 		SA_FLAG("--loglevel=%s", lvl);
@@ -242,13 +244,26 @@ int node_cmd_start_data(const struct node_args *a)
 	int rc = opts_fill(a, &o, CLUSTER_ROLE_DATA);
 	if (rc)
 		return rc;
+	/* --workers=N|auto: checked here, so both modes say the same thing about a bad value. */
+	static char workers[32];
+	const char *wv = node_arg_str(a, "workers");
+	static struct proxy_dp_limits wl;
+	proxy_dp_limits_default(&wl);
+	if (!wv || strlen(wv) >= sizeof workers - 8 ||
+	    proxy_dp_limits_set(&wl, "workers", wv) < 0 || wl.workers < 1 ||
+	    wl.workers > PROXY_WORKERS_MAX)
+		return fail(a, 2, "--workers=%s: a number of processes from 1 to 64, or auto",
+			    wv ? wv : "");
+	snprintf(workers, sizeof workers, "workers=%u", wl.workers);
 	const char *sa = node_arg_str(a, "standalone");
 	if (sa && *sa)
-		return start_standalone(a, &o);
-	if (node_arg_given(a, "workers") && node_arg_int(a, "workers", 1) != 1)
-		return fail(a, 2,
-			    "--workers is for --standalone; a cluster data node runs one "
-			    "worker (start more data nodes on the machine instead)");
+		return start_standalone(a, &o, workers + 8);
+	if (o.nlimits >= sizeof o.limits / sizeof o.limits[0])
+		return fail(a, 2, "--limit: too many");
+	/* First, so that a --limit workers=N, which says the same, comes after it and wins. */
+	memmove(o.limits + 1, o.limits, o.nlimits * sizeof o.limits[0]);
+	o.limits[0] = workers;
+	o.nlimits++;
 	o.mode = NODE_MODE_JOIN;
 	return node_data_run(&o);
 }

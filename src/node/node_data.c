@@ -42,6 +42,7 @@
 #include "pki/pki_pem.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_monitor.h"
+#include "proxy/proxy_workers.h"
 
 /* While no control node answers: one "still trying" line this often. */
 #define DN_LOG_EVERY_MS 30000
@@ -58,8 +59,10 @@ struct dn {
 	uint8_t *tls_store;
 	struct node_link link;
 	bool link_init;
-	struct proxy_engine *eng;
-	struct proxy_monitor *mon;                /* --metrics.listen, or NULL */
+	struct proxy_engine *eng;                 /* one worker: this process proxies */
+	struct proxy_workers *workers;            /* --workers=N > 1: they proxy, not this one */
+	char routing_path[NODE_PATH_MAX];         /* <statedir>/routing.json */
+	struct proxy_monitor *mon;                /* --metrics.listen, or NULL (one worker) */
 	const struct proxy_metrics *mon_parts[1]; /* the engine's registry */
 	struct proxy_dp_limits lim;
 	int lock_fd;
@@ -200,11 +203,44 @@ static void dn_peers_line(struct dn *d, char *list)
 		dn_save_peers(d);
 }
 
+/* Several workers: check the document here (a refused one never reaches them), keep it in
+ * routing.json, and have every worker load it from there (SIGHUP, proxy_workers.h). A worker
+ * that cannot apply it yet (tables held by draining requests, a port not free) retries on
+ * its own and logs it. */
+static void dn_apply_workers(struct dn *d, const char *doc, size_t len, uint64_t rev)
+{
+	char msg[300] = "";
+	char q[320];
+	int rc = proxy_engine_check_doc(&d->lim, doc, len, msg, sizeof msg);
+	if (rc < 0) {
+		log_error("routing document refused; the running one stays",
+			  "revision=%llu err=%s msg=%s", (unsigned long long)rev, err_name(rc),
+			  log_q(q, sizeof q, msg));
+		d->rev = rev; /* do not ask for it again */
+		return;
+	}
+	if ((rc = pki_file_write_atomic(d->routing_path, doc, len, 0600)) < 0) {
+		/* Not taken: the next stream (or document) brings it again. */
+		log_error("cannot hand the routing document to the workers", "file=%s err=%s",
+			  d->routing_path, err_name(rc));
+		return;
+	}
+	d->rev = rev;
+	dn_healthy(d);
+	proxy_workers_signal(d->workers, SIGHUP);
+	log_info("routing document passed to the workers", "revision=%llu bytes=%zu workers=%u",
+		 (unsigned long long)rev, len, d->lim.workers);
+}
+
 static void dn_apply(struct dn *d, const char *doc, size_t len, uint64_t rev)
 {
 	char msg[300] = "";
 	if (rev <= d->rev)
 		return;
+	if (d->workers) {
+		dn_apply_workers(d, doc, len, rev);
+		return;
+	}
 	int rc = proxy_engine_load(d->eng, doc, len, msg, sizeof msg);
 	char q[320];
 	if (rc < 0) {
@@ -335,8 +371,22 @@ static void dn_signal(struct loop *l, int signo, void *arg)
 	log_info("data node stopping", "signal=%d", signo);
 	node_link_close(&d->link);
 	loop_timer_cancel(&d->loop, d->retry);
+	if (d->workers) {
+		proxy_workers_stop(d->workers); /* /ping 503; loop_stop once all have drained */
+		return;
+	}
 	proxy_monitor_set_draining(d->mon, true); /* /ping: 503 while draining */
 	proxy_engine_shutdown(d->eng);            /* drains, then loop_stop */
+}
+
+/* SIGUSR1: the proxy's counters in the log (every worker's). */
+static void dn_usr1(struct loop *l, int signo, void *arg)
+{
+	struct dn *d = arg;
+	if (d->workers)
+		proxy_workers_signal(d->workers, SIGUSR1);
+	else if (d->eng)
+		proxy_engine_log_stats(d->eng);
 }
 
 static uint64_t doc_revision(const char *doc, size_t len)
@@ -346,6 +396,42 @@ static uint64_t doc_revision(const char *doc, size_t len)
 	for (size_t i = 0; i + kl < len && i < 256; i++)
 		if (memcmp(doc + i, k, kl) == 0)
 			return strtoull(doc + i + kl, NULL, 10);
+	return 0;
+}
+
+/* --workers=N > 1: the workers serve <statedir>/routing.json (the last good document, when
+ * there is one: its revision is the one this node asks the control nodes to go past). */
+static int dn_start_workers(struct dn *d, int al_fd, char *err, size_t cap)
+{
+	char msg[300] = "";
+	struct buf b;
+	buf_init(&b, d->acc, d->lim.table.max_doc_bytes);
+	if (pki_file_read(d->routing_path, &b) == 0 && b.len) {
+		int rc = proxy_engine_check_doc(&d->lim, (const char *)d->acc, b.len, msg,
+						sizeof msg);
+		if (rc == 0) {
+			d->rev = doc_revision((const char *)d->acc, b.len);
+			log_info("the workers serve the routing document kept on disk",
+				 "revision=%llu bytes=%zu", (unsigned long long)d->rev, b.len);
+		} else {
+			char q[320];
+			log_warn("the routing document kept on disk is refused", "err=%s msg=%s",
+				 err_name(rc), log_q(q, sizeof q, msg));
+		}
+	}
+	struct proxy_workers_config wc = {
+		.loop = &d->loop,
+		.lim = &d->lim,
+		.routing = d->routing_path,
+		.routing_optional = true,
+		.access_log_fd = al_fd,
+		.metrics_listen = d->o->metrics_listen,
+	};
+	int rc = proxy_workers_start(&wc, &d->workers, msg, sizeof msg);
+	if (rc < 0) {
+		snprintf(err, cap, "%s", msg);
+		return rc;
+	}
 	return 0;
 }
 
@@ -416,10 +502,24 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 		return rc;
 	}
 
+	bool many = d->lim.workers > 1; /* this process is the workers' master, not a proxy */
 	struct loop_config lc = {0};
-	lc.max_fds = d->lim.max_conns + d->lim.max_upstream_conns + d->lim.max_health_checks + 128;
-	lc.max_timers = lc.max_fds + d->lim.max_tables * d->lim.table.max_backends + 64;
-	lc.max_events = 512;
+	if (many) { /* the routing stream, /metrics, the workers */
+		lc.max_fds = 64 + PROXY_MONITOR_CLIENTS;
+		lc.max_timers = 64 + PROXY_MONITOR_CLIENTS + PROXY_WORKERS_MAX;
+		lc.max_events = 64;
+		lc.max_children = d->lim.workers;
+	} else {
+		lc.max_fds = d->lim.max_conns + d->lim.max_upstream_conns +
+			     d->lim.max_health_checks + 128;
+		lc.max_timers = lc.max_fds + d->lim.max_tables * d->lim.table.max_backends + 64;
+		lc.max_events = 512;
+	}
+	if ((rc = node_path(d->routing_path, sizeof d->routing_path, o->statedir, "routing.json")) <
+	    0) {
+		snprintf(err, cap, "--statedir is too long");
+		return rc;
+	}
 	if ((rc = loop_init(&d->loop, &lc)) < 0) {
 		snprintf(err, cap, "event loop: %s", err_str(rc));
 		return rc;
@@ -444,14 +544,17 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	 * nodes on one machine"); the kernel spreads the connections between them. */
 	pc.reuse_port = true;
 	char msg[300] = "";
-	if ((rc = proxy_engine_create(&pc, &d->eng, msg, sizeof msg)) < 0) {
-		snprintf(err, cap, "proxy engine: %s", msg[0] ? msg : err_str(rc));
-		return rc;
-	}
 	d->acc = malloc(d->lim.table.max_doc_bytes + 2);
 	if (!d->acc)
 		return -ERR_NOMEM;
-	if (o->metrics_listen) {
+	if (many) {
+		if ((rc = dn_start_workers(d, pc.access_log_fd, err, cap)) < 0)
+			return rc;
+	} else if ((rc = proxy_engine_create(&pc, &d->eng, msg, sizeof msg)) < 0) {
+		snprintf(err, cap, "proxy engine: %s", msg[0] ? msg : err_str(rc));
+		return rc;
+	}
+	if (o->metrics_listen && !many) {
 		d->mon_parts[0] = proxy_engine_metrics(d->eng);
 		struct proxy_monitor_config mc = {
 			.loop = &d->loop,
@@ -469,11 +572,9 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	}
 
 	/* The last good document: serve it before talking to anyone. */
-	char path[NODE_PATH_MAX];
 	struct buf b;
 	buf_init(&b, d->acc, d->lim.table.max_doc_bytes);
-	if (node_path(path, sizeof path, o->statedir, "routing.json") == 0 &&
-	    pki_file_read(path, &b) == 0 && b.len) {
+	if (!many && pki_file_read(d->routing_path, &b) == 0 && b.len) {
 		uint64_t rev = doc_revision((const char *)d->acc, b.len);
 		rc = proxy_engine_load(d->eng, (const char *)d->acc, b.len, msg, sizeof msg);
 		if (rc == 0) {
@@ -506,6 +607,7 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	d->link_init = true;
 	loop_signal_add(&d->loop, SIGTERM, dn_signal, d);
 	loop_signal_add(&d->loop, SIGINT, dn_signal, d);
+	loop_signal_add(&d->loop, SIGUSR1, dn_usr1, d);
 	d->down_logged = true; /* log the first stream that opens */
 	dn_connect(d);
 	return 0;
@@ -543,11 +645,6 @@ int node_data_run(struct node_opts *o)
 		fprintf(stderr, "traefikee: --limit: %s\n", lmsg);
 		return 2;
 	}
-	if (d.lim.workers != 1) {
-		fprintf(stderr,
-			"traefikee: --limit workers: a cluster data node runs one worker\n");
-		return 2;
-	}
 	node_daemon_signals();
 	if (o->print_limits) {
 		struct proxy_mem_sizes sz;
@@ -578,6 +675,7 @@ int node_data_run(struct node_opts *o)
 	}
 	if (d.link_init)
 		node_link_fini(&d.link);
+	proxy_workers_destroy(d.workers);
 	proxy_monitor_stop(d.mon);
 	if (d.eng)
 		proxy_engine_destroy(d.eng);

@@ -329,15 +329,27 @@ static void pw_child(struct loop *l, pid_t pid, int status, void *arg);
 static int pw_spawn(struct proxy_workers *w, uint32_t i)
 {
 	struct pw_slot *s = &w->slot[i];
+	/* The worker starts with its stop and reload signals blocked, whatever the master's
+	 * mask: they wait (pending) for the worker's own loop instead of killing it first. */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, &old);
 	pid_t pid = fork();
+	int err = errno;
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		log_error("cannot start a worker", "err=%s", strerror(errno));
+		log_error("cannot start a worker", "err=%s", strerror(err));
+		errno = err;
 		return -ERR_SYS;
 	}
 	if (pid == 0) {
 		/* A worker does not outlive its master: it drains and stops when the master goes
-		 * (SIGTERM: blocked since the master's loop took it, so it waits for the worker's
-		 * own loop). */
+		 * (SIGTERM, pending until the worker's loop takes it). */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != w->self)
 			_exit(0);

@@ -23,7 +23,13 @@
  *     one back-off plus one round. The data plane never stops serving meanwhile.
  *   - logging: the first failure after a working stream, then one line every
  *     DN_LOG_EVERY_MS while no control node answers, and one when a stream opens again.
- *   - SIGTERM/SIGINT: the engine drains (grace timeout) and the process exits 0.
+ *   - SIGTERM/SIGINT: the engine drains (grace timeout) and the process exits 0. SIGUSR1:
+ *     the proxy's counters in the log.
+ * With --workers=N > 1 this process proxies nothing: it is the master of N worker processes
+ * (proxy_workers.h) that serve <statedir>/routing.json. It streams as above, checks each
+ * document (proxy_engine_check_doc), writes it to routing.json and signals the workers to load
+ * it; it serves --metrics.listen over their summed registries, restarts a worker that dies,
+ * and on SIGTERM stops when the last worker has drained.
  * Every input is bounded: lines by NODE_STREAM_LINE_MAX, documents by the proxy's
  * max_doc_bytes; anything malformed drops the link (and the document in progress).
  */

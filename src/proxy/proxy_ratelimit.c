@@ -5,11 +5,19 @@
  * conforms when max(tat, now) - now <= tau, and then tat = max(tat, now) + T. That is exactly
  * a bucket of `burst` tokens refilled continuously at average/period, stored in one number.
  * A missing entry and an entry whose tat is not after now are both a full bucket.
+ *
+ * The shared mode keeps the same arithmetic and the same two passes (check, then take), on a
+ * set-associative table in memory shared by the worker processes; see "shared mode" below.
  */
 #include "proxy/proxy_ratelimit.h"
 
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base_err.h"
 #include "base/base_log.h"
@@ -137,8 +145,11 @@ int proxy_rl_init(struct proxy_rl *rl, uint32_t max_keys, uint64_t k0, uint64_t 
 
 void proxy_rl_fini(struct proxy_rl *rl)
 {
-	free(rl->slot);
+	free(rl->slot); /* NULL in the shared mode: the mapping is the caller's */
 	rl->slot = NULL;
+	rl->sets = NULL;
+	rl->locks = NULL;
+	rl->nsets = 0;
 	rl->n = 0;
 }
 
@@ -170,6 +181,24 @@ static struct proxy_rl_entry *rl_find(struct proxy_rl *rl, uint64_t h)
 	return NULL;
 }
 
+/* Count k buckets replaced while not full; log at most once a second. Shared mode: called after
+ * the set locks are released. */
+static void rl_evicted(struct proxy_rl *rl, uint64_t now_ms, uint32_t k)
+{
+	for (; k > 0; k--) {
+		rl->st.evicted++;
+		if (rl->log_ms && now_ms - rl->log_ms < 1000) {
+			rl->log_skipped++;
+			continue;
+		}
+		log_warn("rate limit table full: a bucket that was not full was replaced",
+			 "setting=max_ratelimit_keys limit=%u evicted=%llu skipped=%llu", rl->n,
+			 (unsigned long long)rl->st.evicted, (unsigned long long)rl->log_skipped);
+		rl->log_ms = now_ms ? now_ms : 1;
+		rl->log_skipped = 0;
+	}
+}
+
 /* The entry of h, made (as a full bucket) when missing: in the first empty slot of the window,
  * else one whose bucket is full, else the one closest to full (smallest tat). */
 static struct proxy_rl_entry *rl_get(struct proxy_rl *rl, uint64_t h, uint64_t now, uint64_t now_ms)
@@ -193,21 +222,10 @@ static struct proxy_rl_entry *rl_get(struct proxy_rl *rl, uint64_t h, uint64_t n
 			i = 0;
 	}
 	struct proxy_rl_entry *v = empty ? empty : idle ? idle : oldest;
-	if (empty) {
+	if (empty)
 		rl->st.used++;
-	} else if (!idle) {
-		rl->st.evicted++;
-		if (rl->log_ms && now_ms - rl->log_ms < 1000) {
-			rl->log_skipped++;
-		} else {
-			log_warn("rate limit table full: a bucket that was not full was replaced",
-				 "setting=max_ratelimit_keys limit=%u evicted=%llu skipped=%llu",
-				 rl->n, (unsigned long long)rl->st.evicted,
-				 (unsigned long long)rl->log_skipped);
-			rl->log_ms = now_ms ? now_ms : 1;
-			rl->log_skipped = 0;
-		}
-	}
+	else if (!idle)
+		rl_evicted(rl, now_ms, 1);
 	rl->st.inserted++;
 	v->h = h;
 	v->tat = now; /* a full bucket */
@@ -246,6 +264,324 @@ static uint64_t set_hash(const struct sip *base, const struct proxy_rateset *rs)
 	return h ? h : 1;
 }
 
+/* ---- shared mode -------------------------------------------------------------------------- *
+ *
+ * Layout of the caller's mapping: nsets lock words (rounded up to a cache line), then nsets
+ * sets of PROXY_RL_PROBE entries, 128 bytes (two cache lines) each. A bucket lives in set
+ * set_of(h) and may take any of its ways; the last set has only the ways left over so the table
+ * holds max_keys buckets, as the private one does.
+ *
+ * A set is read and written only under its lock. A lock word is 0 when free, else the pid of
+ * the holder (taken with a CAS 0 -> pid, acquire; given back with a CAS pid -> 0, release, so a
+ * holder whose lock was broken does not free its new holder's). Entries are relaxed atomics:
+ * plain loads and stores on x86-64 and arm64, and no undefined behaviour even when a broken
+ * lock lets two processes into one set (the result is then a wrong count, never a crash).
+ * Lock-free atomics are address-free, which is what makes them work across processes. */
+
+struct proxy_rl_shentry {
+	_Atomic uint64_t h;   /* 0: empty */
+	_Atomic uint64_t tat; /* ns */
+};
+
+struct proxy_rl_shset {
+	struct proxy_rl_shentry e[PROXY_RL_PROBE];
+};
+
+struct proxy_rl_shlock {
+	_Atomic uint32_t owner; /* 0: free, else the holder's pid */
+};
+
+_Static_assert(sizeof(struct proxy_rl_shset) == 128, "a set is two cache lines");
+_Static_assert(sizeof(struct proxy_rl_shlock) == 4, "a lock is one 32-bit word");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+	       "shared buckets need lock-free (address-free) 32- and 64-bit atomics");
+_Static_assert((uint64_t)PROXY_RL_SHARED_MAX_KEYS * 17 < SIZE_MAX, "shared table size fits");
+
+/* Hashes of the first RL_HCACHE rate sets of a request are kept on the stack; more (a
+ * frontend may have any number) are recomputed when needed. */
+#define RL_HCACHE 16u
+
+static uint32_t sh_nsets(uint32_t max_keys)
+{
+	return (max_keys + PROXY_RL_PROBE - 1) / PROXY_RL_PROBE;
+}
+
+static size_t sh_lock_bytes(uint32_t nsets)
+{
+	return ((size_t)nsets * sizeof(struct proxy_rl_shlock) + 63u) & ~(size_t)63u;
+}
+
+size_t proxy_rl_shared_bytes(uint32_t max_keys)
+{
+	if (max_keys == 0 || max_keys > PROXY_RL_SHARED_MAX_KEYS)
+		return 0;
+	uint32_t ns = sh_nsets(max_keys);
+	return sh_lock_bytes(ns) + (size_t)ns * sizeof(struct proxy_rl_shset);
+}
+
+int proxy_rl_init_shared(struct proxy_rl *rl, void *mem, size_t bytes, uint32_t max_keys,
+			 uint64_t k0, uint64_t k1)
+{
+	memset(rl, 0, sizeof *rl);
+	size_t need = proxy_rl_shared_bytes(max_keys);
+	if (need == 0 || !mem || ((uintptr_t)mem & 63u) != 0 || bytes < need)
+		return -ERR_INVAL;
+	rl->nsets = sh_nsets(max_keys);
+	rl->locks = mem;
+	rl->sets = (struct proxy_rl_shset *)((char *)mem + sh_lock_bytes(rl->nsets));
+	rl->n = max_keys;
+	rl->k0 = k0;
+	rl->k1 = k1;
+	rl->pid = (uint32_t)getpid();
+	return 0;
+}
+
+static uint32_t set_of(const struct proxy_rl *rl, uint64_t h)
+{
+	return (uint32_t)(((h >> 32) * (uint64_t)rl->nsets) >> 32);
+}
+
+static uint32_t set_ways(const struct proxy_rl *rl, uint32_t s)
+{
+	return s + 1 < rl->nsets ? PROXY_RL_PROBE : rl->n - PROXY_RL_PROBE * (rl->nsets - 1);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Is the process whose pid a lock word holds gone? A value that cannot be a pid counts as gone
+ * (kill() would read a negative one as a process group). EPERM: it exists. */
+static bool holder_gone(uint32_t pid)
+{
+	if (pid > (uint32_t)INT32_MAX)
+		return true;
+	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+/* Wait for a busy lock: spin, then yield; take the lock over when its holder is gone or after
+ * PROXY_RL_LOCK_YIELDS yields (no critical section lasts that long: the holder is stopped, or
+ * its pid was reused). Makes no call that blocks and logs nothing (locks may be held). */
+static void sh_lock_slow(struct proxy_rl *rl, _Atomic uint32_t *w)
+{
+	uint32_t spins = 0, yields = 0, seen = 0;
+	for (;;) {
+		uint32_t cur = atomic_load_explicit(w, memory_order_relaxed);
+		if (cur != seen) { /* another holder: its own time from now */
+			seen = cur;
+			spins = 0;
+			yields = 0;
+		}
+		if (cur == 0) {
+			if (atomic_compare_exchange_weak_explicit(
+				    w, &cur, rl->pid, memory_order_acquire, memory_order_relaxed))
+				return;
+			continue;
+		}
+		if (spins < PROXY_RL_LOCK_SPINS) {
+			spins++;
+			cpu_relax();
+			continue;
+		}
+		spins = 0;
+		bool dead = yields % PROXY_RL_LOCK_CHECK == 0 && holder_gone(cur);
+		bool stuck = yields >= PROXY_RL_LOCK_YIELDS;
+		if (dead || stuck) {
+			if (atomic_compare_exchange_strong_explicit(
+				    w, &cur, rl->pid, memory_order_acquire, memory_order_relaxed)) {
+				if (dead)
+					rl->st.lock_stolen++;
+				else
+					rl->st.lock_broken++;
+				return;
+			}
+			continue; /* another process was first */
+		}
+		sched_yield();
+		yields++;
+	}
+}
+
+static void sh_lock(struct proxy_rl *rl, uint32_t s)
+{
+	_Atomic uint32_t *w = &rl->locks[s].owner;
+	uint32_t free_ = 0;
+	if (!atomic_compare_exchange_strong_explicit(w, &free_, rl->pid, memory_order_acquire,
+						     memory_order_relaxed))
+		sh_lock_slow(rl, w);
+}
+
+static void sh_unlock(struct proxy_rl *rl, uint32_t s)
+{
+	uint32_t mine = rl->pid;
+	/* Fails only when the lock was broken meanwhile: it is the new holder's then. */
+	atomic_compare_exchange_strong_explicit(&rl->locks[s].owner, &mine, 0, memory_order_release,
+						memory_order_relaxed);
+}
+
+/* The bucket hash of rate set i of the request, 0 when it limits nothing (no bucket). */
+static uint64_t bucket_hash(const struct sip *base, const struct proxy_frontend *fe, uint32_t i)
+{
+	uint64_t t, tau;
+	set_params(&fe->ratesets[i], &t, &tau);
+	return t == 0 ? 0 : set_hash(base, &fe->ratesets[i]);
+}
+
+struct sh_req {
+	const struct proxy_frontend *fe;
+	const struct sip *base;
+	uint64_t hc[RL_HCACHE]; /* bucket_hash of the first rate sets */
+};
+
+static uint64_t req_hash(const struct sh_req *q, uint32_t i)
+{
+	return i < RL_HCACHE ? q->hc[i] : bucket_hash(q->base, q->fe, i);
+}
+
+/* The lowest set above `after` (-1: none yet) holding a bucket of the request; -1 when none. */
+static int64_t next_set(const struct proxy_rl *rl, const struct sh_req *q, int64_t after)
+{
+	int64_t best = -1;
+	for (uint32_t i = 0; i < q->fe->nratesets; i++) {
+		uint64_t h = req_hash(q, i);
+		if (!h)
+			continue;
+		int64_t s = set_of(rl, h);
+		if (s > after && (best < 0 || s < best))
+			best = s;
+	}
+	return best;
+}
+
+/* Lock every set the request touches, each once, in ascending order: two takes that need the
+ * same sets always want them in the same order, so they cannot deadlock. */
+static void sh_lock_all(struct proxy_rl *rl, const struct sh_req *q)
+{
+	for (int64_t s = next_set(rl, q, -1); s >= 0; s = next_set(rl, q, s))
+		sh_lock(rl, (uint32_t)s);
+}
+
+static void sh_unlock_all(struct proxy_rl *rl, const struct sh_req *q)
+{
+	for (int64_t s = next_set(rl, q, -1); s >= 0; s = next_set(rl, q, s))
+		sh_unlock(rl, (uint32_t)s);
+}
+
+/* rl_find in a set (its lock held). */
+static struct proxy_rl_shentry *sh_find(struct proxy_rl *rl, uint64_t h)
+{
+	uint32_t s = set_of(rl, h), w = set_ways(rl, s);
+	struct proxy_rl_shentry *e = rl->sets[s].e;
+	for (uint32_t k = 0; k < w; k++)
+		if (atomic_load_explicit(&e[k].h, memory_order_relaxed) == h)
+			return &e[k];
+	return NULL;
+}
+
+/* rl_get in a set (its lock held): the same choice (an empty way, else an idle bucket, else
+ * the one closest to full); evictions are added to *evicted and reported after unlocking. The
+ * new entry's tat is written before its hash (release): a holder that dies in between leaves
+ * the old key with a full bucket, never the new key with the old one's time. */
+static struct proxy_rl_shentry *sh_get(struct proxy_rl *rl, uint64_t h, uint64_t now,
+				       uint32_t *evicted)
+{
+	uint32_t s = set_of(rl, h), w = set_ways(rl, s);
+	struct proxy_rl_shentry *e = rl->sets[s].e;
+	struct proxy_rl_shentry *empty = NULL, *idle = NULL, *oldest = NULL;
+	uint64_t oldest_tat = 0;
+	for (uint32_t k = 0; k < w; k++) {
+		uint64_t eh = atomic_load_explicit(&e[k].h, memory_order_relaxed);
+		if (eh == h)
+			return &e[k];
+		uint64_t tat = atomic_load_explicit(&e[k].tat, memory_order_relaxed);
+		if (eh == 0) {
+			if (!empty)
+				empty = &e[k];
+		} else if (tat <= now) {
+			if (!idle)
+				idle = &e[k];
+		} else if (!oldest || tat < oldest_tat) {
+			oldest = &e[k];
+			oldest_tat = tat;
+		}
+	}
+	struct proxy_rl_shentry *v = empty ? empty : idle ? idle : oldest;
+	if (empty)
+		rl->st.used++;
+	else if (!idle)
+		(*evicted)++;
+	rl->st.inserted++;
+	atomic_store_explicit(&v->tat, now, memory_order_relaxed); /* a full bucket */
+	atomic_store_explicit(&v->h, h, memory_order_release);
+	return v;
+}
+
+/* proxy_rl_take's two passes under the locks of every set involved. */
+static enum proxy_rl_verdict take_shared(struct proxy_rl *rl, const struct proxy_frontend *fe,
+					 const struct sip *base, uint64_t now, uint64_t now_ms,
+					 uint64_t *retry_ns)
+{
+	struct sh_req q = {.fe = fe, .base = base};
+	for (uint32_t i = 0; i < fe->nratesets && i < RL_HCACHE; i++)
+		q.hc[i] = bucket_hash(base, fe, i);
+	uint64_t taken_over = rl->st.lock_stolen + rl->st.lock_broken;
+	uint32_t evicted = 0;
+	uint64_t wait = 0;
+
+	sh_lock_all(rl, &q);
+	/* Pass 1, read only: does every bucket have a token? */
+	for (uint32_t i = 0; i < fe->nratesets; i++) {
+		uint64_t h = req_hash(&q, i), t, tau;
+		if (!h)
+			continue;
+		set_params(&fe->ratesets[i], &t, &tau);
+		const struct proxy_rl_shentry *e = sh_find(rl, h);
+		uint64_t tat = e ? atomic_load_explicit(&e->tat, memory_order_relaxed) : 0;
+		if (tat < now)
+			tat = now;
+		if (tat - now > tau && tat - now - tau > wait)
+			wait = tat - now - tau;
+	}
+	/* Pass 2: take one token from each. */
+	for (uint32_t i = 0; wait == 0 && i < fe->nratesets; i++) {
+		uint64_t h = req_hash(&q, i), t, tau;
+		if (!h)
+			continue;
+		set_params(&fe->ratesets[i], &t, &tau);
+		struct proxy_rl_shentry *e = sh_get(rl, h, now, &evicted);
+		uint64_t tat = atomic_load_explicit(&e->tat, memory_order_relaxed);
+		atomic_store_explicit(&e->tat, sat_add(tat > now ? tat : now, t),
+				      memory_order_relaxed);
+	}
+	sh_unlock_all(rl, &q);
+
+	/* Counting and logging, after the locks. */
+	if (rl->st.lock_stolen + rl->st.lock_broken != taken_over &&
+	    (!rl->lock_log_ms || now_ms - rl->lock_log_ms >= 1000)) {
+		rl->lock_log_ms = now_ms ? now_ms : 1;
+		log_warn("rate limit: took over a lock of the shared table (stolen: its holder "
+			 "had exited; broken: held far too long)",
+			 "stolen=%llu broken=%llu", (unsigned long long)rl->st.lock_stolen,
+			 (unsigned long long)rl->st.lock_broken);
+	}
+	if (evicted)
+		rl_evicted(rl, now_ms, evicted);
+	if (wait > 0) {
+		rl->st.limited++;
+		if (rl->metrics)
+			rl->metrics->eng.rl_rejected++;
+		*retry_ns = wait;
+		return PROXY_RL_LIMITED;
+	}
+	rl->st.allowed++;
+	return PROXY_RL_ALLOW;
+}
+
 struct slice proxy_rl_key(const struct proxy_frontend *fe, const struct proxy_req_view *v,
 			  struct slice client_ip)
 {
@@ -278,6 +614,8 @@ enum proxy_rl_verdict proxy_rl_take(struct proxy_rl *rl, const struct proxy_fron
 	sip_u64(&base, fe->name.len);
 	sip_update(&base, fe->name.p, fe->name.len);
 	sip_update(&base, key.p, key.len);
+	if (rl->sets)
+		return take_shared(rl, fe, &base, now, now_ms, retry_ns);
 
 	/* Pass 1, read only: does every bucket have a token? */
 	uint64_t wait = 0;

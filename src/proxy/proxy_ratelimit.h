@@ -19,7 +19,22 @@
  *   that was not full is counted and logged (at most once a second, setting=max_ratelimit_keys).
  *
  *   Time is passed in (milliseconds of a monotonic clock); nothing reads a clock or allocates
- *   after init. Single-threaded like the event loop: one table per worker process.
+ *   after init.
+ *
+ *   Two modes, the same verdicts:
+ *   - private (proxy_rl_init, the default): the table belongs to one process and is used
+ *     single-threaded like its event loop; no locks. With N worker processes a client may get
+ *     N x the rate.
+ *   - shared (proxy_rl_init_shared): the table lives in a MAP_SHARED mapping the master made
+ *     before forking, and every worker that attaches it takes from the same buckets, so the
+ *     limit holds for the whole node. The table is set-associative (sets of PROXY_RL_PROBE
+ *     entries, two cache lines each) with one 32-bit spinlock word per set holding the pid
+ *     of its holder; a take locks the sets of its buckets in ascending order, checks and
+ *     commits under them (all-or-nothing as in the private mode), and logs only after
+ *     unlocking. A lock whose holder died is taken over (kill(pid, 0) == ESRCH); one held
+ *     longer than any critical section can last (PROXY_RL_LOCK_YIELDS yields) is broken.
+ *     Only the buckets are shared: stats and log pacing (rl->st, log_ms) stay per process.
+ *   docs/internals/proxy-ratelimit.md, "Shared mode", has the layout and the reasons.
  */
 #ifndef PROXY_RATELIMIT_H
 #define PROXY_RATELIMIT_H
@@ -34,8 +49,17 @@
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_rule.h"
 
-/* Slots probed from an entry's home slot (lookups and replacement stay within them). */
+/* Slots probed from an entry's home slot (lookups and replacement stay within them); in the
+ * shared mode, the entries of one set. */
 #define PROXY_RL_PROBE 8u
+/* Most entries of a shared table (the cap of max_ratelimit_keys, proxy_limits.c). */
+#define PROXY_RL_SHARED_MAX_KEYS (1u << 24)
+/* Shared mode, waiting for a set lock: busy polls before each sched_yield(), the holder's pid
+ * is checked with kill(pid, 0) every PROXY_RL_LOCK_CHECK yields, and after PROXY_RL_LOCK_YIELDS
+ * yields a lock whose holder still exists is broken (it cannot be in a critical section). */
+#define PROXY_RL_LOCK_SPINS 64u
+#define PROXY_RL_LOCK_CHECK 64u
+#define PROXY_RL_LOCK_YIELDS 16384u
 /* Longest Go duration text proxy_rl_go_duration writes ("2562047h47m16.854775807s"). */
 #define PROXY_RL_DURATION_MAX 32u
 /* Longest body of a rate-limited 429 ("max rate reached: retry-in " + a duration). */
@@ -53,11 +77,18 @@ struct proxy_rl_stats {
 	uint64_t inserted; /* buckets created */
 	uint64_t
 		evicted; /* buckets replaced while not full (table too small: max_ratelimit_keys) */
-	uint32_t used;   /* slots holding a bucket (full ones included) */
+	uint32_t used;   /* slots holding a bucket (full ones included); shared mode: the slots
+			  * this process filled first */
+	uint64_t lock_stolen; /* shared mode: set locks taken over from a dead holder */
+	uint64_t lock_broken; /* shared mode: set locks broken after PROXY_RL_LOCK_YIELDS */
 };
 
+/* Shared mode (proxy_ratelimit.c): one set of PROXY_RL_PROBE entries, one lock word. */
+struct proxy_rl_shset;
+struct proxy_rl_shlock;
+
 struct proxy_rl {
-	struct proxy_rl_entry *slot; /* n entries */
+	struct proxy_rl_entry *slot; /* n entries; NULL in the shared mode */
 	uint32_t n;
 	uint64_t k0, k1; /* SipHash key */
 	struct proxy_rl_stats st;
@@ -67,6 +98,12 @@ struct proxy_rl {
 	/* The engine's registry, or NULL: each 429 also counts there
 	 * (traefikee_ratelimit_rejected_total). Set by the owner after proxy_rl_init. */
 	struct proxy_metrics *metrics;
+	/* Shared mode only (sets != NULL): views into the caller's mapping. */
+	struct proxy_rl_shset *sets;   /* nsets sets; the last one has n - 8 x (nsets - 1) ways */
+	struct proxy_rl_shlock *locks; /* nsets lock words, at the start of the mapping */
+	uint32_t nsets;
+	uint32_t pid;         /* this process (getpid() at attach): the lock words' owner value */
+	uint64_t lock_log_ms; /* last "lock taken over" line */
 };
 
 enum proxy_rl_verdict {
@@ -78,7 +115,24 @@ enum proxy_rl_verdict {
 /* Allocate the table (max_keys entries, calloc: pages never touched are never resident) with
  * the SipHash key (k0, k1). 0 or -ERR_NOMEM, -ERR_INVAL (max_keys 0). */
 int proxy_rl_init(struct proxy_rl *rl, uint32_t max_keys, uint64_t k0, uint64_t k1);
+/* Private mode: free the table. Shared mode: forget the mapping (it is not unmapped). */
 void proxy_rl_fini(struct proxy_rl *rl);
+
+/* Bytes to map for a shared table of max_keys entries (lock words included; a multiple of 64):
+ * 64 x ceil(nsets x 4 / 64) bytes of lock words (one uint32 per set, 0: free, else the pid of
+ * the holder), then nsets x 128 bytes of entries, nsets = ceil(max_keys / PROXY_RL_PROBE).
+ * 0 when max_keys is 0 or above PROXY_RL_SHARED_MAX_KEYS. */
+size_t proxy_rl_shared_bytes(uint32_t max_keys);
+
+/* Use mem (at least proxy_rl_shared_bytes(max_keys) bytes, zero-filled when mapped, 64-byte
+ * aligned, mapped MAP_SHARED | MAP_ANONYMOUS before fork) as the table. Every process that
+ * attaches the same mem with the same (k0, k1) and max_keys shares the buckets. Attach in the
+ * process that takes (each worker, after fork): its pid is what its locks hold. mem is only
+ * read here, so attaching while other processes take is fine. Nothing is allocated;
+ * proxy_rl_fini does not unmap mem. 0, -ERR_INVAL (mem NULL or misaligned, bytes too small,
+ * max_keys 0 or above PROXY_RL_SHARED_MAX_KEYS). */
+int proxy_rl_init_shared(struct proxy_rl *rl, void *mem, size_t bytes, uint32_t max_keys,
+			 uint64_t k0, uint64_t k1);
 
 /* The key of a request for fe's extractor: the client address text (client.ip), the Host as
  * received, port included (request.host), or the first value of the named header, "" when
@@ -110,7 +164,7 @@ int proxy_rl_response_fields(struct buf *b, struct slice delay, char *body, size
  * Returns how many were found. */
 uint32_t proxy_rl_table_check(const struct proxy_table *t);
 
-/* Bytes of the table for max_keys (the worst-case memory report). */
+/* Bytes of the private table for max_keys (the worst-case memory report). */
 size_t proxy_rl_bytes(uint32_t max_keys);
 
 #endif

@@ -1408,8 +1408,16 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 	else
 		rand_bytes(&e->rng, auth_key, sizeof auth_key);
 	proxy_auth_state_init(&e->auth, auth_key);
-	rc = proxy_rl_init(&e->rl, L->max_ratelimit_keys, rand_u64(&e->rng), rand_u64(&e->rng));
-	if (rc < 0) {
+	if (cfg->rl_shared) { /* the node's workers share one table (proxy_workers.h) */
+		rc = proxy_rl_init_shared(&e->rl, cfg->rl_shared, cfg->rl_shared_bytes,
+					  L->max_ratelimit_keys, cfg->rl_key[0], cfg->rl_key[1]);
+		if (rc < 0) {
+			set_msg(msg, cap,
+				"the shared rate limit table does not fit max_ratelimit_keys");
+			goto fail;
+		}
+	} else if ((rc = proxy_rl_init(&e->rl, L->max_ratelimit_keys, rand_u64(&e->rng),
+				       rand_u64(&e->rng))) < 0) {
 		set_msg(msg, cap, "out of memory for the rate limit table (max_ratelimit_keys)");
 		goto fail;
 	}

@@ -51,6 +51,12 @@ struct proxy_engine_config {
 	/* 32-byte key of digest-auth nonces, shared by the workers of one node so a nonce from
 	 * one verifies at another (proxy-auth.md); NULL: a random key for this engine. */
 	const uint8_t *auth_key;
+	/* The rateLimit table shared by the workers of one node (proxy_rl_init_shared: a zeroed
+	 * MAP_SHARED mapping of rl_shared_bytes made before they fork, and its SipHash key, drawn
+	 * once), or NULL: this engine's own table. Attached in the worker's own process. */
+	void *rl_shared;
+	size_t rl_shared_bytes;
+	uint64_t rl_key[2];
 	int64_t (*wall_ms)(void *ctx); /* Unix ms for logs; NULL: the system clock */
 	void *wall_ctx;
 };

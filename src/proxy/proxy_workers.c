@@ -20,6 +20,7 @@
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_monitor.h"
+#include "proxy/proxy_ratelimit.h"
 
 /* Reload retries after a transient refusal, and restarts of a dying worker: first delay,
  * cap. A worker that lived this long before dying restarts after the first delay again. */
@@ -82,6 +83,9 @@ struct pw_shared {
 	struct proxy_metrics *metrics; /* this worker's registry in the shared mapping */
 	uint64_t *al_count;
 	const uint8_t *auth_key;
+	void *rl;
+	size_t rl_len;
+	const uint64_t *rl_key;
 };
 
 struct pw_worker {
@@ -225,6 +229,10 @@ static int pw_worker_run(const struct proxy_workers_config *cfg, const struct pw
 		ec.metrics = sh->metrics;
 		ec.shared_requests = sh->al_count;
 		ec.auth_key = sh->auth_key;
+		ec.rl_shared = sh->rl;
+		ec.rl_shared_bytes = sh->rl_len;
+		ec.rl_key[0] = sh->rl_key[0];
+		ec.rl_key[1] = sh->rl_key[1];
 		ec.reuse_port = true;
 	}
 	char msg[300];
@@ -279,6 +287,9 @@ struct proxy_workers {
 	size_t ms, shm_len;
 	uint64_t *al_count; /* its own page; NULL with one worker */
 	uint8_t auth_key[32];
+	void *rl; /* the rateLimit table (proxy_rl_init_shared), rl_len bytes */
+	size_t rl_len;
+	uint64_t rl_key[2];
 	struct proxy_metrics *parts[PROXY_WORKERS_MAX];
 	struct proxy_monitor *mon;
 	struct pw_slot slot[PROXY_WORKERS_MAX];
@@ -358,6 +369,9 @@ static int pw_spawn(struct proxy_workers *w, uint32_t i)
 			.metrics = w->parts[i],
 			.al_count = w->al_count,
 			.auth_key = w->auth_key,
+			.rl = w->rl,
+			.rl_len = w->rl_len,
+			.rl_key = w->rl_key,
 		};
 		_exit(pw_worker_run(&w->cfg, &sh));
 	}
@@ -436,7 +450,8 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 	w->lim = *cfg->lim;
 	w->cfg.lim = &w->lim;
 	w->self = getpid();
-	if (rand_os_bytes(w->auth_key, sizeof w->auth_key) < 0) {
+	if (rand_os_bytes(w->auth_key, sizeof w->auth_key) < 0 ||
+	    rand_os_bytes(w->rl_key, sizeof w->rl_key) < 0) {
 		set_msg(msg, cap, "no entropy for the auth key");
 		free(w);
 		return -ERR_SYS;
@@ -466,10 +481,22 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 		return -ERR_NOMEM;
 	}
 	w->al_count = c;
+	/* The rateLimit table: one for the node, so a limit is not multiplied by the workers.
+	 * Pages are touched only as buckets are used. */
+	w->rl_len = (proxy_rl_shared_bytes(w->lim.max_ratelimit_keys) + 4095) / 4096 * 4096;
+	w->rl = mmap(NULL, w->rl_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (w->rl == MAP_FAILED) {
+		set_msg(msg, cap, "cannot map %zu bytes for the rate limit table", w->rl_len);
+		munmap(w->al_count, 64);
+		munmap(w->shm, w->shm_len);
+		free(w);
+		return -ERR_NOMEM;
+	}
 	if (pw_monitor(&w->cfg, w->cfg.loop, (const struct proxy_metrics *const *)w->parts, nw,
 		       &w->mon) < 0) {
 		set_msg(msg, cap, "--metrics.listen=%s: cannot serve it (see the log)",
 			cfg->metrics_listen);
+		munmap(w->rl, w->rl_len);
 		munmap(w->al_count, 64);
 		munmap(w->shm, w->shm_len);
 		free(w);
@@ -538,6 +565,7 @@ void proxy_workers_destroy(struct proxy_workers *w)
 		}
 	}
 	proxy_monitor_stop(w->mon);
+	munmap(w->rl, w->rl_len);
 	munmap(w->al_count, 64);
 	munmap(w->shm, w->shm_len);
 	free(w);

@@ -21,6 +21,7 @@
 #include "pki/pki_key.h"
 #include "pki/pki_pem.h"
 #include "proxy/proxy_engine.h"
+#include "proxy/proxy_standalone.h"
 #include "proxy/proxy_engine_int.h"
 #include "proxy/proxy_limits.h"
 #include "tls/tls.h"

@@ -154,7 +154,7 @@
 	X(CLUSTER_ROUTING_TOO_LARGE, 185, "routing document over limit (max_routing_bytes)") \
 	X(CLUSTER_DEPLOY_TOO_LARGE, 186, "static configuration over limit (max_deploy_bytes)") \
 	X(CLUSTER_REVOKED_FULL, 187, "too many revoked certificates (max_revoked)") \
-	X(CLUSTER_STALE, 188, "routing revision not newer than the current one") \
+	X(CLUSTER_STALE, 188, "based on an older state (a routing revision not newer, a certificate renewed since)") \
 	X(CLUSTER_DEPLOY, 189, "invalid static configuration") \
 	X(CLUSTER_AMBIGUOUS, 190, "several nodes have this name; use the node ID") \
 	X(CLUSTER_UNCHANGED, 191, "nothing to change") \

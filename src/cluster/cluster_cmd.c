@@ -143,6 +143,14 @@ static const struct field f_purge[] = {
 static const struct field f_limits[] = {
 	FLIMITS(limits.limits),
 };
+static const struct field f_cert[] = {
+	FB("id", cert.id, C_ID, ID_LEN, ID_LEN),
+	FB("old_serial", cert.old_serial, C_ANY, 1, CLUSTER_SERIAL_MAX),
+	FB("serial", cert.serial, C_ANY, 1, CLUSTER_SERIAL_MAX),
+	FI64("cert_not_after", cert.cert_not_after),
+	FI64("old_not_after", cert.old_not_after),
+	FI64("at", cert.at),
+};
 
 #define SPEC(nm, f)                               \
 	{                                         \
@@ -162,6 +170,7 @@ static const struct cmd_spec specs[CLUSTER_CMD_TYPE_MAX + 1] = {
 	[CLUSTER_CMD_BOOTSTRAP_DONE] = SPEC("bootstrap_done", f_bootstrap_done),
 	[CLUSTER_CMD_REVOKED_PURGE] = SPEC("revoked_purge", f_purge),
 	[CLUSTER_CMD_LIMITS_SET] = SPEC("limits_set", f_limits),
+	[CLUSTER_CMD_NODE_CERT] = SPEC("node_cert", f_cert),
 };
 
 static const struct cmd_spec *spec_of(int type)
@@ -255,6 +264,7 @@ const char *cluster_cmd_type_name(int type)
 		[CLUSTER_CMD_BOOTSTRAP_DONE] = "BOOTSTRAP_DONE",
 		[CLUSTER_CMD_REVOKED_PURGE] = "REVOKED_PURGE",
 		[CLUSTER_CMD_LIMITS_SET] = "LIMITS_SET",
+		[CLUSTER_CMD_NODE_CERT] = "NODE_CERT",
 	};
 	return type >= 1 && type <= CLUSTER_CMD_TYPE_MAX ? names[type] : "?";
 }
@@ -449,6 +459,12 @@ static int cmd_check_semantic(const struct cluster_cmd *c, char *why, size_t cap
 		return check_json_object(c->u.routing.doc, "routing_set.doc", why, cap);
 	case CLUSTER_CMD_DEPLOY:
 		return check_json_object(c->u.deploy.config, "deploy.config", why, cap);
+	case CLUSTER_CMD_NODE_CERT:
+		/* A renewal must replace the serial: one equal to the old would revoke itself. */
+		if (slice_eq(c->u.cert.serial, c->u.cert.old_serial))
+			return fail(-ERR_CLUSTER_CMD, why, cap,
+				    "node_cert.serial: equal to old_serial");
+		return 0;
 	default: return 0;
 	}
 }

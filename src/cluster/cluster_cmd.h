@@ -88,8 +88,9 @@ enum cluster_cmd_type {
 	CLUSTER_CMD_BOOTSTRAP_DONE = 11, /* the control nodes asked for have joined */
 	CLUSTER_CMD_REVOKED_PURGE = 12,  /* forget revoked serials whose certificate expired */
 	CLUSTER_CMD_LIMITS_SET = 13,     /* change the caps */
+	CLUSTER_CMD_NODE_CERT = 14,      /* a node's certificate was renewed */
 };
-#define CLUSTER_CMD_TYPE_MAX 13
+#define CLUSTER_CMD_TYPE_MAX 14
 
 /* Node table vocabulary. Stored and encoded as these numbers: never renumber. */
 enum cluster_role {
@@ -195,6 +196,16 @@ struct cluster_cmd_purge {
 struct cluster_cmd_limits_set {
 	struct cluster_limits limits;
 };
+/* A renewed node certificate (same node ID, new key): the node table takes the new serial and
+ * the old serial is revoked until old_not_after. Proposed by the leader that issued it. */
+struct cluster_cmd_cert {
+	struct slice id;         /* 25 of [0-9a-z] */
+	struct slice old_serial; /* the serial the node table holds now, 1..CLUSTER_SERIAL_MAX */
+	struct slice serial;     /* the new certificate's, 1..CLUSTER_SERIAL_MAX, != old_serial */
+	int64_t cert_not_after;  /* ms: the new certificate's notAfter */
+	int64_t old_not_after;   /* ms: the old certificate's (the node table's cert_not_after) */
+	int64_t at;              /* ms: renewed at */
+};
 
 struct cluster_cmd {
 	enum cluster_cmd_type type;
@@ -212,13 +223,15 @@ struct cluster_cmd {
 		struct cluster_cmd_bootstrap_done bootstrap_done;
 		struct cluster_cmd_purge purge;
 		struct cluster_cmd_limits_set limits;
+		struct cluster_cmd_cert cert;
 	} u;
 };
 
 /* Check everything decode checks (field bounds and characters, enum values, the CA loading
  * with its key, token texts agreeing with their verifier, role and CA, JSON documents being
- * well formed objects). The static configuration's shape needs a token array and is checked
- * by cluster_cmd_check_deploy. 0 or one of the errors in the file comment. */
+ * well formed objects, a NODE_CERT's serial differing from its old_serial). The static
+ * configuration's shape needs a token array and is checked by cluster_cmd_check_deploy.
+ * 0 or one of the errors in the file comment. */
 int cluster_cmd_check(const struct cluster_cmd *c, char *why, size_t why_cap);
 
 /* Append the encoding of c to out (after cluster_cmd_check). Returns the bytes appended or a

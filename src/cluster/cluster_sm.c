@@ -985,6 +985,62 @@ static int apply_limits(struct actx *a, const struct cluster_cmd_limits_set *c)
 		       l->max_nodes, l->max_routing_bytes, l->max_deploy_bytes, l->max_revoked);
 }
 
+/* A renewal replaces the node's serial and revokes the old one, or does nothing. Refusals, all
+ * decided before the first write: no such node (NOTFOUND); the renewal was not made against
+ * the certificate the table holds now (CLUSTER_STALE: another renewal won the race, this one
+ * was applied already, or old_not_after is not the table's); the old serial is revoked (a
+ * revoked certificate does not renew itself) or the new one is (CLUSTER_REVOKED); no room to
+ * revoke the old serial (CLUSTER_REVOKED_FULL: the renewal is refused rather than leave a
+ * replaced serial usable). */
+static int apply_cert(struct actx *a, const struct cluster_cmd_cert *c)
+{
+	struct cluster_node n;
+	bool purge;
+	int rc = node_load(a->sm, a->t, c->id, &n);
+	if (rc == -ERR_NOTFOUND)
+		return res_set(a->res, rc, "no node %.*s", (int)c->id.len, c->id.p);
+	if (rc < 0)
+		return rc;
+	struct slice cur = {(const char *)n.serial, n.serial_len};
+	if (!slice_eq(cur, c->old_serial))
+		return res_set(a->res, -ERR_CLUSTER_STALE, "node %s: %s", n.name,
+			       slice_eq(cur, c->serial)
+				       ? "already renewed with this certificate"
+				       : "old_serial is not the node's current certificate serial "
+					 "(renewed since)");
+	if (c->old_not_after != n.cert_not_after)
+		return res_set(a->res, -ERR_CLUSTER_STALE,
+			       "node %s: old_not_after %lld is not the node's current "
+			       "certificate's %lld",
+			       n.name, (long long)c->old_not_after, (long long)n.cert_not_after);
+	if ((rc = revoked_has(a->sm, a->t, c->old_serial)) < 0)
+		return rc;
+	if (rc)
+		return res_set(a->res, -ERR_CLUSTER_REVOKED,
+			       "node %s: its current certificate is revoked", n.name);
+	if ((rc = revoked_has(a->sm, a->t, c->serial)) < 0)
+		return rc;
+	if (rc)
+		return res_set(a->res, -ERR_CLUSTER_REVOKED,
+			       "node %s: the new certificate has a revoked serial", n.name);
+	if ((rc = revoked_room(a, c->at, &purge)) != 0)
+		return rc < 0 ? rc : 0;
+
+	struct cluster_revoked r = {
+		.serial_len = n.serial_len, .not_after = c->old_not_after, .revoked_at = c->at};
+	memcpy(r.serial, n.serial, n.serial_len);
+	memcpy(r.node_id, n.id, sizeof r.node_id);
+	memcpy(n.serial, c->serial.p, c->serial.len);
+	n.serial_len = (uint8_t)c->serial.len;
+	n.cert_not_after = c->cert_not_after;
+	if ((rc = node_save(a->sm, a->t, &n)) < 0)
+		return rc;
+	if ((rc = revoke_write(a, &r, purge, c->at)) < 0)
+		return rc;
+	return res_set(a->res, 0, "node %s (%s): certificate renewed, the old one revoked", n.name,
+		       n.id);
+}
+
 int cluster_sm_apply_txn(struct cluster_sm *sm, struct store_txn *t, const void *cmd, size_t len,
 			 uint64_t index, struct cluster_result *res)
 {
@@ -1026,6 +1082,7 @@ int cluster_sm_apply_txn(struct cluster_sm *sm, struct store_txn *t, const void 
 	case CLUSTER_CMD_BOOTSTRAP_DONE: return apply_bootstrap_done(&a, &c.u.bootstrap_done);
 	case CLUSTER_CMD_REVOKED_PURGE: return apply_purge(&a, &c.u.purge);
 	case CLUSTER_CMD_LIMITS_SET: return apply_limits(&a, &c.u.limits);
+	case CLUSTER_CMD_NODE_CERT: return apply_cert(&a, &c.u.cert);
 	}
 	return res_set(res, -ERR_CLUSTER_CMD_VERSION, "unknown command type");
 }

@@ -10,9 +10,10 @@
  *   cl_revoked) of the node's LMDB store; docs/internals/cluster-state.md has every record.
  * - Apply: cluster_sm_apply decodes one committed entry, applies it and records `index` as the
  *   applied index in ONE store write transaction, durable when it returns 0. A command the
- *   state refuses (a join of a known ID, a removal of an unknown node, a stale revision, a cap
- *   reached, malformed bytes) is not a failure: the entry is still applied, the state is left
- *   exactly as it was, and res->code (negative -ERR_*) with res->msg tells the proposer why.
+ *   state refuses (a join of a known ID, a removal of an unknown node, a stale revision, a
+ *   certificate renewal made against a serial the node no longer holds, a cap reached, malformed
+ *   bytes) is not a failure: the entry is still applied, the state is left exactly as it was,
+ *   and res->code (negative -ERR_*) with res->msg tells the proposer why.
  *   A negative return means nothing was written (store error, index not after the applied
  *   one): the caller must not go on to later entries; store errors are fatal for the node.
  * - Determinism: apply reads nothing but the command bytes, the index and the tables. No clock,
@@ -199,7 +200,7 @@ struct cluster_revoked {
 	uint8_t serial_len;
 	int64_t not_after;
 	int64_t revoked_at;
-	char node_id[ID_LEN + 1]; /* the removed node, "" for CERT_REVOKE */
+	char node_id[ID_LEN + 1]; /* the removed or renewed node, "" for CERT_REVOKE */
 };
 /* Call fn for every revoked serial in serial order; fn returns 0 to go on, > 0 to stop (that
  * value is returned), < 0 to fail (returned). t required. */

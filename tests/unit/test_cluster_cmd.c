@@ -131,6 +131,11 @@ static struct cluster_cmd sample(int type)
 		break;
 	case CLUSTER_CMD_REVOKED_PURGE: c.u.purge.before = 15; break;
 	case CLUSTER_CMD_LIMITS_SET: cluster_limits_default(&c.u.limits.limits); break;
+	case CLUSTER_CMD_NODE_CERT:
+		c.u.cert =
+			(struct cluster_cmd_cert){S(ID1),        B(serial, 16), B(serial + 1, 15),
+						  1715552000000, 1707776000000, 1707000000000};
+		break;
 	}
 	return c;
 }
@@ -427,6 +432,139 @@ static void limits_bounds(void)
 	CHECK(strstr(why, "limits_set.max_revoked") != NULL);
 }
 
+/* --- NODE_CERT ---------------------------------------------------------------------------- */
+
+static void node_cert_roundtrip(void)
+{
+	struct cluster_cmd c = sample(CLUSTER_CMD_NODE_CERT), d;
+	char why[CLUSTER_WHY_MAX];
+	int n = encode(&c, enc, sizeof enc);
+	/* header, id, two serials, three times */
+	REQUIRE(n == 4 + (4 + ID_LEN) + (4 + 16) + (4 + 15) + 3 * 8);
+	CHECK_EQ_INT(enc[3], CLUSTER_CMD_NODE_CERT);
+	REQUIRE(cluster_cmd_decode(enc, (size_t)n, &d, why, sizeof why) == 0);
+	CHECK_EQ_INT(d.type, CLUSTER_CMD_NODE_CERT);
+	CHECK_EQ_MEM(d.u.cert.id.p, d.u.cert.id.len, ID1);
+	CHECK(d.u.cert.old_serial.len == 16 &&
+	      memcmp(d.u.cert.old_serial.p, c.u.cert.old_serial.p, 16) == 0);
+	CHECK(d.u.cert.serial.len == 15 && memcmp(d.u.cert.serial.p, c.u.cert.serial.p, 15) == 0);
+	CHECK_EQ_INT(d.u.cert.cert_not_after, 1715552000000);
+	CHECK_EQ_INT(d.u.cert.old_not_after, 1707776000000);
+	CHECK_EQ_INT(d.u.cert.at, 1707000000000);
+	/* Views into the input. */
+	CHECK((const uint8_t *)d.u.cert.serial.p > enc &&
+	      (const uint8_t *)d.u.cert.serial.p < enc + n);
+	CHECK(roundtrip_ok(enc, (size_t)n));
+	CHECK_EQ_STR(cluster_cmd_type_name(CLUSTER_CMD_NODE_CERT), "NODE_CERT");
+}
+
+/* Check a NODE_CERT with one field changed; the sentence in why must name the field. */
+static int check_cert(const struct cluster_cmd *c, const char *want_in_why)
+{
+	char why[CLUSTER_WHY_MAX] = "";
+	int rc = cluster_cmd_check(c, why, sizeof why);
+	if (want_in_why && !strstr(why, want_in_why))
+		TEST_FAIL_("why \"%s\" does not name %s", why, want_in_why);
+	/* The encoder refuses what check refuses. */
+	if (rc < 0 && encode(c, enc, sizeof enc) != rc)
+		TEST_FAIL_("encode accepted what check refused (%d)", rc);
+	return rc;
+}
+
+static void node_cert_field_checks(void)
+{
+	static const unsigned char big[CLUSTER_SERIAL_MAX + 1] = {1, 2, 3};
+	struct cluster_cmd c = sample(CLUSTER_CMD_NODE_CERT);
+	CHECK_EQ_INT(check_cert(&c, NULL), 0);
+	/* id: shape */
+	c.u.cert.id = S("O92ldyepge8379vbo0ktaixi4");
+	CHECK_EQ_INT(check_cert(&c, "node_cert.id: character 0"), -ERR_CLUSTER_CMD);
+	c.u.cert.id = S("o92ldyepge8379vbo0ktaixi");
+	CHECK_EQ_INT(check_cert(&c, "node_cert.id: 24 bytes"), -ERR_CLUSTER_CMD);
+	c.u.cert.id = S("");
+	CHECK_EQ_INT(check_cert(&c, "node_cert.id"), -ERR_CLUSTER_CMD);
+	/* old_serial: 1..CLUSTER_SERIAL_MAX */
+	c = sample(CLUSTER_CMD_NODE_CERT);
+	c.u.cert.old_serial = B(big, 0);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.old_serial: 0 bytes"), -ERR_CLUSTER_CMD);
+	c.u.cert.old_serial = B(big, CLUSTER_SERIAL_MAX + 1);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.old_serial: 21 bytes"), -ERR_CLUSTER_CMD);
+	c.u.cert.old_serial = B(big, CLUSTER_SERIAL_MAX);
+	CHECK_EQ_INT(check_cert(&c, NULL), 0);
+	c.u.cert.old_serial = B(big, 1);
+	CHECK_EQ_INT(check_cert(&c, NULL), 0);
+	c.u.cert.old_serial = B(NULL, 1);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.old_serial: no data"), -ERR_CLUSTER_CMD);
+	/* serial: 1..CLUSTER_SERIAL_MAX */
+	c = sample(CLUSTER_CMD_NODE_CERT);
+	c.u.cert.serial = B(big, 0);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.serial: 0 bytes"), -ERR_CLUSTER_CMD);
+	c.u.cert.serial = B(big, CLUSTER_SERIAL_MAX + 1);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.serial: 21 bytes"), -ERR_CLUSTER_CMD);
+	c.u.cert.serial = B(big, CLUSTER_SERIAL_MAX);
+	CHECK_EQ_INT(check_cert(&c, NULL), 0);
+	/* serial != old_serial: the same bytes elsewhere in memory are still equal... */
+	c = sample(CLUSTER_CMD_NODE_CERT);
+	unsigned char copy[16];
+	memcpy(copy, c.u.cert.old_serial.p, 16);
+	c.u.cert.serial = B(copy, 16);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.serial: equal to old_serial"), -ERR_CLUSTER_CMD);
+	/* ...and a prefix is not equal. */
+	c.u.cert.serial = B(copy, 15);
+	CHECK_EQ_INT(check_cert(&c, NULL), 0);
+	/* times: never negative */
+	c = sample(CLUSTER_CMD_NODE_CERT);
+	c.u.cert.cert_not_after = -1;
+	CHECK_EQ_INT(check_cert(&c, "node_cert.cert_not_after: negative"), -ERR_CLUSTER_CMD);
+	c = sample(CLUSTER_CMD_NODE_CERT);
+	c.u.cert.old_not_after = -1;
+	CHECK_EQ_INT(check_cert(&c, "node_cert.old_not_after: negative"), -ERR_CLUSTER_CMD);
+	c = sample(CLUSTER_CMD_NODE_CERT);
+	c.u.cert.at = INT64_MIN;
+	CHECK_EQ_INT(check_cert(&c, "node_cert.at: negative"), -ERR_CLUSTER_CMD);
+	c.u.cert.at = 0;
+	CHECK_EQ_INT(check_cert(&c, NULL), 0);
+}
+
+/* Bytes a proposer could not have encoded are refused by decode too. */
+static void node_cert_decode_refusals(void)
+{
+	struct cluster_cmd c = sample(CLUSTER_CMD_NODE_CERT), d;
+	char why[CLUSTER_WHY_MAX];
+	int n = encode(&c, enc, sizeof enc);
+	REQUIRE(n > 0);
+	/* Truncated anywhere, down to the header. */
+	CHECK_EQ_INT(cluster_cmd_decode(enc, (size_t)n - 1, &d, why, sizeof why), -ERR_CLUSTER_CMD);
+	CHECK(strstr(why, "node_cert.at: command cut short") != NULL);
+	CHECK_EQ_INT(cluster_cmd_decode(enc, 4 + 4 + ID_LEN + 4, &d, why, sizeof why),
+		     -ERR_CLUSTER_CMD);
+	CHECK(strstr(why, "node_cert.old_serial") != NULL);
+	CHECK_EQ_INT(cluster_cmd_decode(enc, 4, &d, why, sizeof why), -ERR_CLUSTER_CMD);
+	CHECK(strstr(why, "node_cert.id") != NULL);
+	/* The new serial overwritten with the old one's first 15 bytes, then the old one shortened
+	 * to match: serial == old_serial. */
+	const size_t old_at = 4 + 4 + ID_LEN; /* old_serial's length field */
+	const size_t new_at = old_at + 4 + 16;
+	memcpy(enc2, enc, (size_t)n);
+	memcpy(enc2 + new_at + 4, enc2 + old_at + 4, 15);
+	CHECK_EQ_INT(cluster_cmd_decode(enc2, (size_t)n, &d, NULL, 0), 0);
+	memcpy(enc2 + old_at + 4, enc2 + new_at + 4, 15);
+	memmove(enc2 + old_at + 4 + 15, enc2 + old_at + 4 + 16, (size_t)n - (old_at + 4 + 16));
+	enc2[old_at + 3] = 15;
+	CHECK_EQ_INT(cluster_cmd_decode(enc2, (size_t)n - 1, &d, why, sizeof why),
+		     -ERR_CLUSTER_CMD);
+	CHECK_EQ_STR(why, "node_cert.serial: equal to old_serial");
+	/* A serial length over the bound, and a negative time. */
+	memcpy(enc2, enc, (size_t)n);
+	enc2[new_at + 3] = CLUSTER_SERIAL_MAX + 1;
+	CHECK_EQ_INT(cluster_cmd_decode(enc2, (size_t)n, &d, why, sizeof why), -ERR_CLUSTER_CMD);
+	CHECK(strstr(why, "node_cert.serial: 21 bytes") != NULL);
+	memcpy(enc2, enc, (size_t)n);
+	enc2[n - 16] = 0x80; /* old_not_after's top byte */
+	CHECK_EQ_INT(cluster_cmd_decode(enc2, (size_t)n, &d, why, sizeof why), -ERR_CLUSTER_CMD);
+	CHECK_EQ_STR(why, "node_cert.old_not_after: negative time");
+}
+
 /* --- CLUSTER_INIT and TOKEN_ROTATE checks --------------------------------------------------- */
 
 static void init_ca_must_load(void)
@@ -618,4 +756,5 @@ TEST_MAIN(roundtrip_every_type, decoded_fields_are_views, encode_buf_full_leaves
 	  every_byte_flip_is_safe, header_versions, huge_length_is_refused,
 	  negative_time_is_refused, join_field_bounds, join_field_characters, license_bounds,
 	  limits_bounds, init_ca_must_load, init_tokens_must_match, token_rotate_checks,
-	  routing_doc_must_be_object, deploy_seed_config, deploy_shape_errors, vocabulary)
+	  routing_doc_must_be_object, deploy_seed_config, deploy_shape_errors, vocabulary,
+	  node_cert_roundtrip, node_cert_field_checks, node_cert_decode_refusals)

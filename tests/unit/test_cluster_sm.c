@@ -865,6 +865,303 @@ static void batch_then_purge(void)
 	env_close(&e);
 }
 
+/* --- Certificate renewal (NODE_CERT) ------------------------------------------------------ */
+
+/* join() gives a node the last 16 characters of its ID as serial, not after 1900000000000. */
+#define JOIN_NOT_AFTER 1900000000000
+static struct slice join_serial(const char *id)
+{
+	return B(id + ID_LEN - 16, 16);
+}
+
+static struct cluster_cmd cert_cmd(const char *id, struct slice old_serial, struct slice serial,
+				   int64_t not_after, int64_t old_not_after, int64_t at)
+{
+	struct cluster_cmd c = {.type = CLUSTER_CMD_NODE_CERT};
+	c.u.cert =
+		(struct cluster_cmd_cert){S(id), old_serial, serial, not_after, old_not_after, at};
+	return c;
+}
+
+static int revoked_find_cb(void *arg, const struct cluster_revoked *r)
+{
+	struct cluster_revoked *want = arg;
+	if (r->serial_len != want->serial_len || memcmp(r->serial, want->serial, r->serial_len))
+		return 0;
+	*want = *r;
+	return 1;
+}
+
+/* The revoked record of a serial: 1 found (*out filled), 0 not. */
+static int revoked_get(struct env *e, struct slice serial, struct cluster_revoked *out)
+{
+	struct store_txn t;
+	memset(out, 0, sizeof *out);
+	memcpy(out->serial, serial.p, serial.len);
+	out->serial_len = (uint8_t)serial.len;
+	if (store_txn_begin(&e->st, &t, STORE_TXN_READ) < 0)
+		return -1;
+	int rc = cluster_sm_revoked_each(&e->sm, &t, revoked_find_cb, out);
+	store_txn_abort(&t);
+	return rc;
+}
+
+static const unsigned char NEW1[12] = {0x5e, 0x41, 0x1e, 0x0d, 1, 2, 3, 4, 5, 6, 7, 1};
+static const unsigned char NEW2[20] = {0x5e, 0x41, 0x1e, 0x0d, 1, 2, 3, 4, 5, 6, 7, 2};
+
+/* A renewal swaps the serial and not-after in the row, revokes the old serial until its
+ * not-after, and touches nothing else; a later removal revokes the new serial. */
+static void node_cert_renews_and_revokes(void)
+{
+	struct env e;
+	struct cluster_node before, n;
+	struct cluster_revoked rv;
+	struct cluster_info in;
+	struct cluster_result r;
+	char a[ID_LEN + 1], b[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0);
+	do_init(&e);
+	mkid(1, a);
+	mkid(2, b);
+	join(&e, a, "n1", CLUSTER_ROLE_CONTROL, 0);
+	join(&e, b, "n2", CLUSTER_ROLE_DATA, 0);
+	status(&e, a, CLUSTER_STATUS_READY, 1700000002000, 0);
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &before) == 0);
+
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000,
+					JOIN_NOT_AFTER, 1800000000000);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, 0);
+	CHECK_EQ_INT(r.type, CLUSTER_CMD_NODE_CERT);
+	CHECK(strstr(r.msg, "renewed") != NULL);
+
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
+	CHECK_EQ_INT(n.serial_len, sizeof NEW1);
+	CHECK(memcmp(n.serial, NEW1, sizeof NEW1) == 0);
+	CHECK_EQ_INT(n.cert_not_after, 1910000000000);
+	/* Everything else as it was. */
+	memcpy(n.serial, before.serial, sizeof n.serial);
+	n.serial_len = before.serial_len;
+	n.cert_not_after = before.cert_not_after;
+	CHECK(memcmp(&n, &before, sizeof n) == 0);
+
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 1);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW1, sizeof NEW1)), 0);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(b)), 0);
+	REQUIRE(revoked_get(&e, join_serial(a), &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, JOIN_NOT_AFTER);
+	CHECK_EQ_INT(rv.revoked_at, 1800000000000);
+	CHECK_EQ_STR(rv.node_id, a);
+	REQUIRE(cluster_sm_info(&e.sm, NULL, &in) == 0);
+	CHECK_EQ_INT(in.revoked, 1);
+	CHECK_EQ_INT(in.nodes, 2);
+
+	/* The renewed node renews again: both old serials stay revoked. */
+	c = cert_cmd(a, B(NEW1, sizeof NEW1), B(NEW2, sizeof NEW2), 1920000000000, 1910000000000,
+		     1810000000000);
+	APPLY(&e, &c, 0);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 1);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW1, sizeof NEW1)), 1);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW2, sizeof NEW2)), 0);
+	REQUIRE(revoked_get(&e, B(NEW1, sizeof NEW1), &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, 1910000000000);
+
+	/* rm-node revokes the node's current serial, the renewed one. */
+	struct cluster_cmd rm = {.type = CLUSTER_CMD_NODE_REMOVE};
+	rm.u.remove = (struct cluster_cmd_remove){S(a), 1, 1820000000000};
+	APPLY(&e, &rm, 0);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW2, sizeof NEW2)), 1);
+	REQUIRE(revoked_get(&e, B(NEW2, sizeof NEW2), &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, 1920000000000);
+	REQUIRE(cluster_sm_info(&e.sm, NULL, &in) == 0);
+	CHECK_EQ_INT(in.revoked, 3);
+	/* A removed node does not renew. */
+	c = cert_cmd(a, B(NEW2, sizeof NEW2), B(NEW1, 3), 1930000000000, 1920000000000,
+		     1830000000000);
+	APPLY(&e, &c, -ERR_NOTFOUND);
+	env_close(&e);
+}
+
+/* Each refusal leaves the exported state byte for byte as a replica that never saw it. */
+static void node_cert_refusals_change_nothing(void)
+{
+	struct env e, ref;
+	struct cluster_result r;
+	struct cluster_node n;
+	char a[ID_LEN + 1], b[ID_LEN + 1], x[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0 && env_open(&ref) == 0);
+	mkid(1, a);
+	mkid(2, b);
+	mkid(9, x);
+	struct cluster_cmd first = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000,
+					    JOIN_NOT_AFTER, 1800000000000);
+	struct env *both[2] = {&e, &ref};
+	for (int i = 0; i < 2; i++) {
+		do_init(both[i]);
+		join(both[i], a, "n1", CLUSTER_ROLE_CONTROL, 0);
+		join(both[i], b, "n2", CLUSTER_ROLE_DATA, 0);
+		revoke_serial(both[i], 7, 1950000000000, 1, 0);
+		APPLY(both[i], &first, 0);
+	}
+
+	/* The same renewal again (a duplicate entry): stale. */
+	REQUIRE(commit(&e, &first, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
+	CHECK(strstr(r.msg, "already renewed with this certificate") != NULL);
+	/* A second renewal raced with the first and lost: same old_serial, another new one. */
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW2, sizeof NEW2), 1910000000001,
+					JOIN_NOT_AFTER, 1800000000001);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
+	CHECK(strstr(r.msg, "renewed since") != NULL);
+	/* Unknown node (a well-formed ID nobody has). */
+	c = cert_cmd(x, join_serial(x), B(NEW2, sizeof NEW2), 1, 1, 1);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_NOTFOUND);
+	CHECK(strstr(r.msg, x) != NULL);
+	/* The other node's serial as old_serial. */
+	c = cert_cmd(a, join_serial(b), B(NEW2, sizeof NEW2), 1, JOIN_NOT_AFTER, 1);
+	APPLY(&e, &c, -ERR_CLUSTER_STALE);
+	/* Right serial, wrong old_not_after. */
+	c = cert_cmd(b, join_serial(b), B(NEW2, sizeof NEW2), 1, JOIN_NOT_AFTER - 1, 1);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
+	CHECK(strstr(r.msg, "old_not_after") != NULL);
+	/* A new serial that is revoked (here: a's first one, just replaced). */
+	c = cert_cmd(b, join_serial(b), join_serial(a), 1, JOIN_NOT_AFTER, 1);
+	APPLY(&e, &c, -ERR_CLUSTER_REVOKED);
+	/* A refused command still advances the applied index. */
+	CHECK_EQ_INT(store_applied(&e.st), e.index);
+	CHECK(same_state(&e, &ref));
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(b), &n) == 0);
+	CHECK(n.serial_len == 16 && memcmp(n.serial, b + ID_LEN - 16, 16) == 0);
+
+	/* A node whose current certificate was revoked does not renew it. */
+	struct cluster_cmd rv = {.type = CLUSTER_CMD_CERT_REVOKE};
+	rv.u.revoke = (struct cluster_cmd_revoke){join_serial(b), JOIN_NOT_AFTER, 2};
+	APPLY(&e, &rv, 0);
+	APPLY(&ref, &rv, 0);
+	c = cert_cmd(b, join_serial(b), B(NEW2, sizeof NEW2), 1, JOIN_NOT_AFTER, 3);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_REVOKED);
+	CHECK(strstr(r.msg, "current certificate is revoked") != NULL);
+	CHECK(same_state(&e, &ref));
+	env_close(&e);
+	env_close(&ref);
+}
+
+/* max_revoked: a renewal needs room for the old serial. Full: refused (a replaced serial is
+ * always revoked), nothing changes; room once an entry has expired, or once the cap grows. */
+static void node_cert_max_revoked(void)
+{
+	struct env e, ref;
+	struct cluster_result r;
+	struct cluster_node n;
+	struct cluster_info in;
+	char a[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0 && env_open(&ref) == 0);
+	mkid(1, a);
+	struct cluster_cmd lim = {.type = CLUSTER_CMD_LIMITS_SET};
+	cluster_limits_default(&lim.u.limits.limits);
+	lim.u.limits.limits.max_revoked = 2;
+	struct env *both[2] = {&e, &ref};
+	for (int i = 0; i < 2; i++) {
+		do_init(both[i]);
+		APPLY(both[i], &lim, 0);
+		join(both[i], a, "n1", CLUSTER_ROLE_CONTROL, 0);
+		revoke_serial(both[i], 1, 5000, 10, 0);
+		revoke_serial(both[i], 2, 1960000000000, 10, 0);
+	}
+	/* Full, nothing expired at 4000: refused. */
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000,
+					JOIN_NOT_AFTER, 4000);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_REVOKED_FULL);
+	CHECK(strstr(r.msg, "max_revoked is 2") != NULL);
+	CHECK(same_state(&e, &ref));
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
+	CHECK(n.serial_len == 16 && memcmp(n.serial, a + ID_LEN - 16, 16) == 0);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 0);
+	/* At 5000 serial 1 (not after 5000) has not expired yet: still full. */
+	c.u.cert.at = 5000;
+	APPLY(&e, &c, -ERR_CLUSTER_REVOKED_FULL);
+	CHECK(same_state(&e, &ref));
+	/* At 5001 it has: purged to make room, in the same transaction. */
+	c.u.cert.at = 5001;
+	APPLY(&e, &c, 0);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B("\xee\0\0\x01", 4)), 0);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B("\xee\0\0\x02", 4)), 1);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 1);
+	REQUIRE(cluster_sm_info(&e.sm, NULL, &in) == 0);
+	CHECK_EQ_INT(in.revoked, 2);
+	/* Full again with nothing expiring: refused; one more slot and it fits (just under). */
+	c = cert_cmd(a, B(NEW1, sizeof NEW1), B(NEW2, sizeof NEW2), 1920000000000, 1910000000000,
+		     6000);
+	APPLY(&e, &c, -ERR_CLUSTER_REVOKED_FULL);
+	lim.u.limits.limits.max_revoked = 3;
+	APPLY(&e, &lim, 0);
+	APPLY(&e, &c, 0);
+	REQUIRE(cluster_sm_info(&e.sm, NULL, &in) == 0);
+	CHECK_EQ_INT(in.revoked, 3);
+	env_close(&e);
+	env_close(&ref);
+}
+
+/* The old serial's entry lives until old_not_after, then REVOKED_PURGE drops it. */
+static void node_cert_purge_after_old_not_after(void)
+{
+	struct env e;
+	struct cluster_result r;
+	struct cluster_node n;
+	char a[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0);
+	do_init(&e);
+	mkid(1, a);
+	join(&e, a, "n1", CLUSTER_ROLE_CONTROL, 0);
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000,
+					JOIN_NOT_AFTER, 1800000000000);
+	APPLY(&e, &c, 0);
+	struct cluster_cmd p = {.type = CLUSTER_CMD_REVOKED_PURGE};
+	p.u.purge.before = JOIN_NOT_AFTER; /* not_after < before: not yet */
+	APPLY(&e, &p, -ERR_CLUSTER_UNCHANGED);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 1);
+	p.u.purge.before = JOIN_NOT_AFTER + 1;
+	REQUIRE(commit(&e, &p, &r) == 0);
+	CHECK_EQ_INT(r.code, 0);
+	CHECK_EQ_STR(r.msg, "1 expired revocations purged");
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 0);
+	/* The node keeps its renewed certificate. */
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
+	CHECK(n.serial_len == sizeof NEW1 && memcmp(n.serial, NEW1, sizeof NEW1) == 0);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW1, sizeof NEW1)), 0);
+	env_close(&e);
+}
+
+/* Before CLUSTER_INIT, and as bytes that do not decode. */
+static void node_cert_before_init_and_malformed(void)
+{
+	struct env e;
+	struct cluster_result r;
+	char a[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0);
+	mkid(1, a);
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1, 1, 1);
+	APPLY(&e, &c, -ERR_CLUSTER_NOT_INIT);
+	do_init(&e);
+	join(&e, a, "n1", CLUSTER_ROLE_CONTROL, 0);
+	/* Encoded, then cut by one byte: refused as malformed, the index advances. */
+	struct buf b;
+	c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000, JOIN_NOT_AFTER, 1);
+	buf_init(&b, cmdbuf, sizeof cmdbuf);
+	REQUIRE(cluster_cmd_encode(&c, &b) > 0);
+	REQUIRE(commit_raw(&e, cmdbuf, b.len - 1, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_CMD);
+	CHECK(strstr(r.msg, "node_cert.at") != NULL);
+	CHECK_EQ_INT(store_applied(&e.st), e.index);
+	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 0);
+	env_close(&e);
+}
+
 /* --- Apply mechanics ---------------------------------------------------------------------- */
 
 static void malformed_entry_advances_index(void)
@@ -1266,4 +1563,6 @@ TEST_MAIN(init_then_queries, commands_before_init_are_refused, init_twice_is_ref
 	  refusals_change_nothing, replicas_agree, fault_on_commit_changes_nothing,
 	  state_survives_reopen, export_import_roundtrip, import_byte_by_byte,
 	  import_refuses_damage, failed_import_keeps_state, import_over_local_limit, export_pieces,
-	  empty_state_snapshot)
+	  empty_state_snapshot, node_cert_renews_and_revokes, node_cert_refusals_change_nothing,
+	  node_cert_max_revoked, node_cert_purge_after_old_not_after,
+	  node_cert_before_init_and_malformed)

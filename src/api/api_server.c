@@ -2041,6 +2041,18 @@ int api_server_listen_tcp(struct api_server *s, const char *addr,
 	return rc;
 }
 
+int api_server_swap_tls(struct api_server *s, const struct tls_server_config *old,
+			const struct tls_server_config *tls)
+{
+	int n = 0;
+	for (int i = 0; i < API_LISTENERS_MAX; i++)
+		if (s->ls[i].fd >= 0 && s->ls[i].tls == old && tls) {
+			s->ls[i].tls = tls;
+			n++;
+		}
+	return n;
+}
+
 uint16_t api_server_port(const struct api_server *s, int index)
 {
 	if (index < 0 || index >= API_LISTENERS_MAX || s->ls[index].fd < 0)

@@ -288,6 +288,11 @@ int api_server_listen_unix(struct api_server *s, const char *path);
  * configuration must outlive the server. Returns the listener index. */
 int api_server_listen_tcp(struct api_server *s, const char *addr,
 			  const struct tls_server_config *tls);
+/* Serve the connections accepted from now on with tls instead of old on every listener that
+ * uses old (a renewed certificate). Connections open keep theirs: old must stay alive until
+ * they are gone (in practice: until the next renewal). Returns how many listeners changed. */
+int api_server_swap_tls(struct api_server *s, const struct tls_server_config *old,
+			const struct tls_server_config *tls);
 /* Bound TCP port of a listener, 0 for a unix one or a bad index. */
 uint16_t api_server_port(const struct api_server *s, int index);
 

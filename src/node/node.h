@@ -152,6 +152,11 @@ int node_ident_load(const char *dir, struct node_ident *id, char *err, size_t ca
 int node_ident_save(const char *dir, const struct node_ident *id);
 int node_creds_load(const char *dir, struct node_creds *c);
 int node_creds_save(const char *dir, const struct node_creds *c);
+/* Replace the node's certificate and key (a renewal) so that a crash never leaves a key
+ * that does not match the certificate: both are written to renew.pem first (one atomic
+ * write), then to node.key and node.crt, then renew.pem is removed; node_creds_load
+ * finishes a replacement that a crash interrupted. 0 or an error. */
+int node_creds_replace(const char *dir, const struct node_creds *c);
 /* Parse "a:1,b:2" into o->peers (deduplicated). 0 or -ERR_USAGE with err set. */
 int node_peers_parse(struct node_opts *o, const char *list, char *err, size_t cap);
 /* The node name: --name, else the host name (cut at the first dot), checked. */

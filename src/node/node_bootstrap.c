@@ -123,7 +123,8 @@ static int issue_self(struct ctl *c, const struct pki_ca *ca, int64_t now_s, uin
 				   .dns = dnsv,
 				   .ndns = ndns,
 				   .ips = &ip,
-				   .nips = nips};
+				   .nips = nips,
+				   .lifetime = node_cert_lifetime()};
 	buf_init(&b, der, PKI_CERT_MAX);
 	if ((rc = pki_cert_issue(ca, &c->rng, &req, now_s, &b)) < 0)
 		goto fail;

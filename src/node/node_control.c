@@ -573,50 +573,47 @@ static void on_signal(struct loop *l, int signo, void *arg)
 
 static int tls_setup(struct ctl *c, char *err, size_t cap)
 {
-	char chain[2 * NODE_PEM_MAX];
-	int n = snprintf(chain, sizeof chain, "%s%s", c->creds.cert, c->creds.ca);
-	if (n < 0 || (size_t)n >= sizeof chain)
-		return -ERR_TOO_LARGE;
-	c->tls_srv_store = malloc(CTL_TLS_STORE);
-	c->tls_cli_store = malloc(CTL_TLS_STORE);
-	if (!c->tls_srv_store || !c->tls_cli_store)
-		return -ERR_NOMEM;
-	int rc = api_tls_server_config(&c->tls_srv, c->tls_srv_store, CTL_TLS_STORE, chain,
-				       (size_t)n, c->creds.key, c->creds.key_len, c->creds.ca,
-				       c->creds.ca_len);
+	return node_tls_build(&c->creds, true, &c->tls, err, cap);
+}
+
+/* Renewal (node_renew.h): a control node asks the leader (itself when it leads). */
+static const char *ctl_renew_addr(void *arg, unsigned attempt)
+{
+	struct ctl *c = arg;
+	static char addr[NODE_ADDR_MAX];
+	char id[ID_LEN + 1];
+	(void)attempt;
+	if (ctl_is_leader(c))
+		return c->o->advertise;
+	return ctl_leader(c, id, sizeof id, addr, sizeof addr) ? addr : NULL;
+}
+
+/* The renewed certificate: new TLS configurations for every listener and link. */
+static const struct tls_client_config *ctl_renewed(void *arg, const struct node_creds *cr)
+{
+	struct ctl *c = arg;
+	struct node_tls *t;
+	char err[200];
+	int rc = node_tls_build(cr, true, &t, err, sizeof err);
 	if (rc < 0) {
-		snprintf(err, cap, "TLS server configuration: %s", c->tls_srv.errmsg);
-		return rc;
+		log_error("the renewed certificate is saved but cannot be used until a restart",
+			  "err=%s msg=%s", err_name(rc), err);
+		return NULL;
 	}
-	/* The control API (--controlapi.listen) serves admins and nodes only: a
-	 * client without a certificate of this cluster is refused during the
-	 * handshake. Joins go to --listen, which must accept certificate-less
-	 * joiners and checks roles per route instead. */
-	c->tls_srv_mtls_store = malloc(CTL_TLS_STORE);
-	if (!c->tls_srv_mtls_store)
-		return -ERR_NOMEM;
-	rc = api_tls_server_config(&c->tls_srv_mtls, c->tls_srv_mtls_store, CTL_TLS_STORE, chain,
-				   (size_t)n, c->creds.key, c->creds.key_len, c->creds.ca,
-				   c->creds.ca_len);
-	if (rc == 0)
-		rc = tls_server_set_client_auth(&c->tls_srv_mtls, TLS_CLIENT_AUTH_REQUIRED);
-	if (rc < 0) {
-		snprintf(err, cap, "TLS server configuration (control API): %s",
-			 c->tls_srv_mtls.errmsg);
-		return rc;
-	}
-	rc = tls_client_config_init(&c->tls_cli, c->tls_cli_store, CTL_TLS_STORE);
-	if (rc == 0)
-		rc = tls_client_add_ca(&c->tls_cli, c->creds.ca, c->creds.ca_len) < 0 ? -ERR_TLS_PEM
-										      : 0;
-	if (rc == 0)
-		rc = tls_client_set_cert(&c->tls_cli, c->creds.cert, c->creds.cert_len,
-					 c->creds.key, c->creds.key_len);
-	if (rc < 0) {
-		snprintf(err, cap, "TLS client configuration: %s", c->tls_cli.errmsg);
-		return rc;
-	}
-	return 0;
+	api_server_swap_tls(&c->api, &c->tls->srv, &t->srv);
+	api_server_swap_tls(&c->api, &c->tls->srv_mtls, &t->srv_mtls);
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		if (c->peers[i].used)
+			node_link_set_tls(&c->peers[i].link, &t->cli);
+	node_link_set_tls(&c->fwd, &t->cli);
+	/* Connections that used the set before the current one finished their handshakes long
+	 * ago (a renewal is weeks apart; at least half a minute with test lifetimes), and
+	 * BearSSL reads a configuration only while handshaking. */
+	node_tls_free(c->tls_old);
+	c->tls_old = c->tls;
+	c->tls = t;
+	c->creds = *cr;
+	return &t->cli;
 }
 
 static int raft_setup(struct ctl *c, char *err, size_t cap)
@@ -826,6 +823,20 @@ static int ctl_start(struct ctl *c, char *err, size_t cap)
 		return rc;
 	}
 	c->want_routing_reload = true;
+	struct node_renew_config rc_cfg = {
+		.loop = &c->loop,
+		.rng = &c->rng,
+		.statedir = o->statedir,
+		.node_id = c->ident.node_id,
+		.role = CLUSTER_ROLE_CONTROL,
+		.addr = ctl_renew_addr,
+		.on_renewed = ctl_renewed,
+		.arg = c,
+	};
+	if ((rc = node_renew_start(&c->renew, &rc_cfg, &c->creds, &c->tls->cli)) < 0) {
+		snprintf(err, cap, "the node certificate: %s", err_str(rc));
+		return rc;
+	}
 	loop_signal_add(&c->loop, SIGTERM, on_signal, c);
 	loop_signal_add(&c->loop, SIGINT, on_signal, c);
 	loop_timer_every(&c->loop, CTL_TICK_MS, CTL_TICK_MS, on_tick, c, &c->tick_timer);
@@ -837,6 +848,7 @@ static int ctl_start(struct ctl *c, char *err, size_t cap)
 static void ctl_teardown(struct ctl *c)
 {
 	ctl_provider_stop(c);
+	node_renew_stop(&c->renew);
 	if (c->api_init)
 		api_server_fini(&c->api);
 	ctl_web_fini(c);
@@ -867,15 +879,8 @@ static void ctl_teardown(struct ctl *c)
 	free(c->dyn);
 	free(c->nodes);
 	free(c->boot_cmds);
-	if (c->tls_srv_store)
-		pki_wipe(c->tls_srv_store, CTL_TLS_STORE);
-	if (c->tls_cli_store)
-		pki_wipe(c->tls_cli_store, CTL_TLS_STORE);
-	if (c->tls_srv_mtls_store)
-		pki_wipe(c->tls_srv_mtls_store, CTL_TLS_STORE);
-	free(c->tls_srv_store);
-	free(c->tls_cli_store);
-	free(c->tls_srv_mtls_store);
+	node_tls_free(c->tls);
+	node_tls_free(c->tls_old);
 	pki_wipe(&c->creds, sizeof c->creds);
 }
 

@@ -27,6 +27,7 @@
 #include "loop/loop.h"
 #include "node/node.h"
 #include "node/node_link.h"
+#include "node/node_renew.h"
 #include "provider/provider.h"
 #include "raft/raft.h"
 #include "store/store.h"
@@ -45,7 +46,6 @@
 #define CTL_FWD_BODY (320u << 10)                /* largest forwarded body */
 #define CTL_TICK_MS 50                           /* one raft tick */
 #define CTL_STATUS_MS 1000                       /* leader's status pass */
-#define CTL_TLS_STORE (64u << 10)
 
 struct ctl;
 
@@ -54,6 +54,7 @@ enum ctl_pending_kind {
 	CTL_P_NONE = 0,
 	CTL_P_PLAIN, /* answer {"index":N,"message":...} */
 	CTL_P_JOIN,  /* answer the joiner with its certificate */
+	CTL_P_RENEW, /* answer a renewing node with its new certificate (as a join) */
 	CTL_P_INTERNAL,
 };
 
@@ -64,7 +65,7 @@ struct ctl_pending {
 	int cmd_type;
 	char node_id[ID_LEN + 1];
 	int role;
-	uint8_t *cert; /* JOIN: node certificate DER (PKI_CERT_MAX) */
+	uint8_t *cert; /* JOIN, RENEW: node certificate DER (PKI_CERT_MAX) */
 	size_t cert_len;
 };
 
@@ -139,10 +140,12 @@ struct ctl {
 	uint64_t self_raft;
 
 	/* TLS */
-	struct tls_server_config tls_srv; /* --listen: optional client cert (joiners have none) */
-	struct tls_server_config tls_srv_mtls; /* --controlapi.listen: client cert required */
-	struct tls_client_config tls_cli;
-	uint8_t *tls_srv_store, *tls_cli_store, *tls_srv_mtls_store;
+	/* TLS from the node's certificate (node_renew.h): srv for --listen (optional client
+	 * certificate: joiners have none), srv_mtls for --controlapi.listen (required), cli for
+	 * links to other control nodes. A renewal builds new ones and switches to them; the
+	 * previous set stays alive (connections opened with it) until the next renewal. */
+	struct node_tls *tls, *tls_old;
+	struct node_renew renew;
 
 	/* raft scratch */
 	struct store_entry *sents; /* window_entries */

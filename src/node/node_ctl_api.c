@@ -207,14 +207,14 @@ static int join_answer(struct ctl *c, struct ctl_pending *p, struct json_writer 
 
 void ctl_pending_fail(struct ctl *c, struct ctl_pending *p, int err, const char *msg)
 {
-	if (p->kind == CTL_P_PLAIN || p->kind == CTL_P_JOIN)
+	if (p->kind == CTL_P_PLAIN || p->kind == CTL_P_JOIN || p->kind == CTL_P_RENEW)
 		finish_error(c, p->h, err, msg);
 	p->kind = CTL_P_NONE;
 }
 
 void ctl_pending_done(struct ctl *c, struct ctl_pending *p, const struct cluster_result *res)
 {
-	if (p->kind != CTL_P_PLAIN && p->kind != CTL_P_JOIN) {
+	if (p->kind != CTL_P_PLAIN && p->kind != CTL_P_JOIN && p->kind != CTL_P_RENEW) {
 		p->kind = CTL_P_NONE;
 		return;
 	}
@@ -229,7 +229,7 @@ void ctl_pending_done(struct ctl *c, struct ctl_pending *p, const struct cluster
 			json_w_uint(w, p->index);
 			json_w_key(w, "message");
 			json_w_str(w, res->msg);
-			if (p->kind == CTL_P_JOIN && join_answer(c, p, w) < 0) {
+			if (p->kind != CTL_P_PLAIN && join_answer(c, p, w) < 0) {
 				api_resp_error(r, 500, -ERR_INVAL, "cannot build the join answer");
 			} else {
 				json_w_obj_end(w);
@@ -756,7 +756,8 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 				  .dns = dnsv,
 				  .ndns = ndns,
 				  .ips = &ip,
-				  .nips = nips};
+				  .nips = nips,
+				  .lifetime = node_cert_lifetime()};
 	buf_init(&b, der, sizeof der);
 	int64_t now = ctl_wall_ms();
 	rc = pki_cert_issue(&ca, &c->rng, &cr, now / 1000, &b);
@@ -796,6 +797,113 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 	snprintf(p->node_id, sizeof p->node_id, "%s", id);
 	log_info("join accepted, waiting for the commit", "node=%s name=%s role=%s peer=%s", id,
 		 log_q(q, sizeof q, name), role_s, req->peer->addr);
+	return drc;
+}
+
+/* POST /renew {"id","pub"}: a new certificate for a node that still holds a valid one
+ * (node_renew.h). A data node asks for itself; a control node asks for itself, or passes a
+ * data node's request on to the leader. The leader issues a certificate for the same ID,
+ * role and names with the new key, and answers once NODE_CERT has committed (the node table
+ * then holds the new serial and the old one is revoked). */
+static int h_renew(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	char id[ID_LEN + 2], pub_h[2 * PKI_KEY_PUB_LEN + 1];
+	uint8_t pub[PKI_KEY_PUB_LEN];
+	const struct json_doc *d = req->json;
+	int ni = json_str_field(d, "id", id, sizeof id);
+	int np = json_str_field(d, "pub", pub_h, sizeof pub_h);
+	if (ni != ID_LEN || np < 0 || node_unhex(pub_h, (size_t)np, pub, sizeof pub) < 0)
+		return api_resp_error(resp, 400, -ERR_INVAL, "want {\"id\",\"pub\"}");
+	if (req->peer->kind != API_PEER_CONTROL && strcmp(req->peer->id, id) != 0)
+		return api_resp_error(resp, 403, -ERR_INVAL,
+				      "a node renews its own certificate only");
+	if (!ctl_is_leader(c))
+		return forward(c, req, resp);
+	if (pki_key_pub_check(pub, sizeof pub) < 0)
+		return api_resp_error(resp, 400, -ERR_PKI_KEY,
+				      "the public key is not a P-256 point");
+	static struct cluster_node n;
+	int rc = cluster_sm_node_get(&c->sm, NULL, slice_from_cstr(id), &n);
+	if (rc == -ERR_NOTFOUND)
+		return api_resp_error(resp, 404, rc, "no node %s in this cluster", id);
+	if (rc < 0)
+		return rc;
+	struct store_txn t;
+	struct slice ca_cert, ca_key;
+	static struct pki_ca ca;
+	if ((rc = store_txn_begin(&c->store, &t, STORE_TXN_READ)) < 0)
+		return rc;
+	rc = cluster_sm_ca(&c->sm, &t, &ca_cert, &ca_key);
+	if (rc == 0)
+		rc = pki_ca_load(&ca, ca_cert.p, ca_cert.len, ca_key.p, ca_key.len);
+	store_txn_abort(&t);
+	if (rc < 0)
+		return rc;
+	/* The same names as at the join: a control node's advertise address. */
+	struct pki_ip ip;
+	char host[NODE_ADDR_MAX];
+	uint16_t port;
+	const char *dnsv[1] = {host};
+	size_t nips = 0, ndns = 0;
+	if (n.role == CLUSTER_ROLE_CONTROL &&
+	    api_addr_split(n.addr, host, sizeof host, &port) == 0 && host[0]) {
+		if (pki_ip_parse(host, &ip) == 0)
+			nips = 1;
+		else if (pki_dns_name_valid(host))
+			ndns = 1;
+	}
+	struct pki_cert_req cr = {.role = n.role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL
+									 : PKI_ROLE_DATA,
+				  .id = id,
+				  .pub = pub,
+				  .dns = dnsv,
+				  .ndns = ndns,
+				  .ips = &ip,
+				  .nips = nips,
+				  .lifetime = node_cert_lifetime()};
+	uint8_t der[PKI_CERT_MAX];
+	struct buf b;
+	buf_init(&b, der, sizeof der);
+	int64_t now = ctl_wall_ms();
+	rc = pki_cert_issue(&ca, &c->rng, &cr, now / 1000, &b);
+	pki_ca_wipe(&ca);
+	if (rc < 0)
+		return api_resp_error(resp, 500, rc, "cannot issue the node certificate: %s",
+				      err_str(rc));
+	struct slice serial;
+	struct pki_cert_info info;
+	if (node_cert_serial(der, b.len, &serial) < 0 || pki_cert_parse(der, b.len, &info) < 0)
+		return -ERR_PKI_CERT;
+	struct cluster_cmd cmd = {.type = CLUSTER_CMD_NODE_CERT};
+	cmd.u.cert.id = slice_from_cstr(id);
+	cmd.u.cert.old_serial = (struct slice){(const char *)n.serial, n.serial_len};
+	cmd.u.cert.serial = serial;
+	cmd.u.cert.cert_not_after = info.not_after * 1000;
+	cmd.u.cert.old_not_after = n.cert_not_after;
+	cmd.u.cert.at = now;
+	char why[CLUSTER_WHY_MAX];
+	if ((rc = cluster_cmd_check(&cmd, why, sizeof why)) < 0)
+		return api_resp_error(resp, 400, rc, "%s", why);
+	struct api_handle h;
+	struct ctl_pending *p = NULL;
+	int drc = api_resp_defer(resp, &h);
+	rc = ctl_propose(c, &cmd, CTL_P_RENEW, &h, &p);
+	if (rc < 0) {
+		finish_error(c, h, rc,
+			     rc == -ERR_RAFT_NOT_LEADER ? "no leader; retry" : err_str(rc));
+		return drc;
+	}
+	if (!p->cert && !(p->cert = malloc(PKI_CERT_MAX))) {
+		ctl_pending_fail(c, p, -ERR_NOMEM, "out of memory");
+		return drc;
+	}
+	memcpy(p->cert, der, b.len);
+	p->cert_len = b.len;
+	p->role = n.role;
+	snprintf(p->node_id, sizeof p->node_id, "%.*s", ID_LEN, id);
+	log_info("certificate renewal accepted, waiting for the commit", "node=%s name=%s peer=%s",
+		 id, n.name, req->peer->addr);
 	return drc;
 }
 
@@ -1073,6 +1181,7 @@ int ctl_api_start(struct ctl *c)
 		{"GET", "/backup", API_ROLE_ADMIN, h_backup, c},
 		{"POST", "/join/challenge", API_ROLE_ANON | API_ROLE_NODE, h_challenge, c},
 		{"POST", "/join", API_ROLE_ANON | API_ROLE_CONTROL, h_join, c},
+		{"POST", "/renew", API_ROLE_NODE, h_renew, c},
 		{"POST", "/raft", API_ROLE_CONTROL | API_F_RAW_BODY, h_raft, c},
 		{"POST", "/nodes/seen", API_ROLE_CONTROL, h_seen, c},
 		{"GET", "/stream/routing", API_ROLE_NODE, h_stream, c},
@@ -1088,7 +1197,7 @@ int ctl_api_start(struct ctl *c)
 	struct node_link_config lc = {
 		.loop = &c->loop,
 		.rng = &c->rng,
-		.tls = &c->tls_cli,
+		.tls = &c->tls->cli,
 		.out_cap = CTL_FWD_BODY + 2048,
 		.in_cap = (256 << 10) + 4096,
 		.connect_timeout_ms = 3000,
@@ -1106,13 +1215,13 @@ int ctl_api_start(struct ctl *c)
 				 o->socket, err_str(rc));
 		return rc;
 	}
-	if ((rc = api_server_listen_tcp(&c->api, o->listen, &c->tls_srv)) < 0) {
+	if ((rc = api_server_listen_tcp(&c->api, o->listen, &c->tls->srv)) < 0) {
 		snprintf(c->api.errmsg, sizeof c->api.errmsg, "--listen %s: %s", o->listen,
 			 err_str(rc));
 		return rc;
 	}
 	if (strcmp(o->controlapi, o->listen) != 0 &&
-	    (rc = api_server_listen_tcp(&c->api, o->controlapi, &c->tls_srv_mtls)) < 0) {
+	    (rc = api_server_listen_tcp(&c->api, o->controlapi, &c->tls->srv_mtls)) < 0) {
 		snprintf(c->api.errmsg, sizeof c->api.errmsg, "--controlapi.listen %s: %s",
 			 o->controlapi, err_str(rc));
 		return rc;

@@ -45,6 +45,7 @@
 #include "base/base_log.h"
 #include "base/base_time.h"
 #include "node/node.h"
+#include "node/node_renew.h"
 #include "pki/pki_pem.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_monitor.h"
@@ -61,8 +62,8 @@ struct dn {
 	struct rand rng;
 	struct node_ident ident;
 	struct node_creds creds;
-	struct tls_client_config tls;
-	uint8_t *tls_store;
+	struct node_tls *tls, *tls_old; /* our certificate (node_renew.h): current, previous */
+	struct node_renew renew;
 	struct node_link link;
 	bool link_init;
 	struct proxy_engine *eng;                 /* one worker: this process proxies */
@@ -395,6 +396,32 @@ static void dn_usr1(struct loop *l, int signo, void *arg)
 		proxy_engine_log_stats(d->eng);
 }
 
+/* Renewal (node_renew.h): the control nodes in turn, from the one streaming to us. */
+static const char *dn_renew_addr(void *arg, unsigned attempt)
+{
+	struct dn *d = arg;
+	return d->npeers ? d->peers[(d->cur + attempt) % d->npeers] : NULL;
+}
+
+static const struct tls_client_config *dn_renewed(void *arg, const struct node_creds *cr)
+{
+	struct dn *d = arg;
+	struct node_tls *t;
+	char err[200];
+	int rc = node_tls_build(cr, false, &t, err, sizeof err);
+	if (rc < 0) {
+		log_error("the renewed certificate is saved but cannot be used until a restart",
+			  "err=%s msg=%s", err_name(rc), err);
+		return NULL;
+	}
+	node_link_set_tls(&d->link, &t->cli); /* the next stream shows it */
+	node_tls_free(d->tls_old);            /* handshakes with it ended long ago: node_renew.h */
+	d->tls_old = d->tls;
+	d->tls = t;
+	d->creds = *cr;
+	return &t->cli;
+}
+
 static uint64_t doc_revision(const char *doc, size_t len)
 {
 	const char *k = "\"revision\":";
@@ -493,20 +520,8 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	dn_save_peers(d);
 
 	/* TLS: our certificate, the cluster CA. */
-	d->tls_store = malloc(64 << 10);
-	if (!d->tls_store)
-		return -ERR_NOMEM;
-	rc = tls_client_config_init(&d->tls, d->tls_store, 64 << 10);
-	if (rc == 0)
-		rc = tls_client_add_ca(&d->tls, d->creds.ca, d->creds.ca_len) < 0 ? -ERR_TLS_PEM
-										  : 0;
-	if (rc == 0)
-		rc = tls_client_set_cert(&d->tls, d->creds.cert, d->creds.cert_len, d->creds.key,
-					 d->creds.key_len);
-	if (rc < 0) {
-		snprintf(err, cap, "TLS client configuration: %s", d->tls.errmsg);
+	if ((rc = node_tls_build(&d->creds, false, &d->tls, err, cap)) < 0)
 		return rc;
-	}
 
 	bool many = d->lim.workers > 1; /* this process is the workers' master, not a proxy */
 	struct loop_config lc = {0};
@@ -597,7 +612,7 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	struct node_link_config kc = {
 		.loop = &d->loop,
 		.rng = &d->rng,
-		.tls = &d->tls,
+		.tls = &d->tls->cli,
 		.out_cap = 4096,
 		.in_cap = 64 << 10,
 		.connect_timeout_ms = 3000,
@@ -611,6 +626,20 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	if ((rc = node_link_init(&d->link, &kc)) < 0)
 		return rc;
 	d->link_init = true;
+	struct node_renew_config rc_cfg = {
+		.loop = &d->loop,
+		.rng = &d->rng,
+		.statedir = o->statedir,
+		.node_id = d->ident.node_id,
+		.role = CLUSTER_ROLE_DATA,
+		.addr = dn_renew_addr,
+		.on_renewed = dn_renewed,
+		.arg = d,
+	};
+	if ((rc = node_renew_start(&d->renew, &rc_cfg, &d->creds, &d->tls->cli)) < 0) {
+		snprintf(err, cap, "the node certificate: %s", err_str(rc));
+		return rc;
+	}
 	loop_signal_add(&d->loop, SIGTERM, dn_signal, d);
 	loop_signal_add(&d->loop, SIGINT, dn_signal, d);
 	loop_signal_add(&d->loop, SIGUSR1, dn_usr1, d);
@@ -679,6 +708,7 @@ int node_data_run(struct node_opts *o)
 			code = 1;
 		log_info("data node stopped", "status=%d", code);
 	}
+	node_renew_stop(&d.renew); /* before loop_fini: it cancels its timer */
 	if (d.link_init)
 		node_link_fini(&d.link);
 	proxy_workers_destroy(d.workers);
@@ -688,7 +718,8 @@ int node_data_run(struct node_opts *o)
 	if (d.loop.mem)
 		loop_fini(&d.loop);
 	free(d.acc);
-	free(d.tls_store);
+	node_tls_free(d.tls);
+	node_tls_free(d.tls_old);
 	pki_wipe(&d.creds, sizeof d.creds);
 	if (d.lock_fd >= 0)
 		close(d.lock_fd);

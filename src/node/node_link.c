@@ -127,6 +127,12 @@ int node_link_set_addr(struct node_link *k, const char *addr, const char *want_i
 	return 0;
 }
 
+void node_link_set_tls(struct node_link *k, const struct tls_client_config *tls)
+{
+	if (tls)
+		k->cfg.tls = tls;
+}
+
 bool node_link_can_send(const struct node_link *k)
 {
 	return k->has_addr && (k->state == NODE_LINK_DOWN || k->state == NODE_LINK_IDLE);

@@ -125,6 +125,10 @@ void node_link_fini(struct node_link *k);
  * host:port or does not resolve. */
 int node_link_set_addr(struct node_link *k, const char *addr, const char *want_id);
 
+/* Use tls for the next connection (a renewed certificate); an open connection keeps its
+ * session. tls must outlive the link or the next call. */
+void node_link_set_tls(struct node_link *k, const struct tls_client_config *tls);
+
 /* True when a request may be started (no request in flight). */
 bool node_link_can_send(const struct node_link *k);
 

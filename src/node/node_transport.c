@@ -73,7 +73,7 @@ int ctl_transport_init(struct ctl *c, struct ctl_peer *p)
 	struct node_link_config lc = {
 		.loop = &c->loop,
 		.rng = &c->rng,
-		.tls = &c->tls_cli,
+		.tls = &c->tls->cli,
 		.out_cap = CTL_BATCH_MAX + 1024,
 		.in_cap = 4096,
 		.connect_timeout_ms = 2000,

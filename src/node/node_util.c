@@ -306,9 +306,49 @@ int node_ident_save(const char *dir, const struct node_ident *id)
 	return write_file(dir, "node.json", b.data, b.len, 0600);
 }
 
+/* A renewal that a crash interrupted: renew.pem holds the new certificate then its key
+ * (node_creds_replace); finish putting them in place. */
+static int creds_finish_replace(const char *dir)
+{
+	static char text[2 * NODE_PEM_MAX];
+	size_t len;
+	int rc = read_file(dir, "renew.pem", text, sizeof text, &len);
+	if (rc == -ERR_NOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	const char *k = strstr(text, "-----BEGIN EC PRIVATE KEY-----");
+	if (!k || k == text)
+		return -ERR_PARSE;
+	size_t cl = (size_t)(k - text);
+	if ((rc = write_file(dir, "node.key", k, len - cl, PKI_FILE_MODE_KEY)) < 0 ||
+	    (rc = write_file(dir, "node.crt", text, cl, PKI_FILE_MODE_CERT)) < 0)
+		return rc;
+	char p[NODE_PATH_MAX];
+	if (node_path(p, sizeof p, dir, "renew.pem") == 0 && unlink(p) < 0 && errno != ENOENT)
+		return -ERR_IO;
+	pki_wipe(text, sizeof text);
+	return 0;
+}
+
+int node_creds_replace(const char *dir, const struct node_creds *c)
+{
+	static char text[2 * NODE_PEM_MAX];
+	if (c->cert_len + c->key_len > sizeof text)
+		return -ERR_TOO_LARGE;
+	memcpy(text, c->cert, c->cert_len);
+	memcpy(text + c->cert_len, c->key, c->key_len);
+	int rc = write_file(dir, "renew.pem", text, c->cert_len + c->key_len, PKI_FILE_MODE_KEY);
+	pki_wipe(text, sizeof text);
+	return rc < 0 ? rc : creds_finish_replace(dir);
+}
+
 int node_creds_load(const char *dir, struct node_creds *c)
 {
-	int rc = read_file(dir, "node.crt", c->cert, sizeof c->cert, &c->cert_len);
+	int rc = creds_finish_replace(dir);
+	if (rc < 0)
+		return rc;
+	rc = read_file(dir, "node.crt", c->cert, sizeof c->cert, &c->cert_len);
 	if (rc == 0)
 		rc = read_file(dir, "node.key", c->key, sizeof c->key, &c->key_len);
 	if (rc == 0)

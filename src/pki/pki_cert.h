@@ -51,7 +51,7 @@
 
 #define PKI_NODE_LIFETIME_DEFAULT (90 * 86400) /* SwarmKit's 2160 h */
 #define PKI_CA_LIFETIME (3650 * 86400)
-#define PKI_LIFETIME_MIN 3600
+#define PKI_LIFETIME_MIN 60 /* short lifetimes are for tests (TRAEFIKEE_CERT_LIFETIME) */
 #define PKI_BACKDATE 300
 
 #define PKI_CA_CN "traefikee cluster CA"

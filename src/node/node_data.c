@@ -695,6 +695,16 @@ int node_data_run(struct node_opts *o)
 		fwrite(text, 1, tb.len, stdout);
 		return 0;
 	}
+	{ /* the worst-case memory these limits allow, before anything is allocated */
+		struct proxy_mem_sizes sz;
+		struct proxy_mem_report rep;
+		proxy_engine_mem_sizes(&d.lim, &sz);
+		proxy_dp_limits_memory(&d.lim, &sz, &rep);
+		log_info("proxy memory at most (--print-limits has the table)",
+			 "per_worker_mib=%zu workers=%u total_mib=%zu max_conns=%u",
+			 (rep.total + (1u << 20) - 1) >> 20, d.lim.workers,
+			 ((rep.total + (1u << 20) - 1) >> 20) * d.lim.workers, d.lim.max_conns);
+	}
 	int rc = dn_start(&d, err, sizeof err);
 	int code = 0;
 	if (rc < 0) {

@@ -54,6 +54,9 @@ start_data
 workers() { pgrep -P "$DN" | sort; }
 two_workers() { [ "$(workers | wc -l)" -eq 2 ]; }
 check "the data node forks two workers" wait_for 10 two_workers
+MEMRE="per_worker_mib=[0-9]+ workers=2 total_mib=[0-9]+"
+mem_line() { grep -qE "proxy memory at most.*$MEMRE" "$D/d1.log"; }
+check "it logs its worst-case memory at start, per worker and for both ($(grep -oE "$MEMRE" "$D/d1.log"))" mem_line
 W0=$(workers | tr '\n' ' ')
 
 toml() { # toml BACKEND_PORT: one frontend (Host a.test) to one server, one rate-limited frontend

@@ -143,13 +143,44 @@ check "a second deploy exits 0" [ "$RC" -eq 0 ]
 check "both workers apply the second document" wait_for 20 applied 4
 check "40 new connections are all answered by b" all_to b 40
 
+# Deploys under load: the workers swap documents without failing a request.
+LOADOUT="$D/load.out"
+if command -v wrk >/dev/null; then
+  wrk -t2 -c20 -d6s --timeout 10s -H "Host: a.test" "http://$EP/" >"$LOADOUT" 2>&1 &
+else
+  python3 "$(dirname "$0")/proxy_session.py" load --port="${EP##*:}" --conns=20 --seconds=6 >"$LOADOUT" 2>&1 &
+fi
+LPID=$!
+REGRESS_PIDS+=("$LPID")
+NDEP=0
+while kill -0 "$LPID" 2>/dev/null; do
+  if [ $((NDEP % 2)) = 0 ]; then toml "$UA"; else toml "$UB"; fi
+  deploy
+  NDEP=$((NDEP + 1))
+  sleep 0.5
+done
+wait "$LPID"
+if grep -q 'requests in' "$LOADOUT"; then
+  LREQ=$(awk '/requests in/{print $1}' "$LOADOUT")
+  LBAD=$(grep -E 'Non-2xx|Socket errors' "$LOADOUT" | tr '\n' ' ')
+else
+  LREQ=$(awk '/^requests /{print $2}' "$LOADOUT")
+  LBAD=$(awk '/^requests /{if ($4 != 0 || $6 != 0) print "non2xx " $4 " errors " $6}' "$LOADOUT")
+fi
+load_ok() { [ "${LREQ:-0}" -ge 200 ] && [ -z "$LBAD" ] && [ "$NDEP" -ge 3 ]; }
+check "$NDEP deploys during 6 s of load: $LREQ requests through both workers, failures: ${LBAD:-none}" load_ok
+toml "$UB"
+deploy
+check "after the load, 20 new connections are all answered by b" wait_for 20 all_to b 20
+
 # A worker killed outright is started again, on the current document.
 VICTIM=$(workers | head -n 1)
+N_BEFORE=$(grep -c 'routing document applied.*file=' "$D/d1.log")
 kill -KILL "$VICTIM"
 restarted() { two_workers && ! workers | grep -qx "$VICTIM"; }
 check "a worker killed with SIGKILL is replaced (was $VICTIM)" wait_for 10 restarted
 check "... the master logged it" file_has "$D/d1.log" "worker ended; starting another"
-check "... the new worker applied the current document" wait_for 10 applied 5
+check "... the new worker applied the current document" wait_for 10 applied $((N_BEFORE + 1))
 check "... and 40 new connections are all answered by b" all_to b 40
 
 # An invalid document never reaches the workers.

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1384,12 +1385,17 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 	if (cfg->metrics) {
 		e->metrics = cfg->metrics;
 	} else {
+		/* A fresh anonymous mapping is zeroes: only the pages series use become resident
+		 * (an idle node stays small). */
 		size_t ms = proxy_metrics_size(L->max_metric_series, L->max_metric_names);
-		e->metrics_mem = aligned_alloc(64, (ms + 63) / 64 * 64);
-		e->metrics = e->metrics_mem
-				     ? proxy_metrics_init(e->metrics_mem, ms, L->max_metric_series,
-							  L->max_metric_names)
-				     : NULL;
+		e->metrics_len = (ms + 4095) / 4096 * 4096;
+		void *m = mmap(NULL, e->metrics_len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		e->metrics_mem = m == MAP_FAILED ? NULL : m;
+		e->metrics = e->metrics_mem ? proxy_metrics_init_zeroed(e->metrics_mem, ms,
+									L->max_metric_series,
+									L->max_metric_names)
+					    : NULL;
 		if (!e->metrics) {
 			set_msg(msg, cap, "out of memory for metrics");
 			goto fail;
@@ -1486,7 +1492,8 @@ void proxy_engine_destroy(struct proxy_engine *e)
 	free(e->gens);
 	free(e->tlscfgs);
 	free(e->al_mem);
-	free(e->metrics_mem);
+	if (e->metrics_mem)
+		munmap(e->metrics_mem, e->metrics_len);
 	free(e->default_cert_pem);
 	free(e->default_key_pem);
 	free(e);

@@ -355,7 +355,8 @@ struct proxy_engine {
 	struct proxy_gen *cur;
 	struct proxy_listener ls[PROXY_MAX_ENTRYPOINTS];
 	struct proxy_metrics *metrics;
-	void *metrics_mem; /* owned when the caller gave none */
+	void *metrics_mem; /* owned when the caller gave none: an anonymous mapping */
+	size_t metrics_len;
 	struct proxy_accesslog al;
 	void *al_mem;
 	uint8_t *scratch; /* per-worker head building area (large buffer size) */

@@ -23,7 +23,7 @@
 #define MANIFEST_MAX 4096u
 #define MANIFEST_SUM_LEN (64 + 2 + 13 + 1) /* sha256sum's line for manifest.json */
 #define TOKENS_JSON_MAX 1024u
-#define NODE_JSON_MAX 1024u   /* one node in nodes.json, escapes included */
+#define NODE_JSON_MAX 1024u   /* one node in nodes.json, escapes included (at most 977) */
 #define REVOKED_LINE_MAX 112u /* serial hex, two times, node ID, spaces, newline */
 
 enum member_id {
@@ -275,8 +275,9 @@ static int write_tokens(struct bw *w)
 static int node_json(void *arg, const struct cluster_node *n)
 {
 	struct json_writer *jw = arg;
-	char serial[2 * CLUSTER_SERIAL_MAX + 1];
+	char serial[2 * CLUSTER_SERIAL_MAX + 1], prev[2 * CLUSTER_SERIAL_MAX + 1];
 	hex_encode(n->serial, n->serial_len, serial);
+	hex_encode(n->prev_serial, n->prev_serial_len, prev);
 	json_w_obj_begin(jw);
 	json_w_key(jw, "id");
 	json_w_str(jw, n->id);
@@ -300,6 +301,11 @@ static int node_json(void *arg, const struct cluster_node *n)
 	json_w_str(jw, serial);
 	json_w_key(jw, "certNotAfter");
 	json_w_int(jw, n->cert_not_after);
+	/* The certificate presented at the last renewal, still valid: "" and 0 when none. */
+	json_w_key(jw, "prevCertSerial");
+	json_w_str(jw, prev);
+	json_w_key(jw, "prevCertNotAfter");
+	json_w_int(jw, n->prev_not_after);
 	json_w_obj_end(jw);
 	return json_w_error(jw);
 }

@@ -145,10 +145,10 @@ static const struct field f_limits[] = {
 };
 static const struct field f_cert[] = {
 	FB("id", cert.id, C_ID, ID_LEN, ID_LEN),
-	FB("old_serial", cert.old_serial, C_ANY, 1, CLUSTER_SERIAL_MAX),
+	FB("keep_serial", cert.keep_serial, C_ANY, 1, CLUSTER_SERIAL_MAX),
 	FB("serial", cert.serial, C_ANY, 1, CLUSTER_SERIAL_MAX),
 	FI64("cert_not_after", cert.cert_not_after),
-	FI64("old_not_after", cert.old_not_after),
+	FI64("keep_not_after", cert.keep_not_after),
 	FI64("at", cert.at),
 };
 
@@ -460,10 +460,10 @@ static int cmd_check_semantic(const struct cluster_cmd *c, char *why, size_t cap
 	case CLUSTER_CMD_DEPLOY:
 		return check_json_object(c->u.deploy.config, "deploy.config", why, cap);
 	case CLUSTER_CMD_NODE_CERT:
-		/* A renewal must replace the serial: one equal to the old would revoke itself. */
-		if (slice_eq(c->u.cert.serial, c->u.cert.old_serial))
+		/* A renewal must bring a new serial: the row would hold one serial twice. */
+		if (slice_eq(c->u.cert.serial, c->u.cert.keep_serial))
 			return fail(-ERR_CLUSTER_CMD, why, cap,
-				    "node_cert.serial: equal to old_serial");
+				    "node_cert.serial: equal to keep_serial");
 		return 0;
 	default: return 0;
 	}

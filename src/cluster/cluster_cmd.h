@@ -79,7 +79,7 @@ enum cluster_cmd_type {
 	CLUSTER_CMD_NODE_JOIN = 2,   /* add a node (PENDING, DOWN, ACTIVE) */
 	CLUSTER_CMD_NODE_STATUS = 3, /* READY/DOWN seen by the leader; only changes are proposed */
 	CLUSTER_CMD_NODE_AVAIL = 4,  /* ACTIVE/PAUSE/DRAIN */
-	CLUSTER_CMD_NODE_REMOVE = 5, /* drop a node and revoke its certificate */
+	CLUSTER_CMD_NODE_REMOVE = 5, /* drop a node and revoke its certificates */
 	CLUSTER_CMD_DEPLOY = 6,      /* static configuration (entry points, provider) */
 	CLUSTER_CMD_ROUTING_SET = 7, /* routing document + revision */
 	CLUSTER_CMD_LICENSE_SET = 8, /* replace the license */
@@ -196,15 +196,19 @@ struct cluster_cmd_purge {
 struct cluster_cmd_limits_set {
 	struct cluster_limits limits;
 };
-/* A renewed node certificate (same node ID, new key): the node table takes the new serial and
- * the old serial is revoked until old_not_after. Proposed by the leader that issued it. */
+/* A renewed node certificate (same node ID, new key), proposed by the leader that issued it.
+ * keep_serial is the certificate the renewing node presented: the node table's current serial
+ * or its previous one. It is never revoked, so a node whose answer was lost (the entry
+ * committed, the new certificate never delivered) still has a valid certificate and retries
+ * with it. The row then holds {current: serial, previous: keep}; whichever of the row's two
+ * serials is not keep_serial is revoked (docs/internals/cluster-state.md, NODE_CERT). */
 struct cluster_cmd_cert {
-	struct slice id;         /* 25 of [0-9a-z] */
-	struct slice old_serial; /* the serial the node table holds now, 1..CLUSTER_SERIAL_MAX */
-	struct slice serial;     /* the new certificate's, 1..CLUSTER_SERIAL_MAX, != old_serial */
-	int64_t cert_not_after;  /* ms: the new certificate's notAfter */
-	int64_t old_not_after;   /* ms: the old certificate's (the node table's cert_not_after) */
-	int64_t at;              /* ms: renewed at */
+	struct slice id;          /* 25 of [0-9a-z] */
+	struct slice keep_serial; /* presented: the row's serial or prev_serial, 1..SERIAL_MAX */
+	struct slice serial;      /* the new certificate's, 1..CLUSTER_SERIAL_MAX, != keep_serial */
+	int64_t cert_not_after;   /* ms: the new certificate's notAfter */
+	int64_t keep_not_after;   /* ms: the notAfter the row holds for keep_serial */
+	int64_t at;               /* ms: renewed at */
 };
 
 struct cluster_cmd {
@@ -229,7 +233,7 @@ struct cluster_cmd {
 
 /* Check everything decode checks (field bounds and characters, enum values, the CA loading
  * with its key, token texts agreeing with their verifier, role and CA, JSON documents being
- * well formed objects, a NODE_CERT's serial differing from its old_serial). The static
+ * well formed objects, a NODE_CERT's serial differing from its keep_serial). The static
  * configuration's shape needs a token array and is checked by cluster_cmd_check_deploy.
  * 0 or one of the errors in the file comment. */
 int cluster_cmd_check(const struct cluster_cmd *c, char *why, size_t why_cap);

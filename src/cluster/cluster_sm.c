@@ -277,14 +277,22 @@ static int routing_decode(struct slice v, struct cluster_routing *out)
 	return out->at < 0 || out->revision == 0 ? -1 : 0;
 }
 
-/* node: ver, role, membership, status, availability, name_len, addr_len, serial_len,
- * joined_at, status_at, cert_not_after, name, addr, serial. The key is the ID. */
+/* node, version 1: ver, role, membership, status, availability, name_len, addr_len,
+ * serial_len, joined_at, status_at, cert_not_after, name, addr, serial. The key is the ID.
+ * Version 2, for a row with a previous certificate: the same, ver 2, followed by
+ * prev_serial_len (1..20), prev_not_after, prev_serial. A row without one is written as
+ * version 1, so each row has one byte form, and rows written before the previous certificate
+ * existed (always version 1) decode with none. */
 #define NODE_HDR 32
-#define NODE_MAX (NODE_HDR + CLUSTER_NODE_NAME_MAX + CLUSTER_ADDR_MAX + CLUSTER_SERIAL_MAX)
+#define NODE_PREV_HDR 9
+#define NODE_MAX                                                                    \
+	(NODE_HDR + CLUSTER_NODE_NAME_MAX + CLUSTER_ADDR_MAX + CLUSTER_SERIAL_MAX + \
+	 NODE_PREV_HDR + CLUSTER_SERIAL_MAX)
 static size_t node_encode(const struct cluster_node *n, uint8_t out[NODE_MAX])
 {
 	size_t nl = strlen(n->name), al = strlen(n->addr);
-	out[0] = 1;
+	size_t len = NODE_HDR + nl + al + n->serial_len;
+	out[0] = n->prev_serial_len ? 2 : 1;
 	out[1] = n->role;
 	out[2] = n->membership;
 	out[3] = n->status;
@@ -298,17 +306,24 @@ static size_t node_encode(const struct cluster_node *n, uint8_t out[NODE_MAX])
 	memcpy(out + NODE_HDR, n->name, nl);
 	memcpy(out + NODE_HDR + nl, n->addr, al);
 	memcpy(out + NODE_HDR + nl + al, n->serial, n->serial_len);
-	return NODE_HDR + nl + al + n->serial_len;
+	if (!n->prev_serial_len)
+		return len;
+	out[len] = n->prev_serial_len;
+	put_u64(out + len + 1, (uint64_t)n->prev_not_after);
+	memcpy(out + len + NODE_PREV_HDR, n->prev_serial, n->prev_serial_len);
+	return len + NODE_PREV_HDR + n->prev_serial_len;
 }
 
 static int node_decode(struct slice id, struct slice v, struct cluster_node *out)
 {
 	const uint8_t *p = (const uint8_t *)v.p;
 	memset(out, 0, sizeof *out);
-	if (!cluster_id_valid(id) || v.len < NODE_HDR || p[0] != 1)
+	if (!cluster_id_valid(id) || v.len < NODE_HDR || (p[0] != 1 && p[0] != 2))
 		return -1;
-	size_t nl = p[5], al = p[6], sl = p[7];
-	if (v.len != NODE_HDR + nl + al + sl || sl < 1 || sl > CLUSTER_SERIAL_MAX)
+	size_t nl = p[5], al = p[6], sl = p[7], base = NODE_HDR + nl + al + sl;
+	if (sl < 1 || sl > CLUSTER_SERIAL_MAX)
+		return -1;
+	if (p[0] == 1 ? v.len != base : v.len < base + NODE_PREV_HDR)
 		return -1;
 	if (p[1] < CLUSTER_ROLE_CONTROL || p[1] > CLUSTER_ROLE_DATA ||
 	    p[2] < CLUSTER_MEMBER_PENDING || p[2] > CLUSTER_MEMBER_ACCEPTED ||
@@ -333,6 +348,19 @@ static int node_decode(struct slice id, struct slice v, struct cluster_node *out
 	copy_cstr(out->addr, sizeof out->addr, addr);
 	memcpy(out->serial, p + NODE_HDR + nl + al, sl);
 	out->serial_len = (uint8_t)sl;
+	if (p[0] == 1)
+		return 0;
+	/* Version 2: a previous certificate, 1..20 bytes (none is version 1), not the current. */
+	size_t pl = p[base];
+	if (pl < 1 || pl > CLUSTER_SERIAL_MAX || v.len != base + NODE_PREV_HDR + pl)
+		return -1;
+	out->prev_not_after = get_time(p + base + 1);
+	if (out->prev_not_after < 0)
+		return -1;
+	memcpy(out->prev_serial, p + base + NODE_PREV_HDR, pl);
+	out->prev_serial_len = (uint8_t)pl;
+	if (pl == sl && memcmp(out->prev_serial, out->serial, sl) == 0)
+		return -1;
 	return 0;
 }
 
@@ -724,24 +752,25 @@ static int apply_avail(struct actx *a, const struct cluster_cmd_avail *c)
 	return res_set(a->res, 0, "node %s is %s", n.name, cluster_avail_str(n.availability));
 }
 
-/* Decide whether one more revoked serial fits at time `now`: 0 (room, *purge set when expired
- * entries must go first) or 1 (refused, res set). */
-static int revoked_room(struct actx *a, int64_t now, bool *purge)
+/* Decide whether `need` (1 or 2) more revoked serials fit at time `now`: 0 (room, *purge set
+ * when expired entries must go first) or 1 (refused, res set). */
+static int revoked_room(struct actx *a, int64_t now, uint64_t need, bool *purge)
 {
 	uint64_t total, expired;
 	int rc = revoked_count(a->sm, a->t, now, &total, &expired);
 	if (rc < 0)
 		return rc;
 	*purge = false;
-	if (total < a->lim.max_revoked)
+	if (total + need <= a->lim.max_revoked)
 		return 0;
-	if (total - expired < a->lim.max_revoked) {
+	if (total - expired + need <= a->lim.max_revoked) {
 		*purge = true;
 		return 0;
 	}
 	res_set(a->res, -ERR_CLUSTER_REVOKED_FULL,
-		"%llu revoked certificates have not expired yet, max_revoked is %u",
-		(unsigned long long)(total - expired), a->lim.max_revoked);
+		"%llu revoked certificates have not expired yet, max_revoked is %u (%llu to add)",
+		(unsigned long long)(total - expired), a->lim.max_revoked,
+		(unsigned long long)need);
 	return 1;
 }
 
@@ -757,9 +786,54 @@ static int revoke_write(struct actx *a, const struct cluster_revoked *r, bool pu
 		    (struct slice){(const char *)r->serial, r->serial_len}, rec, len);
 }
 
+/* Serials of a node row to revoke: its current and previous certificates, each with the
+ * notAfter the row holds for it. */
+struct node_revocations {
+	struct cluster_revoked r[2];
+	uint64_t n;
+};
+
+/* Queue one of the row's serials (ignored when empty or already revoked: an earlier
+ * CERT_REVOKE keeps its own entry). 0 or a fatal error. */
+static int revocation_add(struct actx *a, struct node_revocations *q, const struct cluster_node *n,
+			  const uint8_t *serial, uint8_t len, int64_t not_after, int64_t at)
+{
+	if (!len)
+		return 0;
+	int rc = revoked_has(a->sm, a->t, (struct slice){(const char *)serial, len});
+	if (rc <= 0) {
+		struct cluster_revoked *r = &q->r[q->n];
+		if (rc < 0)
+			return rc;
+		memset(r, 0, sizeof *r);
+		memcpy(r->serial, serial, len);
+		r->serial_len = len;
+		r->not_after = not_after;
+		r->revoked_at = at;
+		memcpy(r->node_id, n->id, sizeof r->node_id);
+		q->n++;
+	}
+	return 0;
+}
+
+/* Write the queued revocations; purge (decided by revoked_room) happens once, first. */
+static int revocations_write(struct actx *a, const struct node_revocations *q, bool purge,
+			     int64_t now)
+{
+	for (uint64_t i = 0; i < q->n; i++) {
+		int rc = revoke_write(a, &q->r[i], purge && i == 0, now);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A removal revokes both of the row's certificates: the current one and the previous one (the
+ * node may still hold it). Room for both is decided before anything is written. */
 static int apply_remove(struct actx *a, const struct cluster_cmd_remove *c)
 {
 	struct cluster_node n;
+	struct node_revocations q = {.n = 0};
 	bool purge = false;
 	int rc = node_load(a->sm, a->t, c->id, &n);
 	if (rc == -ERR_NOTFOUND)
@@ -769,11 +843,12 @@ static int apply_remove(struct actx *a, const struct cluster_cmd_remove *c)
 	if (n.status == CLUSTER_STATUS_READY && !c->force)
 		return res_set(a->res, -ERR_CLUSTER_NODE_UP,
 			       "node %s is READY: stop it first or force the removal", n.name);
-	struct slice serial = {(const char *)n.serial, n.serial_len};
-	int already = revoked_has(a->sm, a->t, serial);
-	if (already < 0)
-		return already;
-	if (!already && (rc = revoked_room(a, c->at, &purge)) != 0)
+	if ((rc = revocation_add(a, &q, &n, n.serial, n.serial_len, n.cert_not_after, c->at)) < 0)
+		return rc;
+	rc = revocation_add(a, &q, &n, n.prev_serial, n.prev_serial_len, n.prev_not_after, c->at);
+	if (rc < 0)
+		return rc;
+	if (q.n && (rc = revoked_room(a, c->at, q.n, &purge)) != 0)
 		return rc < 0 ? rc : 0;
 
 	char nk[NAMEKEY_MAX];
@@ -781,16 +856,10 @@ static int apply_remove(struct actx *a, const struct cluster_cmd_remove *c)
 		return rc;
 	if ((rc = tdel(a->sm, a->t, CLUSTER_TABLE_NAMES, name_key(&n, nk))) < 0)
 		return rc;
-	if (!already) {
-		struct cluster_revoked r = {.serial_len = n.serial_len,
-					    .not_after = n.cert_not_after,
-					    .revoked_at = c->at};
-		memcpy(r.serial, n.serial, n.serial_len);
-		memcpy(r.node_id, n.id, sizeof r.node_id);
-		if ((rc = revoke_write(a, &r, purge, c->at)) < 0)
-			return rc;
-	}
-	return res_set(a->res, 0, "node %s (%s) removed and its certificate revoked", n.name, n.id);
+	if ((rc = revocations_write(a, &q, purge, c->at)) < 0)
+		return rc;
+	return res_set(a->res, 0, "node %s (%s) removed and its %s revoked", n.name, n.id,
+		       n.prev_serial_len ? "certificates" : "certificate");
 }
 
 static int apply_deploy(struct actx *a, const struct cluster_cmd_deploy *c)
@@ -869,7 +938,7 @@ static int apply_revoke(struct actx *a, const struct cluster_cmd_revoke *c)
 		return rc;
 	if (rc)
 		return res_set(a->res, -ERR_CLUSTER_UNCHANGED, "serial already revoked");
-	if ((rc = revoked_room(a, c->at, &purge)) != 0)
+	if ((rc = revoked_room(a, c->at, 1, &purge)) != 0)
 		return rc < 0 ? rc : 0;
 	struct cluster_revoked r = {.serial_len = (uint8_t)c->serial.len,
 				    .not_after = c->not_after,
@@ -985,60 +1054,84 @@ static int apply_limits(struct actx *a, const struct cluster_cmd_limits_set *c)
 		       l->max_nodes, l->max_routing_bytes, l->max_deploy_bytes, l->max_revoked);
 }
 
-/* A renewal replaces the node's serial and revokes the old one, or does nothing. Refusals, all
- * decided before the first write: no such node (NOTFOUND); the renewal was not made against
- * the certificate the table holds now (CLUSTER_STALE: another renewal won the race, this one
- * was applied already, or old_not_after is not the table's); the old serial is revoked (a
- * revoked certificate does not renew itself) or the new one is (CLUSTER_REVOKED); no room to
- * revoke the old serial (CLUSTER_REVOKED_FULL: the renewal is refused rather than leave a
+/* A renewal: the row takes the new certificate as current and the presented one (keep_serial,
+ * the row's current or previous) as previous; the row's other certificate, when it has one, is
+ * revoked until its notAfter. keep_serial itself is never revoked: if the answer carrying the
+ * new certificate is lost, the node still holds a valid one and renews again with it (the
+ * undelivered certificate is revoked then). Refusals, all decided before the first write:
+ * no such node (NOTFOUND); the row already holds the new serial (a duplicate entry), keep_serial
+ * is neither of the row's serials (renewed twice since), or keep_not_after is not the row's
+ * notAfter for it (CLUSTER_STALE); keep_serial or the new serial is revoked (CLUSTER_REVOKED);
+ * no room to revoke the replaced serial (CLUSTER_REVOKED_FULL: refused rather than leave a
  * replaced serial usable). */
 static int apply_cert(struct actx *a, const struct cluster_cmd_cert *c)
 {
 	struct cluster_node n;
-	bool purge;
+	struct node_revocations q = {.n = 0};
+	bool purge = false;
 	int rc = node_load(a->sm, a->t, c->id, &n);
 	if (rc == -ERR_NOTFOUND)
 		return res_set(a->res, rc, "no node %.*s", (int)c->id.len, c->id.p);
 	if (rc < 0)
 		return rc;
 	struct slice cur = {(const char *)n.serial, n.serial_len};
-	if (!slice_eq(cur, c->old_serial))
+	struct slice prev = {(const char *)n.prev_serial, n.prev_serial_len};
+	if (slice_eq(cur, c->serial) || (prev.len && slice_eq(prev, c->serial)))
 		return res_set(a->res, -ERR_CLUSTER_STALE, "node %s: %s", n.name,
 			       slice_eq(cur, c->serial)
 				       ? "already renewed with this certificate"
-				       : "old_serial is not the node's current certificate serial "
-					 "(renewed since)");
-	if (c->old_not_after != n.cert_not_after)
-		return res_set(a->res, -ERR_CLUSTER_STALE,
-			       "node %s: old_not_after %lld is not the node's current "
-			       "certificate's %lld",
-			       n.name, (long long)c->old_not_after, (long long)n.cert_not_after);
-	if ((rc = revoked_has(a->sm, a->t, c->old_serial)) < 0)
+				       : "the new serial is the node's previous certificate's");
+	bool keep_cur = slice_eq(cur, c->keep_serial);
+	if (!keep_cur && !(prev.len && slice_eq(prev, c->keep_serial)))
+		return res_set(
+			a->res, -ERR_CLUSTER_STALE,
+			"node %s: keep_serial is neither the node's current nor its previous "
+			"certificate serial (renewed since)",
+			n.name);
+	int64_t held = keep_cur ? n.cert_not_after : n.prev_not_after;
+	if (c->keep_not_after != held)
+		return res_set(
+			a->res, -ERR_CLUSTER_STALE,
+			"node %s: keep_not_after %lld is not the node's %s certificate's %lld",
+			n.name, (long long)c->keep_not_after, keep_cur ? "current" : "previous",
+			(long long)held);
+	if ((rc = revoked_has(a->sm, a->t, c->keep_serial)) < 0)
 		return rc;
 	if (rc)
 		return res_set(a->res, -ERR_CLUSTER_REVOKED,
-			       "node %s: its current certificate is revoked", n.name);
+			       "node %s: the certificate it presented is revoked", n.name);
 	if ((rc = revoked_has(a->sm, a->t, c->serial)) < 0)
 		return rc;
 	if (rc)
 		return res_set(a->res, -ERR_CLUSTER_REVOKED,
 			       "node %s: the new certificate has a revoked serial", n.name);
-	if ((rc = revoked_room(a, c->at, &purge)) != 0)
+	/* The row's serial that is not kept: the previous one after a normal renewal, the
+	 * undelivered current one when the node came back with its previous certificate. */
+	if (keep_cur)
+		rc = revocation_add(a, &q, &n, n.prev_serial, n.prev_serial_len, n.prev_not_after,
+				    c->at);
+	else
+		rc = revocation_add(a, &q, &n, n.serial, n.serial_len, n.cert_not_after, c->at);
+	if (rc < 0)
+		return rc;
+	if (q.n && (rc = revoked_room(a, c->at, q.n, &purge)) != 0)
 		return rc < 0 ? rc : 0;
 
-	struct cluster_revoked r = {
-		.serial_len = n.serial_len, .not_after = c->old_not_after, .revoked_at = c->at};
-	memcpy(r.serial, n.serial, n.serial_len);
-	memcpy(r.node_id, n.id, sizeof r.node_id);
+	memcpy(n.prev_serial, c->keep_serial.p, c->keep_serial.len);
+	n.prev_serial_len = (uint8_t)c->keep_serial.len;
+	n.prev_not_after = c->keep_not_after;
 	memcpy(n.serial, c->serial.p, c->serial.len);
 	n.serial_len = (uint8_t)c->serial.len;
 	n.cert_not_after = c->cert_not_after;
 	if ((rc = node_save(a->sm, a->t, &n)) < 0)
 		return rc;
-	if ((rc = revoke_write(a, &r, purge, c->at)) < 0)
+	if ((rc = revocations_write(a, &q, purge, c->at)) < 0)
 		return rc;
-	return res_set(a->res, 0, "node %s (%s): certificate renewed, the old one revoked", n.name,
-		       n.id);
+	return res_set(
+		a->res, 0, "node %s (%s): certificate renewed, the presented one kept%s", n.name,
+		n.id,
+		q.n ? (keep_cur ? ", the older one revoked" : ", the undelivered one revoked")
+		    : "");
 }
 
 int cluster_sm_apply_txn(struct cluster_sm *sm, struct store_txn *t, const void *cmd, size_t len,

@@ -11,9 +11,10 @@
  * - Apply: cluster_sm_apply decodes one committed entry, applies it and records `index` as the
  *   applied index in ONE store write transaction, durable when it returns 0. A command the
  *   state refuses (a join of a known ID, a removal of an unknown node, a stale revision, a
- *   certificate renewal made against a serial the node no longer holds, a cap reached, malformed
- *   bytes) is not a failure: the entry is still applied, the state is left exactly as it was,
- *   and res->code (negative -ERR_*) with res->msg tells the proposer why.
+ *   certificate renewal made with a serial the node holds neither as its current nor as its
+ *   previous certificate, a cap reached, malformed bytes) is not a failure: the entry is still
+ *   applied, the state is left exactly as it was, and res->code (negative -ERR_*) with
+ *   res->msg tells the proposer why.
  *   A negative return means nothing was written (store error, index not after the applied
  *   one): the caller must not go on to later entries; store errors are fatal for the node.
  * - Determinism: apply reads nothing but the command bytes, the index and the tables. No clock,
@@ -174,6 +175,12 @@ struct cluster_node {
 	int64_t joined_at;
 	int64_t status_at; /* last status change (joined_at until the first) */
 	int64_t cert_not_after;
+	/* The certificate the node presented at its last renewal (NODE_CERT keep_serial), still
+	 * valid until the next renewal or the removal revokes it; prev_serial_len 0 and
+	 * prev_not_after 0 when there is none (never renewed). Never equal to serial. */
+	uint8_t prev_serial[CLUSTER_SERIAL_MAX];
+	uint8_t prev_serial_len;
+	int64_t prev_not_after;
 };
 
 /* By exact ID. -ERR_NOTFOUND. */

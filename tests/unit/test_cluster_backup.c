@@ -166,6 +166,16 @@ static void full_state(struct env *e)
 						     1700000001000};
 		APPLY(e, &c);
 	}
+	/* node-0 renewed: its row has a previous certificate (the join's, 21 00 .. 00). */
+	unsigned char renewed[4] = {0x5e, 0x41, 0x1e, 0x0d};
+	b[15] = 0;
+	id_from_bytes(b, id);
+	struct cluster_cmd nc = {.type = CLUSTER_CMD_NODE_CERT};
+	nc.u.cert = (struct cluster_cmd_cert){S(id),         B(b, 16),      B(renewed, 4),
+					      1910000000000, 1900000000000, 1700000001500};
+	APPLY(e, &nc);
+	b[15] = 3;
+	id_from_bytes(b, id);
 	struct cluster_cmd rm = {.type = CLUSTER_CMD_NODE_REMOVE};
 	rm.u.remove = (struct cluster_cmd_remove){S(id), 0, 1700000002000};
 	APPLY(e, &rm);
@@ -388,6 +398,15 @@ static void write_then_read(void)
 	CHECK_EQ_INT(bk.nrevoked, 2);
 	CHECK(memmem(bk.nodes.p, bk.nodes.len, "\"name\":\"node-0\"", 15) != NULL);
 	CHECK(memmem(bk.nodes.p, bk.nodes.len, "node-3", 6) == NULL); /* removed */
+	/* The renewed node's two certificates; none before for the others. */
+	static const char renewed[] = "\"certSerial\":\"5e411e0d\",\"certNotAfter\":1910000000000,"
+				      "\"prevCertSerial\":\"21000000000000000000000000000000\","
+				      "\"prevCertNotAfter\":1900000000000}";
+	CHECK(memmem(bk.nodes.p, bk.nodes.len, renewed, sizeof renewed - 1) != NULL);
+	static const char plain[] = "\"certSerial\":\"21000000000000000000000000000001\","
+				    "\"certNotAfter\":1900000000000,"
+				    "\"prevCertSerial\":\"\",\"prevCertNotAfter\":0}";
+	CHECK(memmem(bk.nodes.p, bk.nodes.len, plain, sizeof plain - 1) != NULL);
 	/* The key material goes away on request. */
 	cluster_backup_wipe(&bk);
 	CHECK_EQ_INT(bk.ca_key_len, 0);
@@ -595,9 +614,18 @@ static void max_bytes_bound_holds(void)
 		id_from_bytes(b, id);
 		memset(name, 'a' + i, CLUSTER_NODE_NAME_MAX);
 		name[CLUSTER_NODE_NAME_MAX] = '\0';
+		unsigned char first[CLUSTER_SERIAL_MAX], next[CLUSTER_SERIAL_MAX];
+		memset(first, 0x40 + i, sizeof first);
+		memset(next, 0x50 + i, sizeof next);
 		struct cluster_cmd c = {.type = CLUSTER_CMD_NODE_JOIN};
-		c.u.join = (struct cluster_cmd_join){S(id),    S(name),   1,        S(addr),
-						     B(b, 16), INT64_MAX, INT64_MAX};
+		c.u.join = (struct cluster_cmd_join){
+			S(id), S(name), 1, S(addr), B(first, sizeof first), INT64_MAX, INT64_MAX};
+		APPLY(&e, &c);
+		/* Renewed: two serials of the largest size in the row. */
+		c = (struct cluster_cmd){.type = CLUSTER_CMD_NODE_CERT};
+		c.u.cert = (struct cluster_cmd_cert){S(id),       B(first, sizeof first),
+						     B(next, 20), INT64_MAX,
+						     INT64_MAX,   INT64_MAX};
 		APPLY(&e, &c);
 	}
 	for (int i = 0; i < 3; i++) {

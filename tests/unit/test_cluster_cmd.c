@@ -445,11 +445,11 @@ static void node_cert_roundtrip(void)
 	REQUIRE(cluster_cmd_decode(enc, (size_t)n, &d, why, sizeof why) == 0);
 	CHECK_EQ_INT(d.type, CLUSTER_CMD_NODE_CERT);
 	CHECK_EQ_MEM(d.u.cert.id.p, d.u.cert.id.len, ID1);
-	CHECK(d.u.cert.old_serial.len == 16 &&
-	      memcmp(d.u.cert.old_serial.p, c.u.cert.old_serial.p, 16) == 0);
+	CHECK(d.u.cert.keep_serial.len == 16 &&
+	      memcmp(d.u.cert.keep_serial.p, c.u.cert.keep_serial.p, 16) == 0);
 	CHECK(d.u.cert.serial.len == 15 && memcmp(d.u.cert.serial.p, c.u.cert.serial.p, 15) == 0);
 	CHECK_EQ_INT(d.u.cert.cert_not_after, 1715552000000);
-	CHECK_EQ_INT(d.u.cert.old_not_after, 1707776000000);
+	CHECK_EQ_INT(d.u.cert.keep_not_after, 1707776000000);
 	CHECK_EQ_INT(d.u.cert.at, 1707000000000);
 	/* Views into the input. */
 	CHECK((const uint8_t *)d.u.cert.serial.p > enc &&
@@ -483,18 +483,18 @@ static void node_cert_field_checks(void)
 	CHECK_EQ_INT(check_cert(&c, "node_cert.id: 24 bytes"), -ERR_CLUSTER_CMD);
 	c.u.cert.id = S("");
 	CHECK_EQ_INT(check_cert(&c, "node_cert.id"), -ERR_CLUSTER_CMD);
-	/* old_serial: 1..CLUSTER_SERIAL_MAX */
+	/* keep_serial: 1..CLUSTER_SERIAL_MAX */
 	c = sample(CLUSTER_CMD_NODE_CERT);
-	c.u.cert.old_serial = B(big, 0);
-	CHECK_EQ_INT(check_cert(&c, "node_cert.old_serial: 0 bytes"), -ERR_CLUSTER_CMD);
-	c.u.cert.old_serial = B(big, CLUSTER_SERIAL_MAX + 1);
-	CHECK_EQ_INT(check_cert(&c, "node_cert.old_serial: 21 bytes"), -ERR_CLUSTER_CMD);
-	c.u.cert.old_serial = B(big, CLUSTER_SERIAL_MAX);
+	c.u.cert.keep_serial = B(big, 0);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.keep_serial: 0 bytes"), -ERR_CLUSTER_CMD);
+	c.u.cert.keep_serial = B(big, CLUSTER_SERIAL_MAX + 1);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.keep_serial: 21 bytes"), -ERR_CLUSTER_CMD);
+	c.u.cert.keep_serial = B(big, CLUSTER_SERIAL_MAX);
 	CHECK_EQ_INT(check_cert(&c, NULL), 0);
-	c.u.cert.old_serial = B(big, 1);
+	c.u.cert.keep_serial = B(big, 1);
 	CHECK_EQ_INT(check_cert(&c, NULL), 0);
-	c.u.cert.old_serial = B(NULL, 1);
-	CHECK_EQ_INT(check_cert(&c, "node_cert.old_serial: no data"), -ERR_CLUSTER_CMD);
+	c.u.cert.keep_serial = B(NULL, 1);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.keep_serial: no data"), -ERR_CLUSTER_CMD);
 	/* serial: 1..CLUSTER_SERIAL_MAX */
 	c = sample(CLUSTER_CMD_NODE_CERT);
 	c.u.cert.serial = B(big, 0);
@@ -503,12 +503,12 @@ static void node_cert_field_checks(void)
 	CHECK_EQ_INT(check_cert(&c, "node_cert.serial: 21 bytes"), -ERR_CLUSTER_CMD);
 	c.u.cert.serial = B(big, CLUSTER_SERIAL_MAX);
 	CHECK_EQ_INT(check_cert(&c, NULL), 0);
-	/* serial != old_serial: the same bytes elsewhere in memory are still equal... */
+	/* serial != keep_serial: the same bytes elsewhere in memory are still equal... */
 	c = sample(CLUSTER_CMD_NODE_CERT);
 	unsigned char copy[16];
-	memcpy(copy, c.u.cert.old_serial.p, 16);
+	memcpy(copy, c.u.cert.keep_serial.p, 16);
 	c.u.cert.serial = B(copy, 16);
-	CHECK_EQ_INT(check_cert(&c, "node_cert.serial: equal to old_serial"), -ERR_CLUSTER_CMD);
+	CHECK_EQ_INT(check_cert(&c, "node_cert.serial: equal to keep_serial"), -ERR_CLUSTER_CMD);
 	/* ...and a prefix is not equal. */
 	c.u.cert.serial = B(copy, 15);
 	CHECK_EQ_INT(check_cert(&c, NULL), 0);
@@ -517,8 +517,8 @@ static void node_cert_field_checks(void)
 	c.u.cert.cert_not_after = -1;
 	CHECK_EQ_INT(check_cert(&c, "node_cert.cert_not_after: negative"), -ERR_CLUSTER_CMD);
 	c = sample(CLUSTER_CMD_NODE_CERT);
-	c.u.cert.old_not_after = -1;
-	CHECK_EQ_INT(check_cert(&c, "node_cert.old_not_after: negative"), -ERR_CLUSTER_CMD);
+	c.u.cert.keep_not_after = -1;
+	CHECK_EQ_INT(check_cert(&c, "node_cert.keep_not_after: negative"), -ERR_CLUSTER_CMD);
 	c = sample(CLUSTER_CMD_NODE_CERT);
 	c.u.cert.at = INT64_MIN;
 	CHECK_EQ_INT(check_cert(&c, "node_cert.at: negative"), -ERR_CLUSTER_CMD);
@@ -538,31 +538,31 @@ static void node_cert_decode_refusals(void)
 	CHECK(strstr(why, "node_cert.at: command cut short") != NULL);
 	CHECK_EQ_INT(cluster_cmd_decode(enc, 4 + 4 + ID_LEN + 4, &d, why, sizeof why),
 		     -ERR_CLUSTER_CMD);
-	CHECK(strstr(why, "node_cert.old_serial") != NULL);
+	CHECK(strstr(why, "node_cert.keep_serial") != NULL);
 	CHECK_EQ_INT(cluster_cmd_decode(enc, 4, &d, why, sizeof why), -ERR_CLUSTER_CMD);
 	CHECK(strstr(why, "node_cert.id") != NULL);
-	/* The new serial overwritten with the old one's first 15 bytes, then the old one shortened
-	 * to match: serial == old_serial. */
-	const size_t old_at = 4 + 4 + ID_LEN; /* old_serial's length field */
-	const size_t new_at = old_at + 4 + 16;
+	/* The new serial overwritten with the kept one's first 15 bytes, then the kept one
+	 * shortened to match: serial == keep_serial. */
+	const size_t keep_at = 4 + 4 + ID_LEN; /* keep_serial's length field */
+	const size_t new_at = keep_at + 4 + 16;
 	memcpy(enc2, enc, (size_t)n);
-	memcpy(enc2 + new_at + 4, enc2 + old_at + 4, 15);
+	memcpy(enc2 + new_at + 4, enc2 + keep_at + 4, 15);
 	CHECK_EQ_INT(cluster_cmd_decode(enc2, (size_t)n, &d, NULL, 0), 0);
-	memcpy(enc2 + old_at + 4, enc2 + new_at + 4, 15);
-	memmove(enc2 + old_at + 4 + 15, enc2 + old_at + 4 + 16, (size_t)n - (old_at + 4 + 16));
-	enc2[old_at + 3] = 15;
+	memcpy(enc2 + keep_at + 4, enc2 + new_at + 4, 15);
+	memmove(enc2 + keep_at + 4 + 15, enc2 + keep_at + 4 + 16, (size_t)n - (keep_at + 4 + 16));
+	enc2[keep_at + 3] = 15;
 	CHECK_EQ_INT(cluster_cmd_decode(enc2, (size_t)n - 1, &d, why, sizeof why),
 		     -ERR_CLUSTER_CMD);
-	CHECK_EQ_STR(why, "node_cert.serial: equal to old_serial");
+	CHECK_EQ_STR(why, "node_cert.serial: equal to keep_serial");
 	/* A serial length over the bound, and a negative time. */
 	memcpy(enc2, enc, (size_t)n);
 	enc2[new_at + 3] = CLUSTER_SERIAL_MAX + 1;
 	CHECK_EQ_INT(cluster_cmd_decode(enc2, (size_t)n, &d, why, sizeof why), -ERR_CLUSTER_CMD);
 	CHECK(strstr(why, "node_cert.serial: 21 bytes") != NULL);
 	memcpy(enc2, enc, (size_t)n);
-	enc2[n - 16] = 0x80; /* old_not_after's top byte */
+	enc2[n - 16] = 0x80; /* keep_not_after's top byte */
 	CHECK_EQ_INT(cluster_cmd_decode(enc2, (size_t)n, &d, why, sizeof why), -ERR_CLUSTER_CMD);
-	CHECK_EQ_STR(why, "node_cert.old_not_after: negative time");
+	CHECK_EQ_STR(why, "node_cert.keep_not_after: negative time");
 }
 
 /* --- CLUSTER_INIT and TOKEN_ROTATE checks --------------------------------------------------- */

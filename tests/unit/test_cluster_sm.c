@@ -869,17 +869,20 @@ static void batch_then_purge(void)
 
 /* join() gives a node the last 16 characters of its ID as serial, not after 1900000000000. */
 #define JOIN_NOT_AFTER 1900000000000
+#define NA1 1910000000000 /* NEW1's notAfter */
+#define NA2 1920000000000 /* NEW2's */
+#define NA3 1930000000000 /* NEW3's */
 static struct slice join_serial(const char *id)
 {
 	return B(id + ID_LEN - 16, 16);
 }
 
-static struct cluster_cmd cert_cmd(const char *id, struct slice old_serial, struct slice serial,
-				   int64_t not_after, int64_t old_not_after, int64_t at)
+static struct cluster_cmd cert_cmd(const char *id, struct slice keep_serial, struct slice serial,
+				   int64_t not_after, int64_t keep_not_after, int64_t at)
 {
 	struct cluster_cmd c = {.type = CLUSTER_CMD_NODE_CERT};
-	c.u.cert =
-		(struct cluster_cmd_cert){S(id), old_serial, serial, not_after, old_not_after, at};
+	c.u.cert = (struct cluster_cmd_cert){S(id),     keep_serial,    serial,
+					     not_after, keep_not_after, at};
 	return c;
 }
 
@@ -908,15 +911,43 @@ static int revoked_get(struct env *e, struct slice serial, struct cluster_revoke
 
 static const unsigned char NEW1[12] = {0x5e, 0x41, 0x1e, 0x0d, 1, 2, 3, 4, 5, 6, 7, 1};
 static const unsigned char NEW2[20] = {0x5e, 0x41, 0x1e, 0x0d, 1, 2, 3, 4, 5, 6, 7, 2};
+static const unsigned char NEW3[5] = {0x5e, 0x41, 0x1e, 0x0d, 3};
+#define SNEW1 B(NEW1, sizeof NEW1)
+#define SNEW2 B(NEW2, sizeof NEW2)
+#define SNEW3 B(NEW3, sizeof NEW3)
 
-/* A renewal swaps the serial and not-after in the row, revokes the old serial until its
- * not-after, and touches nothing else; a later removal revokes the new serial. */
-static void node_cert_renews_and_revokes(void)
+/* The row of node id holds {current: cur until cur_na, previous: prev until prev_na} (prev.len
+ * 0: none, prev_not_after 0). */
+static int row_is(struct env *e, const char *id, struct slice cur, int64_t cur_na,
+		  struct slice prev, int64_t prev_na)
+{
+	struct cluster_node n;
+	if (cluster_sm_node_get(&e->sm, NULL, S(id), &n) != 0)
+		return 0;
+	return n.serial_len == cur.len && memcmp(n.serial, cur.p, cur.len) == 0 &&
+	       n.cert_not_after == cur_na && n.prev_serial_len == prev.len &&
+	       memcmp(n.prev_serial, prev.p, prev.len) == 0 && n.prev_not_after == prev_na;
+}
+
+static int revoked(struct env *e, struct slice serial)
+{
+	return cluster_sm_is_revoked(&e->sm, NULL, serial);
+}
+
+static uint32_t revoked_total(struct env *e)
+{
+	struct cluster_info in;
+	return cluster_sm_info(&e->sm, NULL, &in) == 0 ? in.revoked : UINT32_MAX;
+}
+
+/* A normal renewal (the node presents its current certificate) keeps that certificate as the
+ * row's previous one and revokes nothing; the next renewal revokes the older previous one and
+ * keeps the one presented. Nothing else in the row changes. */
+static void node_cert_renewal_keeps_presented(void)
 {
 	struct env e;
 	struct cluster_node before, n;
 	struct cluster_revoked rv;
-	struct cluster_info in;
 	struct cluster_result r;
 	char a[ID_LEN + 1], b[ID_LEN + 1];
 	REQUIRE(env_open(&e) == 0);
@@ -927,58 +958,158 @@ static void node_cert_renews_and_revokes(void)
 	join(&e, b, "n2", CLUSTER_ROLE_DATA, 0);
 	status(&e, a, CLUSTER_STATUS_READY, 1700000002000, 0);
 	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &before) == 0);
+	CHECK_EQ_INT(before.prev_serial_len, 0);
+	CHECK_EQ_INT(before.prev_not_after, 0);
 
-	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000,
-					JOIN_NOT_AFTER, 1800000000000);
+	struct cluster_cmd c =
+		cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1800000000000);
 	REQUIRE(commit(&e, &c, &r) == 0);
 	CHECK_EQ_INT(r.code, 0);
 	CHECK_EQ_INT(r.type, CLUSTER_CMD_NODE_CERT);
 	CHECK(strstr(r.msg, "renewed") != NULL);
-
-	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
-	CHECK_EQ_INT(n.serial_len, sizeof NEW1);
-	CHECK(memcmp(n.serial, NEW1, sizeof NEW1) == 0);
-	CHECK_EQ_INT(n.cert_not_after, 1910000000000);
+	CHECK(row_is(&e, a, SNEW1, NA1, join_serial(a), JOIN_NOT_AFTER));
 	/* Everything else as it was. */
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
 	memcpy(n.serial, before.serial, sizeof n.serial);
 	n.serial_len = before.serial_len;
 	n.cert_not_after = before.cert_not_after;
+	memset(n.prev_serial, 0, sizeof n.prev_serial);
+	n.prev_serial_len = 0;
+	n.prev_not_after = 0;
 	CHECK(memcmp(&n, &before, sizeof n) == 0);
+	/* The presented certificate is not revoked: nothing is. */
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 0);
+	CHECK_EQ_INT(revoked(&e, SNEW1), 0);
+	CHECK_EQ_INT(revoked_total(&e), 0);
+	CHECK(row_is(&e, b, join_serial(b), JOIN_NOT_AFTER, B("", 0), 0));
 
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 1);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW1, sizeof NEW1)), 0);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(b)), 0);
+	/* The node got NEW1 and renews with it: the older previous one (the join's) is revoked
+	 * with its own notAfter, NEW1 is kept as previous. */
+	c = cert_cmd(a, SNEW1, SNEW2, NA2, NA1, 1810000000000);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, 0);
+	CHECK(strstr(r.msg, "older one revoked") != NULL);
+	CHECK(row_is(&e, a, SNEW2, NA2, SNEW1, NA1));
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 1);
+	CHECK_EQ_INT(revoked(&e, SNEW1), 0);
+	CHECK_EQ_INT(revoked(&e, SNEW2), 0);
 	REQUIRE(revoked_get(&e, join_serial(a), &rv) == 1);
 	CHECK_EQ_INT(rv.not_after, JOIN_NOT_AFTER);
-	CHECK_EQ_INT(rv.revoked_at, 1800000000000);
+	CHECK_EQ_INT(rv.revoked_at, 1810000000000);
 	CHECK_EQ_STR(rv.node_id, a);
-	REQUIRE(cluster_sm_info(&e.sm, NULL, &in) == 0);
-	CHECK_EQ_INT(in.revoked, 1);
-	CHECK_EQ_INT(in.nodes, 2);
-
-	/* The renewed node renews again: both old serials stay revoked. */
-	c = cert_cmd(a, B(NEW1, sizeof NEW1), B(NEW2, sizeof NEW2), 1920000000000, 1910000000000,
-		     1810000000000);
+	CHECK_EQ_INT(revoked_total(&e), 1);
+	/* And once more: NEW1 goes, NEW2 is kept. */
+	c = cert_cmd(a, SNEW2, SNEW3, NA3, NA2, 1820000000000);
 	APPLY(&e, &c, 0);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 1);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW1, sizeof NEW1)), 1);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW2, sizeof NEW2)), 0);
-	REQUIRE(revoked_get(&e, B(NEW1, sizeof NEW1), &rv) == 1);
-	CHECK_EQ_INT(rv.not_after, 1910000000000);
+	CHECK(row_is(&e, a, SNEW3, NA3, SNEW2, NA2));
+	CHECK_EQ_INT(revoked(&e, SNEW1), 1);
+	REQUIRE(revoked_get(&e, SNEW1, &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, NA1);
+	CHECK_EQ_INT(revoked(&e, SNEW2), 0);
+	CHECK_EQ_INT(revoked_total(&e), 2);
+	env_close(&e);
+}
 
-	/* rm-node revokes the node's current serial, the renewed one. */
+/* The answer to a renewal is lost: the node never got NEW1 and renews again with the join's
+ * certificate, the row's previous one. The undelivered NEW1 is revoked, the presented one is
+ * kept and the node goes on. */
+static void node_cert_lost_answer(void)
+{
+	struct env e;
+	struct cluster_revoked rv;
+	struct cluster_result r;
+	char a[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0);
+	do_init(&e);
+	mkid(1, a);
+	join(&e, a, "n1", CLUSTER_ROLE_CONTROL, 0);
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1000);
+	APPLY(&e, &c, 0);
+	CHECK(row_is(&e, a, SNEW1, NA1, join_serial(a), JOIN_NOT_AFTER));
+
+	c = cert_cmd(a, join_serial(a), SNEW2, NA2, JOIN_NOT_AFTER, 2000);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, 0);
+	CHECK(strstr(r.msg, "undelivered one revoked") != NULL);
+	CHECK(row_is(&e, a, SNEW2, NA2, join_serial(a), JOIN_NOT_AFTER));
+	CHECK_EQ_INT(revoked(&e, SNEW1), 1);
+	REQUIRE(revoked_get(&e, SNEW1, &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, NA1);
+	CHECK_EQ_INT(rv.revoked_at, 2000);
+	CHECK_EQ_STR(rv.node_id, a);
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 0);
+	CHECK_EQ_INT(revoked(&e, SNEW2), 0);
+	CHECK_EQ_INT(revoked_total(&e), 1);
+
+	/* The first entry again, late (a duplicate): NEW1 is revoked now, refused. */
+	struct cluster_cmd dup = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1000);
+	REQUIRE(commit(&e, &dup, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_REVOKED);
+	CHECK(strstr(r.msg, "new certificate has a revoked serial") != NULL);
+	/* A node that did get NEW1 after all does not renew with it. */
+	c = cert_cmd(a, SNEW1, SNEW3, NA3, NA1, 2500);
+	APPLY(&e, &c, -ERR_CLUSTER_STALE);
+	CHECK(row_is(&e, a, SNEW2, NA2, join_serial(a), JOIN_NOT_AFTER));
+
+	/* The node receives NEW2 this time and renews with it: the join's goes. */
+	c = cert_cmd(a, SNEW2, SNEW3, NA3, NA2, 3000);
+	APPLY(&e, &c, 0);
+	CHECK(row_is(&e, a, SNEW3, NA3, SNEW2, NA2));
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 1);
+	CHECK_EQ_INT(revoked(&e, SNEW2), 0);
+	CHECK_EQ_INT(revoked_total(&e), 2);
+	env_close(&e);
+}
+
+/* NODE_REMOVE after a renewal revokes both of the row's certificates, each until its own
+ * notAfter; a serial already revoked keeps its entry. */
+static void node_cert_remove_revokes_both(void)
+{
+	struct env e;
+	struct cluster_revoked rv;
+	struct cluster_result r;
+	char a[ID_LEN + 1], b[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0);
+	do_init(&e);
+	mkid(1, a);
+	mkid(2, b);
+	join(&e, a, "n1", CLUSTER_ROLE_CONTROL, 0);
+	join(&e, b, "n2", CLUSTER_ROLE_DATA, 0);
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1000);
+	APPLY(&e, &c, 0);
 	struct cluster_cmd rm = {.type = CLUSTER_CMD_NODE_REMOVE};
-	rm.u.remove = (struct cluster_cmd_remove){S(a), 1, 1820000000000};
-	APPLY(&e, &rm, 0);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW2, sizeof NEW2)), 1);
-	REQUIRE(revoked_get(&e, B(NEW2, sizeof NEW2), &rv) == 1);
-	CHECK_EQ_INT(rv.not_after, 1920000000000);
-	REQUIRE(cluster_sm_info(&e.sm, NULL, &in) == 0);
-	CHECK_EQ_INT(in.revoked, 3);
+	rm.u.remove = (struct cluster_cmd_remove){S(a), 0, 2000};
+	REQUIRE(commit(&e, &rm, &r) == 0);
+	CHECK_EQ_INT(r.code, 0);
+	CHECK(strstr(r.msg, "certificates revoked") != NULL);
+	CHECK_EQ_INT(revoked(&e, SNEW1), 1);
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 1);
+	REQUIRE(revoked_get(&e, SNEW1, &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, NA1);
+	CHECK_EQ_INT(rv.revoked_at, 2000);
+	CHECK_EQ_STR(rv.node_id, a);
+	REQUIRE(revoked_get(&e, join_serial(a), &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, JOIN_NOT_AFTER);
+	CHECK_EQ_STR(rv.node_id, a);
+	CHECK_EQ_INT(revoked_total(&e), 2);
 	/* A removed node does not renew. */
-	c = cert_cmd(a, B(NEW2, sizeof NEW2), B(NEW1, 3), 1930000000000, 1920000000000,
-		     1830000000000);
+	c = cert_cmd(a, SNEW1, SNEW2, NA2, NA1, 3000);
 	APPLY(&e, &c, -ERR_NOTFOUND);
+
+	/* b's previous certificate was revoked by hand first: its entry stays as it was. */
+	c = cert_cmd(b, join_serial(b), SNEW2, NA2, JOIN_NOT_AFTER, 4000);
+	APPLY(&e, &c, 0);
+	struct cluster_cmd rvk = {.type = CLUSTER_CMD_CERT_REVOKE};
+	rvk.u.revoke = (struct cluster_cmd_revoke){join_serial(b), 1950000000000, 4500};
+	APPLY(&e, &rvk, 0);
+	rm.u.remove = (struct cluster_cmd_remove){S(b), 0, 5000};
+	APPLY(&e, &rm, 0);
+	REQUIRE(revoked_get(&e, join_serial(b), &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, 1950000000000);
+	CHECK_EQ_STR(rv.node_id, "");
+	REQUIRE(revoked_get(&e, SNEW2, &rv) == 1);
+	CHECK_EQ_INT(rv.not_after, NA2);
+	CHECK_EQ_INT(revoked_total(&e), 4);
 	env_close(&e);
 }
 
@@ -987,14 +1118,13 @@ static void node_cert_refusals_change_nothing(void)
 {
 	struct env e, ref;
 	struct cluster_result r;
-	struct cluster_node n;
 	char a[ID_LEN + 1], b[ID_LEN + 1], x[ID_LEN + 1];
 	REQUIRE(env_open(&e) == 0 && env_open(&ref) == 0);
 	mkid(1, a);
 	mkid(2, b);
 	mkid(9, x);
-	struct cluster_cmd first = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000,
-					    JOIN_NOT_AFTER, 1800000000000);
+	/* a: {current NEW1, previous join's}; b: {current join's, no previous}. */
+	struct cluster_cmd first = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1000);
 	struct env *both[2] = {&e, &ref};
 	for (int i = 0; i < 2; i++) {
 		do_init(both[i]);
@@ -1004,60 +1134,77 @@ static void node_cert_refusals_change_nothing(void)
 		APPLY(both[i], &first, 0);
 	}
 
-	/* The same renewal again (a duplicate entry): stale. */
+	/* The same renewal again (a duplicate entry): the row holds its serial already. */
 	REQUIRE(commit(&e, &first, &r) == 0);
 	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
 	CHECK(strstr(r.msg, "already renewed with this certificate") != NULL);
-	/* A second renewal raced with the first and lost: same old_serial, another new one. */
-	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW2, sizeof NEW2), 1910000000001,
-					JOIN_NOT_AFTER, 1800000000001);
+	/* A new serial that is the row's previous one. */
+	struct cluster_cmd c = cert_cmd(a, SNEW1, join_serial(a), JOIN_NOT_AFTER, NA1, 1100);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
+	CHECK(strstr(r.msg, "previous certificate") != NULL);
+	/* keep_serial neither current nor previous: another node's, and one nobody has. */
+	c = cert_cmd(a, join_serial(b), SNEW2, NA2, JOIN_NOT_AFTER, 1200);
 	REQUIRE(commit(&e, &c, &r) == 0);
 	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
 	CHECK(strstr(r.msg, "renewed since") != NULL);
+	c = cert_cmd(a, SNEW3, SNEW2, NA2, NA3, 1200);
+	APPLY(&e, &c, -ERR_CLUSTER_STALE);
+	/* Right keep_serial, wrong keep_not_after: for the current, for the previous (another
+	 * certificate's notAfter), for a row without previous. */
+	c = cert_cmd(a, SNEW1, SNEW2, NA2, NA1 - 1, 1300);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
+	CHECK(strstr(r.msg, "keep_not_after") != NULL && strstr(r.msg, "current") != NULL);
+	c = cert_cmd(a, join_serial(a), SNEW2, NA2, NA1, 1300);
+	REQUIRE(commit(&e, &c, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
+	CHECK(strstr(r.msg, "keep_not_after") != NULL && strstr(r.msg, "previous") != NULL);
+	c = cert_cmd(b, join_serial(b), SNEW2, NA2, JOIN_NOT_AFTER + 1, 1300);
+	APPLY(&e, &c, -ERR_CLUSTER_STALE);
 	/* Unknown node (a well-formed ID nobody has). */
-	c = cert_cmd(x, join_serial(x), B(NEW2, sizeof NEW2), 1, 1, 1);
+	c = cert_cmd(x, join_serial(x), SNEW2, 1, 1, 1);
 	REQUIRE(commit(&e, &c, &r) == 0);
 	CHECK_EQ_INT(r.code, -ERR_NOTFOUND);
 	CHECK(strstr(r.msg, x) != NULL);
-	/* The other node's serial as old_serial. */
-	c = cert_cmd(a, join_serial(b), B(NEW2, sizeof NEW2), 1, JOIN_NOT_AFTER, 1);
-	APPLY(&e, &c, -ERR_CLUSTER_STALE);
-	/* Right serial, wrong old_not_after. */
-	c = cert_cmd(b, join_serial(b), B(NEW2, sizeof NEW2), 1, JOIN_NOT_AFTER - 1, 1);
+	/* A new serial that is revoked. */
+	c = cert_cmd(b, join_serial(b), B("\xee\0\0\x07", 4), NA2, JOIN_NOT_AFTER, 1400);
 	REQUIRE(commit(&e, &c, &r) == 0);
-	CHECK_EQ_INT(r.code, -ERR_CLUSTER_STALE);
-	CHECK(strstr(r.msg, "old_not_after") != NULL);
-	/* A new serial that is revoked (here: a's first one, just replaced). */
-	c = cert_cmd(b, join_serial(b), join_serial(a), 1, JOIN_NOT_AFTER, 1);
-	APPLY(&e, &c, -ERR_CLUSTER_REVOKED);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_REVOKED);
+	CHECK(strstr(r.msg, "new certificate has a revoked serial") != NULL);
 	/* A refused command still advances the applied index. */
 	CHECK_EQ_INT(store_applied(&e.st), e.index);
 	CHECK(same_state(&e, &ref));
-	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(b), &n) == 0);
-	CHECK(n.serial_len == 16 && memcmp(n.serial, b + ID_LEN - 16, 16) == 0);
 
-	/* A node whose current certificate was revoked does not renew it. */
+	/* A revoked keep_serial does not renew: b's current one, a's previous one (both revoked
+	 * by hand on both replicas). */
 	struct cluster_cmd rv = {.type = CLUSTER_CMD_CERT_REVOKE};
 	rv.u.revoke = (struct cluster_cmd_revoke){join_serial(b), JOIN_NOT_AFTER, 2};
 	APPLY(&e, &rv, 0);
 	APPLY(&ref, &rv, 0);
-	c = cert_cmd(b, join_serial(b), B(NEW2, sizeof NEW2), 1, JOIN_NOT_AFTER, 3);
+	rv.u.revoke = (struct cluster_cmd_revoke){join_serial(a), JOIN_NOT_AFTER, 2};
+	APPLY(&e, &rv, 0);
+	APPLY(&ref, &rv, 0);
+	c = cert_cmd(b, join_serial(b), SNEW2, NA2, JOIN_NOT_AFTER, 3);
 	REQUIRE(commit(&e, &c, &r) == 0);
 	CHECK_EQ_INT(r.code, -ERR_CLUSTER_REVOKED);
-	CHECK(strstr(r.msg, "current certificate is revoked") != NULL);
+	CHECK(strstr(r.msg, "certificate it presented is revoked") != NULL);
+	c = cert_cmd(a, join_serial(a), SNEW2, NA2, JOIN_NOT_AFTER, 3);
+	APPLY(&e, &c, -ERR_CLUSTER_REVOKED);
 	CHECK(same_state(&e, &ref));
+	CHECK(row_is(&e, a, SNEW1, NA1, join_serial(a), JOIN_NOT_AFTER));
+	CHECK(row_is(&e, b, join_serial(b), JOIN_NOT_AFTER, B("", 0), 0));
 	env_close(&e);
 	env_close(&ref);
 }
 
-/* max_revoked: a renewal needs room for the old serial. Full: refused (a replaced serial is
- * always revoked), nothing changes; room once an entry has expired, or once the cap grows. */
+/* max_revoked: a renewal needs room for the serial it replaces (none for a first renewal).
+ * Full: refused (a replaced serial is always revoked), nothing changes; room once an entry has
+ * expired, or once the cap grows. */
 static void node_cert_max_revoked(void)
 {
 	struct env e, ref;
 	struct cluster_result r;
-	struct cluster_node n;
-	struct cluster_info in;
 	char a[ID_LEN + 1];
 	REQUIRE(env_open(&e) == 0 && env_open(&ref) == 0);
 	mkid(1, a);
@@ -1065,23 +1212,28 @@ static void node_cert_max_revoked(void)
 	cluster_limits_default(&lim.u.limits.limits);
 	lim.u.limits.limits.max_revoked = 2;
 	struct env *both[2] = {&e, &ref};
+	struct cluster_cmd first = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 3000);
 	for (int i = 0; i < 2; i++) {
 		do_init(both[i]);
 		APPLY(both[i], &lim, 0);
 		join(both[i], a, "n1", CLUSTER_ROLE_CONTROL, 0);
 		revoke_serial(both[i], 1, 5000, 10, 0);
 		revoke_serial(both[i], 2, 1960000000000, 10, 0);
+		/* The list is full, but a first renewal revokes nothing. */
+		APPLY(both[i], &first, 0);
 	}
-	/* Full, nothing expired at 4000: refused. */
-	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000,
-					JOIN_NOT_AFTER, 4000);
+	/* The next one must revoke the join's serial. Full, nothing expired at 4000: refused. */
+	struct cluster_cmd c = cert_cmd(a, SNEW1, SNEW2, NA2, NA1, 4000);
 	REQUIRE(commit(&e, &c, &r) == 0);
 	CHECK_EQ_INT(r.code, -ERR_CLUSTER_REVOKED_FULL);
 	CHECK(strstr(r.msg, "max_revoked is 2") != NULL);
 	CHECK(same_state(&e, &ref));
-	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
-	CHECK(n.serial_len == 16 && memcmp(n.serial, a + ID_LEN - 16, 16) == 0);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 0);
+	CHECK(row_is(&e, a, SNEW1, NA1, join_serial(a), JOIN_NOT_AFTER));
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 0);
+	/* The lost-answer form needs room too (for NEW1). */
+	struct cluster_cmd lost = cert_cmd(a, join_serial(a), SNEW2, NA2, JOIN_NOT_AFTER, 4000);
+	APPLY(&e, &lost, -ERR_CLUSTER_REVOKED_FULL);
+	CHECK(same_state(&e, &ref));
 	/* At 5000 serial 1 (not after 5000) has not expired yet: still full. */
 	c.u.cert.at = 5000;
 	APPLY(&e, &c, -ERR_CLUSTER_REVOKED_FULL);
@@ -1089,51 +1241,90 @@ static void node_cert_max_revoked(void)
 	/* At 5001 it has: purged to make room, in the same transaction. */
 	c.u.cert.at = 5001;
 	APPLY(&e, &c, 0);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B("\xee\0\0\x01", 4)), 0);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B("\xee\0\0\x02", 4)), 1);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 1);
-	REQUIRE(cluster_sm_info(&e.sm, NULL, &in) == 0);
-	CHECK_EQ_INT(in.revoked, 2);
+	CHECK_EQ_INT(revoked(&e, B("\xee\0\0\x01", 4)), 0);
+	CHECK_EQ_INT(revoked(&e, B("\xee\0\0\x02", 4)), 1);
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 1);
+	CHECK_EQ_INT(revoked_total(&e), 2);
+	CHECK(row_is(&e, a, SNEW2, NA2, SNEW1, NA1));
 	/* Full again with nothing expiring: refused; one more slot and it fits (just under). */
-	c = cert_cmd(a, B(NEW1, sizeof NEW1), B(NEW2, sizeof NEW2), 1920000000000, 1910000000000,
-		     6000);
+	c = cert_cmd(a, SNEW2, SNEW3, NA3, NA2, 6000);
 	APPLY(&e, &c, -ERR_CLUSTER_REVOKED_FULL);
 	lim.u.limits.limits.max_revoked = 3;
 	APPLY(&e, &lim, 0);
 	APPLY(&e, &c, 0);
-	REQUIRE(cluster_sm_info(&e.sm, NULL, &in) == 0);
-	CHECK_EQ_INT(in.revoked, 3);
+	CHECK_EQ_INT(revoked_total(&e), 3);
 	env_close(&e);
 	env_close(&ref);
 }
 
-/* The old serial's entry lives until old_not_after, then REVOKED_PURGE drops it. */
-static void node_cert_purge_after_old_not_after(void)
+/* NODE_REMOVE of a renewed node needs room for two entries: refused with room for one only
+ * (nothing changes), accepted with room for exactly two. */
+static void node_remove_needs_room_for_two(void)
+{
+	struct env e, ref;
+	struct cluster_result r;
+	char a[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0 && env_open(&ref) == 0);
+	mkid(1, a);
+	struct cluster_cmd lim = {.type = CLUSTER_CMD_LIMITS_SET};
+	cluster_limits_default(&lim.u.limits.limits);
+	lim.u.limits.limits.max_revoked = 3;
+	struct cluster_cmd renew = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1000);
+	struct env *both[2] = {&e, &ref};
+	for (int i = 0; i < 2; i++) {
+		do_init(both[i]);
+		APPLY(both[i], &lim, 0);
+		join(both[i], a, "n1", CLUSTER_ROLE_CONTROL, 0);
+		APPLY(both[i], &renew, 0);
+		revoke_serial(both[i], 1, 1960000000000, 10, 0);
+		revoke_serial(both[i], 2, 1960000000000, 10, 0);
+	}
+	/* 2 kept + 2 > 3. */
+	struct cluster_cmd rm = {.type = CLUSTER_CMD_NODE_REMOVE};
+	rm.u.remove = (struct cluster_cmd_remove){S(a), 0, 2000};
+	REQUIRE(commit(&e, &rm, &r) == 0);
+	CHECK_EQ_INT(r.code, -ERR_CLUSTER_REVOKED_FULL);
+	CHECK(strstr(r.msg, "max_revoked is 3 (2 to add)") != NULL);
+	CHECK(same_state(&e, &ref));
+	CHECK(row_is(&e, a, SNEW1, NA1, join_serial(a), JOIN_NOT_AFTER));
+	/* One more slot: 2 + 2 = 4, just fits. */
+	lim.u.limits.limits.max_revoked = 4;
+	APPLY(&e, &lim, 0);
+	APPLY(&e, &rm, 0);
+	CHECK_EQ_INT(revoked(&e, SNEW1), 1);
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 1);
+	CHECK_EQ_INT(revoked_total(&e), 4);
+	env_close(&e);
+	env_close(&ref);
+}
+
+/* The replaced serial's entry lives until its notAfter, then REVOKED_PURGE drops it. */
+static void node_cert_purge_after_not_after(void)
 {
 	struct env e;
 	struct cluster_result r;
-	struct cluster_node n;
 	char a[ID_LEN + 1];
 	REQUIRE(env_open(&e) == 0);
 	do_init(&e);
 	mkid(1, a);
 	join(&e, a, "n1", CLUSTER_ROLE_CONTROL, 0);
-	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000,
-					JOIN_NOT_AFTER, 1800000000000);
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1000);
+	APPLY(&e, &c, 0);
+	c = cert_cmd(a, SNEW1, SNEW2, NA2, NA1, 2000);
 	APPLY(&e, &c, 0);
 	struct cluster_cmd p = {.type = CLUSTER_CMD_REVOKED_PURGE};
 	p.u.purge.before = JOIN_NOT_AFTER; /* not_after < before: not yet */
 	APPLY(&e, &p, -ERR_CLUSTER_UNCHANGED);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 1);
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 1);
 	p.u.purge.before = JOIN_NOT_AFTER + 1;
 	REQUIRE(commit(&e, &p, &r) == 0);
 	CHECK_EQ_INT(r.code, 0);
 	CHECK_EQ_STR(r.msg, "1 expired revocations purged");
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 0);
-	/* The node keeps its renewed certificate. */
-	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
-	CHECK(n.serial_len == sizeof NEW1 && memcmp(n.serial, NEW1, sizeof NEW1) == 0);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, B(NEW1, sizeof NEW1)), 0);
+	CHECK_EQ_INT(revoked(&e, join_serial(a)), 0);
+	/* The node keeps its two certificates. */
+	CHECK(row_is(&e, a, SNEW2, NA2, SNEW1, NA1));
+	CHECK_EQ_INT(revoked(&e, SNEW1), 0);
+	CHECK_EQ_INT(revoked(&e, SNEW2), 0);
 	env_close(&e);
 }
 
@@ -1145,20 +1336,156 @@ static void node_cert_before_init_and_malformed(void)
 	char a[ID_LEN + 1];
 	REQUIRE(env_open(&e) == 0);
 	mkid(1, a);
-	struct cluster_cmd c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1, 1, 1);
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), SNEW1, 1, 1, 1);
 	APPLY(&e, &c, -ERR_CLUSTER_NOT_INIT);
 	do_init(&e);
 	join(&e, a, "n1", CLUSTER_ROLE_CONTROL, 0);
 	/* Encoded, then cut by one byte: refused as malformed, the index advances. */
 	struct buf b;
-	c = cert_cmd(a, join_serial(a), B(NEW1, sizeof NEW1), 1910000000000, JOIN_NOT_AFTER, 1);
+	c = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1);
 	buf_init(&b, cmdbuf, sizeof cmdbuf);
 	REQUIRE(cluster_cmd_encode(&c, &b) > 0);
 	REQUIRE(commit_raw(&e, cmdbuf, b.len - 1, &r) == 0);
 	CHECK_EQ_INT(r.code, -ERR_CLUSTER_CMD);
 	CHECK(strstr(r.msg, "node_cert.at") != NULL);
 	CHECK_EQ_INT(store_applied(&e.st), e.index);
-	CHECK_EQ_INT(cluster_sm_is_revoked(&e.sm, NULL, join_serial(a)), 0);
+	CHECK(row_is(&e, a, join_serial(a), JOIN_NOT_AFTER, B("", 0), 0));
+	env_close(&e);
+}
+
+/* --- Node row encoding -------------------------------------------------------------------- */
+
+/* A version 1 row as the code before the previous certificate wrote it, byte by byte: ver,
+ * role, membership, status, availability, name_len, addr_len, serial_len, joined_at,
+ * status_at, cert_not_after, name, addr, serial. */
+static size_t old_row(uint8_t *out, const char *name, const char *addr, struct slice serial,
+		      int64_t joined, int64_t status_at, int64_t not_after)
+{
+	size_t nl = strlen(name), al = strlen(addr);
+	const int64_t t[3] = {joined, status_at, not_after};
+	out[0] = 1;
+	out[1] = CLUSTER_ROLE_DATA;
+	out[2] = CLUSTER_MEMBER_ACCEPTED;
+	out[3] = CLUSTER_STATUS_READY;
+	out[4] = CLUSTER_AVAIL_DRAIN;
+	out[5] = (uint8_t)nl;
+	out[6] = (uint8_t)al;
+	out[7] = (uint8_t)serial.len;
+	for (int k = 0; k < 3; k++)
+		for (int i = 0; i < 8; i++)
+			out[8 + 8 * k + i] = (uint8_t)((uint64_t)t[k] >> (56 - 8 * i));
+	memcpy(out + 32, name, nl);
+	memcpy(out + 32 + nl, addr, al);
+	memcpy(out + 32 + nl + al, serial.p, serial.len);
+	return 32 + nl + al + serial.len;
+}
+
+static int row_put(struct env *e, const char *id, const uint8_t *v, size_t len)
+{
+	struct store_txn t;
+	if (store_txn_begin(&e->st, &t, STORE_TXN_WRITE) < 0)
+		return -1;
+	int rc = store_sm_put(&t, CLUSTER_TABLE_NODES, S(id), B(v, len));
+	if (rc == 0)
+		rc = store_txn_commit(&t);
+	else
+		store_txn_abort(&t);
+	return rc;
+}
+
+/* The stored bytes of a row (copied out): their length, 0 if none. */
+static size_t row_get(struct env *e, const char *id, uint8_t *out, size_t cap)
+{
+	struct store_txn t;
+	struct slice v;
+	size_t n = 0;
+	if (store_txn_begin(&e->st, &t, STORE_TXN_READ) < 0)
+		return 0;
+	if (store_sm_get(&t, CLUSTER_TABLE_NODES, S(id), &v) == 0 && v.len <= cap) {
+		memcpy(out, v.p, v.len);
+		n = v.len;
+	}
+	store_txn_abort(&t);
+	return n;
+}
+
+/* Rows written before the previous certificate existed decode with none, renew, and are
+ * rewritten as version 2 then; a row without a previous certificate is still written as the
+ * old bytes; damaged version 2 rows are corrupt. */
+static void node_row_old_format(void)
+{
+	struct env e;
+	struct cluster_node n;
+	uint8_t row[512], got[512];
+	char a[ID_LEN + 1], b[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0);
+	do_init(&e);
+	mkid(1, a);
+	mkid(2, b);
+	size_t len = old_row(row, "old-node", "10.0.0.9:4242", join_serial(a), 1700000001000,
+			     1700000005000, JOIN_NOT_AFTER);
+	REQUIRE(row_put(&e, a, row, len) == 0);
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
+	CHECK_EQ_STR(n.name, "old-node");
+	CHECK_EQ_STR(n.addr, "10.0.0.9:4242");
+	CHECK_EQ_INT(n.role, CLUSTER_ROLE_DATA);
+	CHECK_EQ_INT(n.membership, CLUSTER_MEMBER_ACCEPTED);
+	CHECK_EQ_INT(n.status, CLUSTER_STATUS_READY);
+	CHECK_EQ_INT(n.availability, CLUSTER_AVAIL_DRAIN);
+	CHECK_EQ_INT(n.joined_at, 1700000001000);
+	CHECK_EQ_INT(n.status_at, 1700000005000);
+	CHECK(row_is(&e, a, join_serial(a), JOIN_NOT_AFTER, B("", 0), 0));
+
+	/* What the new code writes for a row without a previous certificate is those bytes. */
+	struct cluster_cmd st = {.type = CLUSTER_CMD_NODE_AVAIL};
+	st.u.avail = (struct cluster_cmd_avail){S(a), CLUSTER_AVAIL_ACTIVE, 1};
+	APPLY(&e, &st, 0);
+	st.u.avail.availability = CLUSTER_AVAIL_DRAIN;
+	APPLY(&e, &st, 0);
+	CHECK(row_get(&e, a, got, sizeof got) == len && memcmp(got, row, len) == 0);
+
+	/* It renews; the row becomes version 2: the old bytes, then the previous certificate. */
+	struct cluster_cmd c = cert_cmd(a, join_serial(a), SNEW1, NA1, JOIN_NOT_AFTER, 1000);
+	APPLY(&e, &c, 0);
+	CHECK(row_is(&e, a, SNEW1, NA1, join_serial(a), JOIN_NOT_AFTER));
+	size_t len2 = row_get(&e, a, got, sizeof got);
+	REQUIRE(len2 == len - 16 + sizeof NEW1 + 9 + 16);
+	CHECK_EQ_INT(got[0], 2);
+	CHECK_EQ_INT(got[len - 16 + sizeof NEW1], 16);
+	CHECK(memcmp(got + len2 - 16, a + ID_LEN - 16, 16) == 0);
+
+	/* Damaged version 2 rows, stored under b: corrupt, never a refusal. */
+	uint8_t bad[512];
+	const size_t tail = len2 - 9 - 16; /* prev_serial_len's offset */
+	struct {
+		size_t off;
+		uint8_t v;
+		size_t len;
+	} cases[] = {
+		{0, 3, len2},           /* unknown version */
+		{0, 1, len2},           /* version 1 with a tail */
+		{tail, 0, len2 - 16},   /* version 2 without a previous certificate */
+		{tail, 21, len2},       /* previous serial over 20 bytes */
+		{tail, 15, len2},       /* length disagrees with the row */
+		{tail + 1, 0x80, len2}, /* negative prev_not_after */
+		{0, 2, len2 - 1},       /* cut */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memcpy(bad, got, len2);
+		bad[cases[i].off] = cases[i].v;
+		REQUIRE(row_put(&e, b, bad, cases[i].len) == 0);
+		if (cluster_sm_node_get(&e.sm, NULL, S(b), &n) != -ERR_STORE_CORRUPT)
+			TEST_FAIL_("damaged row case %zu decoded", i);
+	}
+	/* A previous certificate equal to the current one. */
+	memcpy(bad, got, len2);
+	bad[tail] = sizeof NEW1;
+	memcpy(bad + tail + 9, NEW1, sizeof NEW1);
+	REQUIRE(row_put(&e, b, bad, tail + 9 + sizeof NEW1) == 0);
+	CHECK_EQ_INT(cluster_sm_node_get(&e.sm, NULL, S(b), &n), -ERR_STORE_CORRUPT);
+	/* The undamaged row under b decodes. */
+	REQUIRE(row_put(&e, b, got, len2) == 0);
+	CHECK_EQ_INT(cluster_sm_node_get(&e.sm, NULL, S(b), &n), 0);
 	env_close(&e);
 }
 
@@ -1350,6 +1677,10 @@ static void build_state(struct env *e)
 		snprintf(name, sizeof name, "node-%d", 4 - k);
 		join(e, id, name, k < 3 ? CLUSTER_ROLE_CONTROL : CLUSTER_ROLE_DATA, 0);
 	}
+	/* Node 1 renewed: its row carries a previous certificate (a version 2 record). */
+	mkid(1, id);
+	struct cluster_cmd c = cert_cmd(id, join_serial(id), SNEW1, NA1, JOIN_NOT_AFTER, 60);
+	APPLY(e, &c, 0);
 	revoke_serial(e, 9, 100000, 1, 0);
 	struct cluster_cmd d = {.type = CLUSTER_CMD_DEPLOY};
 	d.u.deploy = (struct cluster_cmd_deploy){S(DEPLOY_OK), 70};
@@ -1413,6 +1744,11 @@ static void export_import_roundtrip(void)
 	CHECK_EQ_STR(n[0].name, "node-0");
 	CHECK_EQ_INT(cluster_sm_node_find(&b.sm, NULL, S("node-2"), &n[0]), 0);
 	CHECK_EQ_INT(cluster_sm_node_find(&b.sm, NULL, S("stale"), &n[0]), -ERR_NOTFOUND);
+	/* The renewed node's previous certificate came along. */
+	mkid(1, id);
+	CHECK(row_is(&b, id, SNEW1, NA1, join_serial(id), JOIN_NOT_AFTER));
+	mkid(2, id);
+	CHECK(row_is(&b, id, join_serial(id), JOIN_NOT_AFTER, B("", 0), 0));
 	env_close(&a);
 	env_close(&b);
 }
@@ -1563,6 +1899,7 @@ TEST_MAIN(init_then_queries, commands_before_init_are_refused, init_twice_is_ref
 	  refusals_change_nothing, replicas_agree, fault_on_commit_changes_nothing,
 	  state_survives_reopen, export_import_roundtrip, import_byte_by_byte,
 	  import_refuses_damage, failed_import_keeps_state, import_over_local_limit, export_pieces,
-	  empty_state_snapshot, node_cert_renews_and_revokes, node_cert_refusals_change_nothing,
-	  node_cert_max_revoked, node_cert_purge_after_old_not_after,
-	  node_cert_before_init_and_malformed)
+	  empty_state_snapshot, node_cert_renewal_keeps_presented, node_cert_lost_answer,
+	  node_cert_remove_revokes_both, node_cert_refusals_change_nothing, node_cert_max_revoked,
+	  node_remove_needs_room_for_two, node_cert_purge_after_not_after,
+	  node_cert_before_init_and_malformed, node_row_old_format)

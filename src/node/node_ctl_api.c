@@ -655,6 +655,76 @@ static int join_answer(struct ctl *c, struct ctl_pending *p, struct json_writer 
 	return json_w_error(w) ? -1 : 0;
 }
 
+/* A node certificate for (role, id, pub), issued by ca at now_ms with the configured lifetime
+ * (node_cert_lifetime) and named for a control node's advertise address addr (its IP or DNS
+ * name; data nodes get no name). der: PKI_CERT_MAX bytes. 0 with *der_len, *serial (into der)
+ * and *info, or an error. */
+static int issue_node_cert(struct ctl *c, const struct pki_ca *ca, int role, const char *id,
+			   const uint8_t *pub, const char *addr, int64_t now_ms, uint8_t *der,
+			   size_t *der_len, struct slice *serial, struct pki_cert_info *info)
+{
+	struct pki_ip ip;
+	char host[NODE_ADDR_MAX];
+	uint16_t port;
+	const char *dnsv[1] = {host};
+	size_t nips = 0, ndns = 0;
+	if (role == CLUSTER_ROLE_CONTROL && api_addr_split(addr, host, sizeof host, &port) == 0 &&
+	    host[0]) {
+		if (pki_ip_parse(host, &ip) == 0)
+			nips = 1;
+		else if (pki_dns_name_valid(host))
+			ndns = 1;
+	}
+	struct pki_cert_req cr = {.role = role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL
+								       : PKI_ROLE_DATA,
+				  .id = id,
+				  .pub = pub,
+				  .dns = dnsv,
+				  .ndns = ndns,
+				  .ips = &ip,
+				  .nips = nips,
+				  .lifetime = node_cert_lifetime()};
+	struct buf b;
+	buf_init(&b, der, PKI_CERT_MAX);
+	int rc = pki_cert_issue(ca, &c->rng, &cr, now_ms / 1000, &b);
+	if (rc < 0)
+		return rc;
+	*der_len = b.len;
+	if (node_cert_serial(der, b.len, serial) < 0 || pki_cert_parse(der, b.len, info) < 0)
+		return -ERR_PKI_CERT;
+	return 0;
+}
+
+/* Check cmd, then propose it and answer the request after the commit with the certificate der
+ * (join_answer). Returns what the route handler returns. */
+static int propose_with_cert(struct ctl *c, struct api_resp *resp, const struct cluster_cmd *cmd,
+			     enum ctl_pending_kind kind, const uint8_t *der, size_t der_len,
+			     int role, const char *id)
+{
+	char why[CLUSTER_WHY_MAX];
+	int rc = cluster_cmd_check(cmd, why, sizeof why);
+	if (rc < 0)
+		return api_resp_error(resp, 400, rc, "%s", why);
+	struct api_handle h;
+	struct ctl_pending *p = NULL;
+	int drc = api_resp_defer(resp, &h);
+	rc = ctl_propose(c, cmd, kind, &h, &p);
+	if (rc < 0) {
+		finish_error(c, h, rc,
+			     rc == -ERR_RAFT_NOT_LEADER ? "no leader; retry" : err_str(rc));
+		return drc;
+	}
+	if (!p->cert && !(p->cert = malloc(PKI_CERT_MAX))) {
+		ctl_pending_fail(c, p, -ERR_NOMEM, "out of memory");
+		return drc;
+	}
+	memcpy(p->cert, der, der_len);
+	p->cert_len = der_len;
+	p->role = role;
+	snprintf(p->node_id, sizeof p->node_id, "%.*s", ID_LEN, id);
+	return drc;
+}
+
 static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 {
 	struct ctl *c = arg;
@@ -731,44 +801,18 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 	}
 
 	/* Issue the certificate now; the node exists once NODE_JOIN commits. */
-	struct ctl_pending *p = NULL;
-	struct api_handle h;
 	char id[ID_LEN + 1];
 	uint8_t der[PKI_CERT_MAX];
-	struct buf b;
-	struct pki_ip ip;
-	char host[NODE_ADDR_MAX];
-	uint16_t port;
-	const char *dnsv[1] = {host};
-	size_t nips = 0, ndns = 0;
-	if (role == CLUSTER_ROLE_CONTROL && api_addr_split(adv, host, sizeof host, &port) == 0 &&
-	    host[0]) {
-		if (pki_ip_parse(host, &ip) == 0)
-			nips = 1;
-		else if (pki_dns_name_valid(host))
-			ndns = 1;
-	}
+	size_t der_len;
+	struct slice serial;
+	struct pki_cert_info info;
 	id_generate(&c->rng, id);
-	struct pki_cert_req cr = {.role = role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL
-								       : PKI_ROLE_DATA,
-				  .id = id,
-				  .pub = pub,
-				  .dns = dnsv,
-				  .ndns = ndns,
-				  .ips = &ip,
-				  .nips = nips,
-				  .lifetime = node_cert_lifetime()};
-	buf_init(&b, der, sizeof der);
 	int64_t now = ctl_wall_ms();
-	rc = pki_cert_issue(&ca, &c->rng, &cr, now / 1000, &b);
+	rc = issue_node_cert(c, &ca, role, id, pub, adv, now, der, &der_len, &serial, &info);
 	pki_ca_wipe(&ca);
 	if (rc < 0)
 		return api_resp_error(resp, 500, rc, "cannot issue the node certificate: %s",
 				      err_str(rc));
-	struct slice serial;
-	struct pki_cert_info info;
-	if (node_cert_serial(der, b.len, &serial) < 0 || pki_cert_parse(der, b.len, &info) < 0)
-		return -ERR_PKI_CERT;
 	struct cluster_cmd cmd = {.type = CLUSTER_CMD_NODE_JOIN};
 	cmd.u.join.id = slice_from_cstr(id);
 	cmd.u.join.name = slice_from_cstr(name);
@@ -777,44 +821,32 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 	cmd.u.join.serial = serial;
 	cmd.u.join.cert_not_after = info.not_after * 1000;
 	cmd.u.join.at = now;
-	char why[CLUSTER_WHY_MAX];
-	if ((rc = cluster_cmd_check(&cmd, why, sizeof why)) < 0)
-		return api_resp_error(resp, 400, rc, "%s", why);
-	int drc = api_resp_defer(resp, &h);
-	rc = ctl_propose(c, &cmd, CTL_P_JOIN, &h, &p);
-	if (rc < 0) {
-		finish_error(c, h, rc,
-			     rc == -ERR_RAFT_NOT_LEADER ? "no leader; retry" : err_str(rc));
-		return drc;
-	}
-	if (!p->cert && !(p->cert = malloc(PKI_CERT_MAX))) {
-		ctl_pending_fail(c, p, -ERR_NOMEM, "out of memory");
-		return drc;
-	}
-	memcpy(p->cert, der, b.len);
-	p->cert_len = b.len;
-	p->role = role;
-	snprintf(p->node_id, sizeof p->node_id, "%s", id);
+	int drc = propose_with_cert(c, resp, &cmd, CTL_P_JOIN, der, der_len, role, id);
 	log_info("join accepted, waiting for the commit", "node=%s name=%s role=%s peer=%s", id,
 		 log_q(q, sizeof q, name), role_s, req->peer->addr);
 	return drc;
 }
 
-/* POST /renew {"id","pub"}: a new certificate for a node that still holds a valid one
- * (node_renew.h). A data node asks for itself; a control node asks for itself, or passes a
- * data node's request on to the leader. The leader issues a certificate for the same ID,
- * role and names with the new key, and answers once NODE_CERT has committed (the node table
- * then holds the new serial and the old one is revoked). */
+/* POST /renew {"id","pub","serial"}: a new certificate for a node that still holds a valid
+ * one (node_renew.h). A data node asks for itself; a control node asks for itself, or passes
+ * a data node's request on to the leader. serial (hex) is the certificate the node presents:
+ * the cluster keeps it valid (NODE_CERT keep_serial), so a lost answer never locks the node
+ * out; it must be the node's current or previous one. The leader issues a certificate for the
+ * same ID, role and names with the new key, and answers once NODE_CERT has committed. */
 static int h_renew(struct api_req *req, struct api_resp *resp, void *arg)
 {
 	struct ctl *c = arg;
-	char id[ID_LEN + 2], pub_h[2 * PKI_KEY_PUB_LEN + 1];
-	uint8_t pub[PKI_KEY_PUB_LEN];
+	char id[ID_LEN + 2], pub_h[2 * PKI_KEY_PUB_LEN + 1], ser_h[2 * CLUSTER_SERIAL_MAX + 2];
+	uint8_t pub[PKI_KEY_PUB_LEN], ser[CLUSTER_SERIAL_MAX];
 	const struct json_doc *d = req->json;
 	int ni = json_str_field(d, "id", id, sizeof id);
 	int np = json_str_field(d, "pub", pub_h, sizeof pub_h);
-	if (ni != ID_LEN || np < 0 || node_unhex(pub_h, (size_t)np, pub, sizeof pub) < 0)
-		return api_resp_error(resp, 400, -ERR_INVAL, "want {\"id\",\"pub\"}");
+	int ns = json_str_field(d, "serial", ser_h, sizeof ser_h);
+	size_t ser_len = ns > 0 ? (size_t)ns / 2 : 0;
+	if (ni != ID_LEN || np < 0 || node_unhex(pub_h, (size_t)np, pub, sizeof pub) < 0 ||
+	    ns < 2 || ns % 2 || ser_len > sizeof ser ||
+	    node_unhex(ser_h, (size_t)ns, ser, ser_len) < 0)
+		return api_resp_error(resp, 400, -ERR_INVAL, "want {\"id\",\"pub\",\"serial\"}");
 	if (req->peer->kind != API_PEER_CONTROL && strcmp(req->peer->id, id) != 0)
 		return api_resp_error(resp, 403, -ERR_INVAL,
 				      "a node renews its own certificate only");
@@ -829,6 +861,14 @@ static int h_renew(struct api_req *req, struct api_resp *resp, void *arg)
 		return api_resp_error(resp, 404, rc, "no node %s in this cluster", id);
 	if (rc < 0)
 		return rc;
+	int64_t keep_not_after;
+	if (ser_len == n.serial_len && memcmp(ser, n.serial, ser_len) == 0)
+		keep_not_after = n.cert_not_after;
+	else if (ser_len == n.prev_serial_len && memcmp(ser, n.prev_serial, ser_len) == 0)
+		keep_not_after = n.prev_not_after;
+	else
+		return api_resp_error(resp, 409, -ERR_CLUSTER_STALE,
+				      "serial %s is not a certificate of node %s", ser_h, id);
 	struct store_txn t;
 	struct slice ca_cert, ca_key;
 	static struct pki_ca ca;
@@ -840,71 +880,26 @@ static int h_renew(struct api_req *req, struct api_resp *resp, void *arg)
 	store_txn_abort(&t);
 	if (rc < 0)
 		return rc;
-	/* The same names as at the join: a control node's advertise address. */
-	struct pki_ip ip;
-	char host[NODE_ADDR_MAX];
-	uint16_t port;
-	const char *dnsv[1] = {host};
-	size_t nips = 0, ndns = 0;
-	if (n.role == CLUSTER_ROLE_CONTROL &&
-	    api_addr_split(n.addr, host, sizeof host, &port) == 0 && host[0]) {
-		if (pki_ip_parse(host, &ip) == 0)
-			nips = 1;
-		else if (pki_dns_name_valid(host))
-			ndns = 1;
-	}
-	struct pki_cert_req cr = {.role = n.role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL
-									 : PKI_ROLE_DATA,
-				  .id = id,
-				  .pub = pub,
-				  .dns = dnsv,
-				  .ndns = ndns,
-				  .ips = &ip,
-				  .nips = nips,
-				  .lifetime = node_cert_lifetime()};
 	uint8_t der[PKI_CERT_MAX];
-	struct buf b;
-	buf_init(&b, der, sizeof der);
+	size_t der_len;
+	struct slice serial;
+	struct pki_cert_info info;
 	int64_t now = ctl_wall_ms();
-	rc = pki_cert_issue(&ca, &c->rng, &cr, now / 1000, &b);
+	rc = issue_node_cert(c, &ca, n.role, id, pub, n.addr, now, der, &der_len, &serial, &info);
 	pki_ca_wipe(&ca);
 	if (rc < 0)
 		return api_resp_error(resp, 500, rc, "cannot issue the node certificate: %s",
 				      err_str(rc));
-	struct slice serial;
-	struct pki_cert_info info;
-	if (node_cert_serial(der, b.len, &serial) < 0 || pki_cert_parse(der, b.len, &info) < 0)
-		return -ERR_PKI_CERT;
 	struct cluster_cmd cmd = {.type = CLUSTER_CMD_NODE_CERT};
 	cmd.u.cert.id = slice_from_cstr(id);
-	cmd.u.cert.old_serial = (struct slice){(const char *)n.serial, n.serial_len};
+	cmd.u.cert.keep_serial = (struct slice){(const char *)ser, ser_len};
+	cmd.u.cert.keep_not_after = keep_not_after;
 	cmd.u.cert.serial = serial;
 	cmd.u.cert.cert_not_after = info.not_after * 1000;
-	cmd.u.cert.old_not_after = n.cert_not_after;
 	cmd.u.cert.at = now;
-	char why[CLUSTER_WHY_MAX];
-	if ((rc = cluster_cmd_check(&cmd, why, sizeof why)) < 0)
-		return api_resp_error(resp, 400, rc, "%s", why);
-	struct api_handle h;
-	struct ctl_pending *p = NULL;
-	int drc = api_resp_defer(resp, &h);
-	rc = ctl_propose(c, &cmd, CTL_P_RENEW, &h, &p);
-	if (rc < 0) {
-		finish_error(c, h, rc,
-			     rc == -ERR_RAFT_NOT_LEADER ? "no leader; retry" : err_str(rc));
-		return drc;
-	}
-	if (!p->cert && !(p->cert = malloc(PKI_CERT_MAX))) {
-		ctl_pending_fail(c, p, -ERR_NOMEM, "out of memory");
-		return drc;
-	}
-	memcpy(p->cert, der, b.len);
-	p->cert_len = b.len;
-	p->role = n.role;
-	snprintf(p->node_id, sizeof p->node_id, "%.*s", ID_LEN, id);
 	log_info("certificate renewal accepted, waiting for the commit", "node=%s name=%s peer=%s",
 		 id, n.name, req->peer->addr);
-	return drc;
+	return propose_with_cert(c, resp, &cmd, CTL_P_RENEW, der, der_len, n.role, id);
 }
 
 /* --- Raft and node reports ------------------------------------------------------------ */

@@ -194,10 +194,20 @@ static void renew_ask(struct node_renew *r)
 		renew_fail(r, "cannot make a key");
 		return;
 	}
-	char pub_h[2 * PKI_KEY_PUB_LEN + 1], body[300];
+	/* The serial of the certificate we present: the leader keeps it valid whatever happens
+	 * to its answer (a lost answer must not lock this node out). */
+	static uint8_t der[PKI_CERT_MAX];
+	struct slice serial;
+	int dl = node_pem_cert_der(r->creds.cert, r->creds.cert_len, der, sizeof der);
+	if (dl < 0 || node_cert_serial(der, (size_t)dl, &serial) < 0 || serial.len > 20) {
+		renew_fail(r, "the current certificate does not parse");
+		return;
+	}
+	char pub_h[2 * PKI_KEY_PUB_LEN + 1], ser_h[41], body[360];
 	node_hex(renew_key.pub, sizeof renew_key.pub, pub_h);
-	int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"pub\":\"%s\"}", r->cfg.node_id,
-			 pub_h);
+	node_hex((const uint8_t *)serial.p, serial.len, ser_h);
+	int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"pub\":\"%s\",\"serial\":\"%s\"}",
+			 r->cfg.node_id, pub_h, ser_h);
 	if ((rc = node_link_set_addr(&r->link, addr, NULL)) < 0 ||
 	    (rc = node_link_request(&r->link, "POST", "/renew",
 				    "Content-Type: application/json\r\n", body, (size_t)n)) < 0) {

@@ -8,11 +8,13 @@
  *   lifetime (counted from issue, the backdating of notBefore left out), so the nodes of one
  *   cluster do not all ask at once:
  *     1. a fresh P-256 key;
- *     2. POST /renew {"id": node ID, "pub": hex} to a control node over mutual TLS with the
- *        current certificate (a data node: its control nodes in turn; a control node: the
- *        leader). The leader issues a certificate for the same node ID, role and names, and
- *        answers once the cluster has recorded it (NODE_CERT through Raft: the node table
- *        holds the new serial, and the old serial is revoked);
+ *     2. POST /renew {"id": node ID, "pub": hex, "serial": hex of the certificate presented}
+ *        to a control node over mutual TLS with the current certificate (a data node: its
+ *        control nodes in turn; a control node: the leader). The leader issues a certificate
+ *        for the same node ID, role and names, and answers once the cluster has recorded it
+ *        (NODE_CERT through Raft: the node table holds the new certificate and, as the
+ *        previous one, the one presented; any other is revoked). The presented certificate
+ *        stays valid, so an answer lost after the commit only means asking again;
  *     3. the answer is checked: it parses, carries the new key, names this node and role,
  *        and verifies against the cluster CA now;
  *     4. node_creds_replace (crash-safe) writes it to the state directory;

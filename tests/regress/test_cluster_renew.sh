@@ -6,8 +6,9 @@
 # work after the first certificates' notAfter has passed: all nodes READY, a deploy reaches
 # the data node, and a data node and a control node restarted (so they connect with what is
 # on disk) are accepted again. Also: the certificate on disk changed (another serial, another
-# key), no renewal was left half-written, and the old certificate is refused at once (its
-# serial is revoked by the NODE_CERT command that recorded the new one).
+# key), no renewal was left half-written, the certificate a node presented to renew stays
+# valid after the renewal (so a lost answer can be asked again) until the next one, and
+# rm-node revokes both the node's current and previous certificates.
 . "$(dirname "$0")/lib.sh"
 
 T="$BIN/traefikee"
@@ -82,20 +83,21 @@ for f in s0 s1 d1; do
   check "$f: no renewal left half-written (renew.pem gone)" [ ! -e "$D/$f/renew.pem" ]
 done
 
-# The old certificate of the data node is refused now (revoked), before it expires.
+# Right after its renewal the data node's previous certificate still works (the cluster keeps
+# the presented one valid, so a lost answer can be asked again); the new one works too.
 status_with() { # CERT KEY: HTTP status of GET /status on control node 0's --listen
   curl -s --max-time 5 -o /dev/null -w '%{http_code}' --cacert "$D/s0/ca.crt" --cert "$1" --key "$2" \
     "https://127.0.0.1:$((BASE + 10))/status"
 }
 OLD=$(status_with "$D/d1.old.crt" "$D/d1.old.key")
-NOW=$(date +%s)
-if [ "$NOW" -lt "$(not_after "$D/d1.old.crt")" ]; then
-  check "the data node's old certificate, not yet expired, is refused: revoked (got '$OLD')" [ "$OLD" != 200 ]
+if [ "$(date +%s)" -lt "$(not_after "$D/d1.old.crt")" ]; then
+  check "the data node's previous certificate is still accepted after the renewal (got $OLD)" [ "$OLD" = 200 ]
 else
-  ok "the data node's old certificate is refused (expired before it could be tried: got '$OLD')"
+  ok "the data node's previous certificate expired before it could be tried (got '$OLD')"
 fi
 NEW=$(status_with "$D/d1/node.crt" "$D/d1/node.key")
 check "its new certificate is accepted (got $NEW)" [ "$NEW" = 200 ]
+cp "$D/d1/node.crt" "$D/d1.new1.crt"; cp "$D/d1/node.key" "$D/d1.new1.key"
 
 # Past the first certificates' notAfter: the cluster still works.
 while [ "$(date +%s)" -le $((issued + 3)) ]; do sleep 1; done
@@ -121,4 +123,28 @@ check "control node 1 restarted with its renewed certificate rejoins Raft" wait_
 check "... and every node is READY" wait_for 20 has_n 0 "READY" 3
 run "$T" list-nodes --traefikeesocket="$D/s1.sock"
 check "list-nodes answers on the restarted control node" [ "$RC" -eq 0 ]
+
+# rm-node revokes both certificates the node table holds for the node. Once the data node has
+# renewed a second time, the table holds its third certificate and, as the previous one, the
+# second (new1), which is still within its validity.
+d1_renewals() { cat "$D/d1.log" "$D/d1.log.2" | grep -c "node certificate renewed"; }
+twice() { [ "$(d1_renewals)" -ge 2 ]; }
+check "the data node renews a second time" wait_for 60 twice
+cp "$D/d1/node.crt" "$D/d1.cur.crt"; cp "$D/d1/node.key" "$D/d1.cur.key"
+check "... its current certificate is another one again" \
+  [ "$(serial "$D/d1.cur.crt")" != "$(serial "$D/d1.new1.crt")" ]
+kill -TERM "$DN"
+wait_for 15 gone "$DN"
+P1=$(status_with "$D/d1.new1.crt" "$D/d1.new1.key"); P2=$(status_with "$D/d1.cur.crt" "$D/d1.cur.key")
+check "before the removal both the previous and the current certificate are accepted ($P1 $P2)" \
+  [ "$P1$P2" = 200200 ]
+down() { nodes 0 | grep data-node-1 | grep -q DOWN; }
+wait_for 20 down
+run "$T" rm-node --traefikeesocket="$D/s0.sock" data-node-1
+check "rm-node of the stopped data node exits 0" [ "$RC" -eq 0 ]
+refused() { [ "$(status_with "$1" "$2")" != 200 ]; }
+check "after rm-node its current certificate is refused" wait_for 10 refused "$D/d1.cur.crt" "$D/d1.cur.key"
+LEFT=$(($(not_after "$D/d1.new1.crt") - $(date +%s)))
+check "... and its previous one, $LEFT s before it would expire, too" \
+  wait_for 10 refused "$D/d1.new1.crt" "$D/d1.new1.key"
 finish

@@ -229,6 +229,25 @@ int node_web_metrics_text(struct buf *b, const struct node_web_cp *cp)
 	rc = rc ? rc
 		: gauge(b, "traefikee_start_time_seconds", "Unix time this node started.", "gauge",
 			(unsigned long long)(cp->started_at > 0 ? cp->started_at : 0));
+	rc = rc ? rc
+		: gauge(b, "traefikee_cluster_certificate_expiry_earliest_seconds",
+			"Unix time of the soonest notAfter among the current certificates of the "
+			"cluster's nodes (renewed at 50-80 % of their lifetime: alert well before "
+			"it).",
+			"gauge",
+			(unsigned long long)(cp->cert_earliest > 0 ? cp->cert_earliest : 0));
+	rc = rc ? rc
+		: gauge(b, "traefikee_certificate_expiry_seconds",
+			"Unix time this node's certificate expires.", "gauge",
+			(unsigned long long)(cp->cert_own > 0 ? cp->cert_own : 0));
+	rc = rc ? rc
+		: gauge(b, "traefikee_certificate_renewals_total",
+			"Certificates this node renewed since it started.", "counter",
+			cp->cert_renewals);
+	rc = rc ? rc
+		: gauge(b, "traefikee_certificate_renewal_failures_total",
+			"Failed renewal attempts of this node since it started.", "counter",
+			cp->cert_renew_failures);
 	return rc;
 }
 
@@ -410,6 +429,7 @@ struct web_nodes_ctx {
 	struct json_writer *w;
 	const char *leader;
 	uint32_t (*count)[2];
+	int64_t *cert_earliest; /* with count: the soonest certificate notAfter (Unix s) */
 };
 
 static int web_node_cb(void *arg, const struct cluster_node *n)
@@ -419,6 +439,9 @@ static int web_node_cb(void *arg, const struct cluster_node *n)
 		int r = n->role == CLUSTER_ROLE_CONTROL ? 0 : 1;
 		int s = n->status == CLUSTER_STATUS_READY ? 0 : 1;
 		x->count[r][s]++;
+		int64_t na = n->cert_not_after / 1000;
+		if (na > 0 && (*x->cert_earliest == 0 || na < *x->cert_earliest))
+			*x->cert_earliest = na;
 		return 0;
 	}
 	struct json_writer *w = x->w;
@@ -428,6 +451,8 @@ static int web_node_cb(void *arg, const struct cluster_node *n)
 	json_w_int(w, n->joined_at / 1000);
 	json_w_key(w, "statusAt");
 	json_w_int(w, n->status_at / 1000);
+	json_w_key(w, "certNotAfter");
+	json_w_int(w, n->cert_not_after / 1000);
 	json_w_obj_end(w);
 	return json_w_error(w);
 }
@@ -460,7 +485,7 @@ static int web_nodes(struct api_req *req, struct api_resp *resp, void *arg)
 	json_w_str(w, lid);
 	json_w_key(w, "nodes");
 	json_w_arr_begin(w);
-	struct web_nodes_ctx x = {w, lid, NULL};
+	struct web_nodes_ctx x = {w, lid, NULL, NULL};
 	rc = cluster_sm_nodes_each(&c->sm, &t, web_node_cb, &x);
 	store_txn_abort(&t);
 	if (rc < 0)
@@ -619,10 +644,13 @@ static int web_metrics(struct api_req *req, struct api_resp *resp, void *arg)
 	cp.started_at = c->web->started_ms / 1000;
 	struct store_txn t;
 	if (store_txn_begin(&c->store, &t, STORE_TXN_READ) == 0) {
-		struct web_nodes_ctx x = {NULL, "", cp.nodes};
+		struct web_nodes_ctx x = {NULL, "", cp.nodes, &cp.cert_earliest};
 		cluster_sm_nodes_each(&c->sm, &t, web_node_cb, &x);
 		store_txn_abort(&t);
 	}
+	cp.cert_own = c->renew.not_after;
+	cp.cert_renewals = c->renew.renewals;
+	cp.cert_renew_failures = c->renew.failures;
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	int rc = node_web_metrics_text(&resp->body, &cp);
 	return rc < 0 ? -ERR_API_RESP_TOO_LARGE : API_DONE;

@@ -55,6 +55,9 @@ struct node_web_cp {
 	uint64_t api_requests;      /* API requests served, all listeners */
 	uint64_t api_status[6];     /* responses by class, index status / 100 */
 	int64_t started_at;         /* Unix s */
+	int64_t cert_earliest; /* Unix s: the soonest notAfter of a node's certificate, 0 none */
+	int64_t cert_own;      /* Unix s: this node's certificate's notAfter */
+	uint64_t cert_renewals, cert_renew_failures; /* this node's, since it started */
 };
 /* Prometheus text (version 0.0.4). 0 or -ERR_BUF_FULL. */
 int node_web_metrics_text(struct buf *b, const struct node_web_cp *cp);

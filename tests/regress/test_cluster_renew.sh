@@ -35,7 +35,7 @@ UB=$(upstream_port b) || { not_ok "upstream b starts"; finish; }
 
 T0=$(date +%s)
 # shellcheck disable=SC2046
-spawn "$T" bootstrap --licensekey=K "${TIMING[@]}" $(flags 0 control-node-0) --mtlscertsoutputdir="$D/creds" >"$D/c0.log" 2>&1
+spawn "$T" bootstrap --licensekey=K --api "${TIMING[@]}" $(flags 0 control-node-0) --mtlscertsoutputdir="$D/creds" >"$D/c0.log" 2>&1
 wait_for 20 has_n 0 "(Current Leader)" 1 || { not_ok "bootstrap leads"; finish; }
 CONTROL_NODE_TOKEN=$("$T" env --traefikeesocket="$D/s0.sock" | grep 'CONTROL_NODE_TOKEN' | cut -d '"' -f2)
 export DATA_NODE_TOKEN
@@ -82,6 +82,17 @@ for f in s0 s1 d1; do
   check "$f: ... and another key" bash -c '! cmp -s "$0" "$1"' "$D/$f.old.key" "$D/$f/node.key"
   check "$f: no renewal left half-written (renew.pem gone)" [ ! -e "$D/$f/renew.pem" ]
 done
+
+# The control plane's /metrics (--api; read here through the local socket) says when
+# certificates expire and counts renewals.
+cm() { curl -s --max-time 2 --unix-socket "$D/s0.sock" http://node/metrics | awk -v k="$1" '$1 == k {print $2}'; }
+EARLIEST=$(cm traefikee_cluster_certificate_expiry_earliest_seconds)
+check "control /metrics: the earliest node certificate expiry is a future time within 60 s ($EARLIEST)" \
+  bash -c '[ "${0:-0}" -gt "$(date +%s)" ] && [ "$0" -le $(($(date +%s) + 61)) ]' "$EARLIEST"
+check "control /metrics: control node 0 counts its renewal ($(cm traefikee_certificate_renewals_total))" \
+  [ "$(cm traefikee_certificate_renewals_total)" -ge 1 ]
+check "control /metrics: this node's own expiry is its node.crt's ($(cm traefikee_certificate_expiry_seconds))" \
+  [ "$(cm traefikee_certificate_expiry_seconds)" = "$(not_after "$D/s0/node.crt")" ]
 
 # Right after its renewal the data node's previous certificate still works (the cluster keeps
 # the presented one valid, so a lost answer can be asked again); the new one works too.

@@ -161,6 +161,10 @@ static void metrics_text(void)
 	cp.routing_changes = 4;
 	cp.routing_changed_at = 1700000000;
 	cp.api_status[2] = 17;
+	cp.cert_earliest = 1800000000;
+	cp.cert_own = 1800000100;
+	cp.cert_renewals = 2;
+	cp.cert_renew_failures = 1;
 	static char text[8192];
 	struct buf b;
 	buf_init(&b, text, sizeof text - 1);
@@ -176,6 +180,13 @@ static void metrics_text(void)
 	CHECK(strstr(text, "\ntraefik_config_last_reload_success 1700000000\n") != NULL);
 	CHECK(strstr(text, "\ntraefikee_api_responses_total{class=\"2xx\"} 17\n") != NULL);
 	CHECK(strstr(text, "# TYPE traefik_config_reloads_total counter\n") != NULL);
+	CHECK(strstr(text,
+		     "\ntraefikee_cluster_certificate_expiry_earliest_seconds 1800000000\n") !=
+	      NULL);
+	CHECK(strstr(text, "\ntraefikee_certificate_expiry_seconds 1800000100\n") != NULL);
+	CHECK(strstr(text, "\ntraefikee_certificate_renewals_total 2\n") != NULL);
+	CHECK(strstr(text, "\ntraefikee_certificate_renewal_failures_total 1\n") != NULL);
+	CHECK(strstr(text, "# TYPE traefikee_certificate_renewals_total counter\n") != NULL);
 	/* every line is a comment or "name[{labels}] value" */
 	for (char *l = text; *l; l = strchr(l, '\n') + 1) {
 		CHECK(*l == '#' || (*l >= 'a' && *l <= 'z'));

@@ -175,6 +175,7 @@ check "after the load, 20 new connections are all answered by b" wait_for 20 all
 
 # A worker killed outright is started again, on the current document.
 VICTIM=$(workers | head -n 1)
+WSET=" $(workers | tr '\n' ' ')"
 N_BEFORE=$(grep -c 'routing document applied.*file=' "$D/d1.log")
 kill -KILL "$VICTIM"
 restarted() { two_workers && ! workers | grep -qx "$VICTIM"; }
@@ -182,6 +183,17 @@ check "a worker killed with SIGKILL is replaced (was $VICTIM)" wait_for 10 resta
 check "... the master logged it" file_has "$D/d1.log" "worker ended; starting another"
 check "... the new worker applied the current document" wait_for 10 applied $((N_BEFORE + 1))
 check "... and 40 new connections are all answered by b" all_to b 40
+check "... its restart was 1 s after the death (a first death)" \
+  file_has "$D/d1.log" "restart_in_ms=1000"
+# The new worker (the one not there before) killed within 10 s of its start: the restart
+# backs off (2 s).
+VICTIM=""
+for w in $(workers); do case $WSET in *" $w "*) ;; *) VICTIM=$w ;; esac; done
+kill -KILL "$VICTIM"
+check "a worker that dies again soon after its start is restarted 2 s later (back-off)" \
+  wait_for 5 file_has "$D/d1.log" "restart_in_ms=2000"
+check "... and it comes back" wait_for 10 restarted
+check "... serving b" wait_for 10 all_to b 10
 
 # An invalid document never reaches the workers.
 N_APPLIED=$(grep -c 'routing document applied.*file=' "$D/d1.log")

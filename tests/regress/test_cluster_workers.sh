@@ -195,6 +195,28 @@ check "a worker that dies again soon after its start is restarted 2 s later (bac
 check "... and it comes back" wait_for 10 restarted
 check "... serving b" wait_for 10 all_to b 10
 
+# A document the workers cannot apply yet (a second entry point on a port another program
+# holds) is retried by each worker until it can: once the port is free it applies with no new
+# deploy, and the new entry point serves.
+EP2PORT=$((BASE + 82))
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(60)' "$EP2PORT" &
+BLOCKER=$!
+REGRESS_PIDS+=("$BLOCKER")
+sleep 0.3
+N_RETRY=$(grep -c 'refused for now.*retrying' "$D/d1.log")
+run "$T" deploy --traefikeesocket="$D/s0.sock" --entryPoints="Name:http Address:$EP" \
+  --entryPoints="Name:alt Address:127.0.0.1:$EP2PORT" --defaultentrypoints=http,alt \
+  --file.filename="$D/routes.toml" --providersthrottleduration=0s
+retrying() { [ "$(grep -c 'refused for now.*retrying' "$D/d1.log")" -ge $((N_RETRY + 2)) ]; }
+check "with the port held elsewhere, both workers refuse the document for now and retry" wait_for 10 retrying
+check "... the running document still serves b" all_to b 10
+kill "$BLOCKER"; wait "$BLOCKER" 2>/dev/null
+alt_serves() { curl -s --max-time 2 -H "Host: a.test" "http://127.0.0.1:$EP2PORT/" | grep -q '"server": "b"'; }
+check "once the port is free, the workers apply it on their own and the new entry point serves" \
+  wait_for 15 alt_serves
+
 # An invalid document never reaches the workers.
 N_APPLIED=$(grep -c 'routing document applied.*file=' "$D/d1.log")
 cat >"$D/routes.toml" <<EOF

@@ -110,6 +110,34 @@ NEW=$(status_with "$D/d1/node.crt" "$D/d1/node.key")
 check "its new certificate is accepted (got $NEW)" [ "$NEW" = 200 ]
 cp "$D/d1/node.crt" "$D/d1.new1.crt"; cp "$D/d1/node.key" "$D/d1.new1.key"
 
+# POST /renew refuses what it must, with the data node's own (valid) certificate.
+renew_req() { # BODY: "STATUS BODY" of POST /renew on control node 0's --listen
+  curl -s --max-time 5 -o "$D/renew.body" -w '%{http_code}' --cacert "$D/s0/ca.crt" \
+    --cert "$D/d1/node.crt" --key "$D/d1/node.key" -H 'Content-Type: application/json' \
+    -X POST --data "$1" "https://127.0.0.1:$((BASE + 10))/renew"
+  printf ' %s' "$(cat "$D/renew.body")"
+}
+cn() { openssl x509 -in "$1" -noout -subject -nameopt multiline | sed -n 's/ *commonName *= *//p'; }
+D1ID=$(cn "$D/d1/node.crt"); C0ID=$(cn "$D/s0/node.crt")
+PUB=$(python3 -c 'import subprocess
+der = subprocess.run(["openssl", "ec", "-in", "/dev/stdin", "-pubout", "-outform", "DER"],
+                     input=subprocess.run(["openssl", "ecparam", "-genkey", "-name", "prime256v1"],
+                                          capture_output=True).stdout, capture_output=True).stdout
+print(der[-65:].hex())')
+R=$(renew_req '{"id":"x"}')
+check "/renew without pub and serial: 400 (got ${R%% *})" has "$R" '400 '
+R=$(renew_req "{\"id\":\"$C0ID\",\"pub\":\"$PUB\",\"serial\":\"0102\"}")
+check "/renew by a data node for another node: 403 (got ${R%% *})" \
+  bash -c '[ "${0%% *}" = 403 ] && printf "%s" "$0" | grep -q "its own certificate only"' "$R"
+R=$(renew_req "{\"id\":\"$D1ID\",\"pub\":\"$(printf '%0130d' 0)\",\"serial\":\"0102\"}")
+check "/renew with a public key that is not a P-256 point: 400 (got ${R%% *})" \
+  bash -c '[ "${0%% *}" = 400 ] && printf "%s" "$0" | grep -q "P-256"' "$R"
+R=$(renew_req "{\"id\":\"$D1ID\",\"pub\":\"$PUB\",\"serial\":\"0102\"}")
+check "/renew naming a serial that is neither of the node's certificates: 409 (got ${R%% *})" \
+  bash -c '[ "${0%% *}" = 409 ] && printf "%s" "$0" | grep -q "is not a certificate of node"' "$R"
+AFTER=$(status_with "$D/d1/node.crt" "$D/d1/node.key")
+check "... and after them the data node's certificate is still accepted (got $AFTER)" [ "$AFTER" = 200 ]
+
 # Past the first certificates' notAfter: the cluster still works.
 while [ "$(date +%s)" -le $((issued + 3)) ]; do sleep 1; done
 ok "the first certificates have expired ($(($(date +%s) - issued)) s ago)"

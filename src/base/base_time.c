@@ -60,3 +60,10 @@ void time_format_rfc3339(int64_t wall_ms, char out[TIME_RFC3339_LEN + 1])
 	snprintf(out, TIME_RFC3339_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", c.year, c.month,
 		 c.day, c.hour, c.min, c.sec, (int)ms);
 }
+
+uint64_t time_backoff_next(uint64_t cur, uint64_t first, uint64_t max)
+{
+	if (!cur)
+		return first < max ? first : max;
+	return cur >= max / 2 ? max : cur * 2;
+}

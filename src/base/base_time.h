@@ -16,6 +16,11 @@ uint64_t time_mono_ms(void);
 /* CLOCK_REALTIME in milliseconds since the Unix epoch: for logs, certificates, backup names. */
 int64_t time_wall_ms(void);
 
+/* Exponential back-off without jitter: `first` when cur is 0 (no delay yet), else cur doubled,
+ * never above max (nor past it on overflow). The retry loops of the worker master, the
+ * workers' reloads and the certificate renewer step their delays with it. */
+uint64_t time_backoff_next(uint64_t cur, uint64_t first, uint64_t max);
+
 /* "2026-11-26T22:24:45.123Z" (24 chars + NUL); out must hold TIME_RFC3339_LEN + 1. */
 #define TIME_RFC3339_LEN 24
 void time_format_rfc3339(int64_t wall_ms, char out[TIME_RFC3339_LEN + 1]);

@@ -164,9 +164,8 @@ static void renew_fail(struct node_renew *r, const char *why)
 	r->busy = false;
 	r->failures++;
 	r->attempt++;
-	r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : RENEW_RETRY_FIRST_MS;
-	if (r->backoff_ms > RENEW_RETRY_MAX_MS)
-		r->backoff_ms = RENEW_RETRY_MAX_MS;
+	r->backoff_ms = (uint32_t)time_backoff_next(r->backoff_ms, RENEW_RETRY_FIRST_MS,
+						    RENEW_RETRY_MAX_MS);
 	char b[TIME_RFC3339_LEN + 1], q[300];
 	fmt_time(r->not_after, b);
 	if (now_s() >= r->not_after)

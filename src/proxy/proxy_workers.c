@@ -17,6 +17,7 @@
 #include "base/base_err.h"
 #include "base/base_log.h"
 #include "base/base_rand.h"
+#include "base/base_time.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_monitor.h"
@@ -126,9 +127,8 @@ static int pw_reload(struct pw_worker *w, bool first)
 		char q[320];
 		bool again = transient(rc);
 		if (again) {
-			w->retry_ms = w->retry_ms ? w->retry_ms * 2 : PW_RETRY_FIRST_MS;
-			if (w->retry_ms > PW_RETRY_MAX_MS)
-				w->retry_ms = PW_RETRY_MAX_MS;
+			w->retry_ms = (uint32_t)time_backoff_next(w->retry_ms, PW_RETRY_FIRST_MS,
+								  PW_RETRY_MAX_MS);
 			loop_timer_add(&w->loop, w->retry_ms, pw_retry_cb, w, &w->retry);
 		} else {
 			w->retry_ms = 0;
@@ -390,7 +390,8 @@ static void pw_restart_cb(struct loop *l, void *arg)
 	if (w->stopping || s->pid)
 		return;
 	if (pw_spawn(w, s->i) < 0) { /* fork failed: try again later */
-		s->backoff = s->backoff * 2 > PW_RETRY_MAX_MS ? PW_RETRY_MAX_MS : s->backoff * 2;
+		s->backoff =
+			(uint32_t)time_backoff_next(s->backoff, PW_RETRY_FIRST_MS, PW_RETRY_MAX_MS);
 		loop_timer_add(w->cfg.loop, s->backoff, pw_restart_cb, s, &s->restart);
 	}
 }
@@ -418,10 +419,10 @@ static void pw_child(struct loop *l, pid_t pid, int status, void *arg)
 		if (w->stopping)
 			break;
 		uint64_t lived = loop_now_ms(l) - s->started;
-		if (lived >= PW_STABLE_MS || !s->backoff)
-			s->backoff = PW_RETRY_FIRST_MS;
-		else if ((s->backoff *= 2) > PW_RETRY_MAX_MS)
-			s->backoff = PW_RETRY_MAX_MS;
+		if (lived >= PW_STABLE_MS)
+			s->backoff = 0;
+		s->backoff =
+			(uint32_t)time_backoff_next(s->backoff, PW_RETRY_FIRST_MS, PW_RETRY_MAX_MS);
 		log_error("worker ended; starting another",
 			  "worker=%u pid=%d status=%d "
 			  "lived_ms=%llu restart_in_ms=%u",

@@ -129,5 +129,30 @@ static void log_lines(void)
 	CHECK_EQ_STR(log_q(q, sizeof q, ""), "\"\"");
 }
 
+/* The back-off every retry loop steps with: the first delay, doubling, held at the cap
+ * (the worker master's and workers' 1 s .. 30 s, the renewer's 10 s .. 10 min). */
+static void backoff_steps_and_caps(void)
+{
+	const uint64_t workers[] = {1000, 2000, 4000, 8000, 16000, 30000, 30000};
+	uint64_t d = 0;
+	for (size_t i = 0; i < sizeof workers / sizeof workers[0]; i++) {
+		d = time_backoff_next(d, 1000, 30000);
+		CHECK_EQ_INT(d, workers[i]);
+	}
+	const uint64_t renew[] = {10000, 20000, 40000, 80000, 160000, 320000, 600000, 600000};
+	d = 0;
+	for (size_t i = 0; i < sizeof renew / sizeof renew[0]; i++) {
+		d = time_backoff_next(d, 10000, 600000);
+		CHECK_EQ_INT(d, renew[i]);
+	}
+	/* Exactly half the cap doubles onto it; the cap never wraps or grows. */
+	CHECK_EQ_INT(time_backoff_next(15000, 1000, 30000), 30000);
+	CHECK_EQ_INT(time_backoff_next(14999, 1000, 30000), 29998);
+	CHECK(time_backoff_next(UINT64_MAX - 1, 1, UINT64_MAX) == UINT64_MAX);
+	CHECK(time_backoff_next(UINT64_MAX / 2 + 1, 1, UINT64_MAX) == UINT64_MAX);
+	/* A first delay above the cap is held to it. */
+	CHECK_EQ_INT(time_backoff_next(0, 50, 20), 20);
+}
+
 TEST_MAIN(id_known_values, id_valid_edges, id_generate_distinct, rand_seeded_is_reproducible,
-	  time_civil_dates, log_lines)
+	  time_civil_dates, log_lines, backoff_steps_and_caps)

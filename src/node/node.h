@@ -58,6 +58,13 @@ bool node_arg_given(const struct node_args *a, const char *name);
 bool node_arg_bool(const struct node_args *a, const char *name);
 long long node_arg_int(const struct node_args *a, const char *name, long long def);
 
+/* node_configfile.c: `deploy --configfile=<toml>`. Without --configfile, *out = *in. Else the
+ * file's settings as deploy flags followed by in's (a flag given on the command line wins; an
+ * --entryPoints replaces the file's entry point of that name; a provider on the command line
+ * replaces the file's). 0, or -ERR_INVAL with a sentence in err naming the file and the key.
+ * out points into static storage until the next call. */
+int node_configfile_merge(const struct node_args *in, struct node_args *out, char *err, size_t cap);
+
 /* traefikee */
 int node_cmd_bootstrap(const struct node_args *a);
 int node_cmd_start_control(const struct node_args *a);

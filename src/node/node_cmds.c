@@ -485,10 +485,6 @@ static int deploy_build(const struct node_args *a, struct buf *out)
 {
 	struct json_writer w;
 	char err[300];
-	if (node_arg_given(a, "configfile"))
-		return fail(a, 2,
-			    "--configfile is not supported yet: give the configuration as "
-			    "flags (--entryPoints, --defaultentrypoints, a provider)");
 	json_w_init(&w, out);
 	json_w_obj_begin(&w);
 	json_w_key(&w, "entryPoints");
@@ -585,11 +581,16 @@ static int deploy_build(const struct node_args *a, struct buf *out)
 	return 0;
 }
 
-int node_cmd_deploy(const struct node_args *a)
+int node_cmd_deploy(const struct node_args *given)
 {
 	static char body[300 << 10];
 	struct buf b;
 	struct api_result res;
+	struct node_args merged;
+	char err[512];
+	if (node_configfile_merge(given, &merged, err, sizeof err) < 0)
+		return fail(given, 2, "%s", err);
+	const struct node_args *a = &merged;
 	buf_init(&b, body, sizeof body);
 	int rc = deploy_build(a, &b);
 	if (rc || (rc = client_open(a)) || (rc = call(a, "POST", "/deploy", body, &res)))

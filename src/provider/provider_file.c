@@ -339,6 +339,7 @@ struct toml {
 	size_t kused, kcap;
 	struct provider_diag *d;
 	int err;
+	bool tables; /* also a "path/" key (empty value) for each [table] header */
 	struct tseg table[TOML_PATH_MAX]; /* current table path (array indices included) */
 	size_t ntable;
 	struct {
@@ -611,9 +612,9 @@ static bool seg_is(struct tseg s, const char *lit)
  * (circuitBreaker, entryPoints...) are still fields. */
 static bool seg_is_name(const struct tseg *path, size_t i)
 {
-	if (i == 1)
+	if (i == 1) /* and a static configuration's entry point names */
 		return seg_is(path[0], "frontends") || seg_is(path[0], "backends") ||
-		       seg_is(path[0], "tls");
+		       seg_is(path[0], "tls") || seg_is(path[0], "entrypoints");
 	if (i == 3) /* frontends/<f>/routes/<r>, …/errors/<e>, backends/<b>/servers/<s> */
 		return seg_is(path[2], "routes") || seg_is(path[2], "servers") ||
 		       seg_is(path[2], "errors");
@@ -836,6 +837,19 @@ static void t_table(struct toml *t)
 			t->ntable++;
 		}
 	}
+	if (t->tables && !aot) {
+		struct slice key;
+		char *k;
+		if (!t_path_key(t, t->table, t->ntable, &key) || !(k = t_alloc(t, key.len + 1)))
+			return;
+		memcpy(k, key.p, key.len);
+		k[key.len] = '/';
+		if (t->n == t->max) {
+			t->err = -ERR_PROVIDER_TOO_MANY_KEYS;
+			return;
+		}
+		t->kv[t->n++] = (struct provider_kv){{k, key.len + 1}, {"", 0}};
+	}
 	/* In a file a [….loadBalancer.stickiness] table turns stickiness on (in KV it takes the
 	 * key loadbalancer/stickiness = true): say so in KV terms. */
 	if (!aot && n >= 2 && seg_is(seg[n - 1], "stickiness") &&
@@ -843,11 +857,17 @@ static void t_table(struct toml *t)
 		t_add(t, t->table, t->ntable, SLICE_LIT("true"));
 }
 
-int provider_file_toml(struct slice text, struct provider_kv *kv, size_t max, char *kbuf,
-		       size_t kcap, struct provider_diag *d)
+static int toml_parse(struct slice text, struct provider_kv *kv, size_t max, char *kbuf,
+		      size_t kcap, struct provider_diag *d, bool tables)
 {
-	struct toml t = {
-		.text = text, .line = 1, .kv = kv, .max = max, .kbuf = kbuf, .kcap = kcap, .d = d};
+	struct toml t = {.text = text,
+			 .line = 1,
+			 .kv = kv,
+			 .max = max,
+			 .kbuf = kbuf,
+			 .kcap = kcap,
+			 .d = d,
+			 .tables = tables};
 	while (!t.err) {
 		t_ws(&t);
 		int c = t_peek(&t);
@@ -870,6 +890,18 @@ int provider_file_toml(struct slice text, struct provider_kv *kv, size_t max, ch
 	if (t.err)
 		return t.err;
 	return (int)t.n;
+}
+
+int provider_file_toml(struct slice text, struct provider_kv *kv, size_t max, char *kbuf,
+		       size_t kcap, struct provider_diag *d)
+{
+	return toml_parse(text, kv, max, kbuf, kcap, d, false);
+}
+
+int provider_file_toml_static(struct slice text, struct provider_kv *kv, size_t max, char *kbuf,
+			      size_t kcap, struct provider_diag *d)
+{
+	return toml_parse(text, kv, max, kbuf, kcap, d, true);
 }
 
 /* The watcher --------------------------------------------------------------------------- */

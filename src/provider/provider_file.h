@@ -84,4 +84,11 @@ int provider_file_json(struct slice text, json_tok *toks, size_t ntoks, char *sc
 int provider_file_toml(struct slice text, struct provider_kv *kv, size_t max, char *kbuf,
 		       size_t kcap, struct provider_diag *d);
 
+/* The same for a Traefik v1 static configuration (`deploy --configfile`): entry point names
+ * (entryPoints.<name>) keep their case, and every [table] header also gives a key ending in
+ * '/' with an empty value ("file/", "entrypoints/https/tls/"), so an empty table such as
+ * [file] or [entryPoints.https.tls] is seen. */
+int provider_file_toml_static(struct slice text, struct provider_kv *kv, size_t max, char *kbuf,
+			      size_t kcap, struct provider_diag *d);
+
 #endif

@@ -1254,12 +1254,60 @@ static bool pat_match(const char *pat, struct slice k)
 	return false;
 }
 
+/* Roots of a Traefik v1 static configuration: a traefik.toml read by the file provider (its
+ * [file] section without a filename, `deploy --configfile`) holds them beside its frontends
+ * and backends. They are the deploy's business, not the routing document's: skipped quietly. */
+static const char *const static_roots[] = {
+	"entrypoints",
+	"defaultentrypoints",
+	"file",
+	"consul",
+	"etcd",
+	"providersthrottleduration",
+	"insecureskipverify",
+	"rootcas",
+	"loglevel",
+	"debug",
+	"checknewversion",
+	"sendanonymoususage",
+	"gracetimeout",
+	"maxidleconnsperhost",
+	"idletimeout",
+	"allowminweightzero",
+	"keeptrailingslash",
+	"traefiklog",
+	"accesslog",
+	"api",
+	"ping",
+	"metrics",
+	"rest",
+	"retry",
+	"healthcheck",
+	"respondingtimeouts",
+	"forwardingtimeouts",
+	"lifecycle",
+	"web",
+	"tracing",
+	"hostresolver",
+};
+
+static bool static_root(struct slice k)
+{
+	struct slice rest, first = slice_cut(k, '/', &rest);
+	for (size_t j = 0; j < NF(static_roots); j++)
+		if (slice_eq_cstr(first, static_roots[j]))
+			return true;
+	return false;
+}
+
 static void check_unknown(struct kvx *x)
 {
 	for (size_t i = 0; i < x->n; i++) {
 		struct slice k = x->kv[i].key;
 		if (k.len && k.p[k.len - 1] == '/')
 			continue; /* directory marker (Consul) */
+		if (static_root(k))
+			continue;
 		/* an intermediate key that has children is a directory too (etcd, file trees) */
 		if (i + 1 < x->n && x->kv[i + 1].key.len > k.len &&
 		    slice_starts_with(x->kv[i + 1].key, k) && x->kv[i + 1].key.p[k.len] == '/' &&

@@ -370,4 +370,51 @@ fi
 check "the control node reports no unknown key from either provider" \
   bash -c '! grep -qi "unknown key" "$0"' "$D/c0.log"
 features consul 2
+
+# The same entry points and routes from one Traefik v1 static configuration file: `deploy
+# --configfile` turns its [entryPoints] into the flags above and, as its [file] section names no
+# file, makes the file itself the file provider's (its frontends and backends are routes.toml's).
+cat >"$D/traefik.toml" <<EOF
+logLevel = "INFO"
+defaultEntryPoints = ["http", "gz"]
+providersThrottleDuration = "0s"
+[entryPoints]
+  [entryPoints.http]
+  address = "$EP"
+  [entryPoints.gz]
+  address = "$EPGZ"
+  compress = true
+  [entryPoints.tls]
+  address = "127.0.0.1:$TLSPORT"
+    [entryPoints.tls.tls]
+      [entryPoints.tls.tls.clientCA]
+      files = ["$D/ca.pem"]
+      optional = true
+      [[entryPoints.tls.tls.certificates]]
+      certFile = "$D/srv.pem"
+      keyFile = "$D/srv.key"
+  [entryPoints.pp]
+  address = "$EPPP"
+    [entryPoints.pp.proxyProtocol]
+    trustedIPs = ["127.0.0.1/32"]
+[api]
+[file]
+EOF
+cat "$D/routes.toml" >>"$D/traefik.toml"
+run "$T" deploy --traefikeesocket="$D/s0.sock" --configfile="$D/traefik.toml"
+check "deploy --configfile of a Traefik v1 static configuration exits 0" [ "$RC" -eq 0 ]
+check "... and warns that [api] is set on the nodes" has "$ERR" "api is ignored"
+gone_kv() { ! curl -s --max-time 2 -H "Host: kv.test" "http://$EP/" | grep -q '"server": "app"'; }
+if wait_for 30 gone_kv && wait_for 10 serves; then
+  ok "the data node routes the configuration file's frontends (Consul's are gone)"
+else
+  not_ok "the data node routes the configuration file's frontends (Consul's are gone)"
+  tail -n 5 "$D/c0.log" "$D/d1.log"; finish
+fi
+check "the control node reports no unknown key in traefik.toml" \
+  bash -c '! grep -qi "unknown key" "$0"' "$D/c0.log"
+features configfile 3
+run "$T" deploy --traefikeesocket="$D/s0.sock" --configfile="$D/none.toml"
+check "deploy --configfile of a missing file exits 2 naming it" \
+  bash -c '[ "$0" -eq 2 ] && grep -qF "none.toml" <<<"$1"' "$RC" "$ERR"
 finish

@@ -624,6 +624,43 @@ static void via_flags(void)
 	remove_dir();
 }
 
+/* A whole traefik.toml read by the file provider (deploy --configfile with [file] and no
+ * filename): its static sections are skipped quietly, its routes read as usual. */
+static void toml_static_sections_quiet(void)
+{
+	struct reports r;
+	REQUIRE(from_toml("logLevel = \"INFO\"\ndefaultEntryPoints = [\"http\"]\n"
+			  "[entryPoints.http]\naddress = \":80\"\n"
+			  "[entryPoints.http.redirect]\nentryPoint = \"https\"\n"
+			  "[api]\ndashboard = true\n[file]\nwatch = true\n"
+			  "[frontends.f]\nbackend = \"b\"\n[frontends.f.routes.r]\n"
+			  "rule = \"Host:a.test\"\n[backends.b.servers.s]\n"
+			  "url = \"http://127.0.0.1:9\"\n[bogus]\nx = 1\n",
+			  &r) == 0);
+	CHECK(strstr(outmem, "\"rule\":\"Host:a.test\"") != NULL);
+	CHECK(reported(&r, "bogus/x", "unknown key"));
+	CHECK_EQ_INT(r.n, 1);
+	/* The static parse keeps entry point names and marks every table header. */
+	struct provider_diag d;
+	provider_diag_init(&d, "configfile", collect, &r);
+	int n = provider_file_toml_static(
+		slice_from_cstr(
+			"[entryPoints.HTTPS.tls]\n[file]\n[frontends.F]\nbackend = \"b\"\n"),
+		kvs, 2048, scratch, sizeof scratch, &d);
+	REQUIRE(n == 4);
+	CHECK(slice_eq_cstr(kvs[0].key, "entrypoints/HTTPS/tls/") && kvs[0].val.len == 0);
+	CHECK(slice_eq_cstr(kvs[1].key, "file/"));
+	CHECK(slice_eq_cstr(kvs[2].key, "frontends/F/"));
+	CHECK(slice_eq_cstr(kvs[3].key, "frontends/F/backend"));
+	/* ...and the routing-file parse does neither. */
+	n = provider_file_toml(
+		slice_from_cstr("[entryPoints.HTTPS.tls]\nminVersion = \"x\"\n[file]\n"), kvs, 2048,
+		scratch, sizeof scratch, &d);
+	REQUIRE(n == 1);
+	CHECK(slice_eq_cstr(kvs[0].key, "entrypoints/HTTPS/tls/minversion"));
+}
+
 TEST_MAIN(json_good, json_syntax_line, json_semantic_errors, toml_traefik_example,
 	  toml_keyword_names, toml_errors_lines, toml_same_as_kv, every_prefix,
-	  watch_rename_replace, watch_invalid_keeps_last, no_watch_and_cap, via_flags)
+	  watch_rename_replace, watch_invalid_keeps_last, no_watch_and_cap, via_flags,
+	  toml_static_sections_quiet)

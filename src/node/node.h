@@ -62,8 +62,13 @@ long long node_arg_int(const struct node_args *a, const char *name, long long de
  * file's settings as deploy flags followed by in's (a flag given on the command line wins; an
  * --entryPoints replaces the file's entry point of that name; a provider on the command line
  * replaces the file's). 0, or -ERR_INVAL with a sentence in err naming the file and the key.
- * out points into static storage until the next call. */
+ * out points into static storage until the next call. Warnings go to stderr (none when
+ * in->prog is NULL). */
 int node_configfile_merge(const struct node_args *in, struct node_args *out, char *err, size_t cap);
+/* The same with the file's text already read (len <= 1 MiB; path is named in messages and
+ * becomes file.filename when the file holds its own routes). For tests and the fuzzer. */
+int node_configfile_merge_text(const struct node_args *in, const char *path, const char *text,
+			       size_t len, struct node_args *out, char *err, size_t cap);
 
 /* traefikee */
 int node_cmd_bootstrap(const struct node_args *a);

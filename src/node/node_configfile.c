@@ -463,7 +463,6 @@ int node_configfile_merge(const struct node_args *in, struct node_args *out, cha
 	if (!node_arg_given(in, "configfile") || !path)
 		return 0;
 	struct cf c = {.path = path, .err = err, .cap = cap};
-	memset(cf_kv, 0, sizeof cf_kv);
 	size_t len = 0;
 	if (!path[0]) {
 		cf_fail(&c, "give a file name");
@@ -471,10 +470,23 @@ int node_configfile_merge(const struct node_args *in, struct node_args *out, cha
 	}
 	if (!read_file(&c, &len))
 		return -ERR_INVAL;
+	return node_configfile_merge_text(in, path, cf_text, len, out, err, cap);
+}
+
+int node_configfile_merge_text(const struct node_args *in, const char *path, const char *text,
+			       size_t len, struct node_args *out, char *err, size_t cap)
+{
+	*out = *in;
+	struct cf c = {.path = path, .err = err, .cap = cap};
+	if (len > CF_TEXT_MAX) {
+		cf_fail(&c, "over %u bytes", CF_TEXT_MAX);
+		return -ERR_INVAL;
+	}
+	cf_nkv = 0;
 	struct provider_diag d;
 	provider_diag_init(&d, "configfile", cf_report, &c);
-	int n = provider_file_toml_static((struct slice){cf_text, len}, cf_kv, CF_KV_MAX - 1,
-					  cf_kbuf, sizeof cf_kbuf, &d);
+	int n = provider_file_toml_static((struct slice){text, len}, cf_kv, CF_KV_MAX, cf_kbuf,
+					  sizeof cf_kbuf, &d);
 	if (n < 0) {
 		cf_fail(&c, "%s", err_str(n));
 		return -ERR_INVAL;
@@ -562,12 +574,11 @@ int node_configfile_merge(const struct node_args *in, struct node_args *out, cha
 			if (!slice_eq_cstr(root, node_roots[i]))
 				continue;
 			known = true;
-			if (!warned[i]) {
+			if (!warned[i] && in->prog) {
 				warned[i] = node_roots[i];
 				fprintf(stderr,
 					"%s %s: warning: --configfile: %.*s is ignored: on "
-					"TraefikEE "
-					"it is set on the nodes (docs/install.md)\n",
+					"TraefikEE it is set on the nodes (docs/install.md)\n",
 					in->prog, in->cmd, (int)root.len, root.p);
 			}
 		}
@@ -667,7 +678,7 @@ int node_configfile_merge(const struct node_args *in, struct node_args *out, cha
 				return -ERR_INVAL;
 			}
 			cf_add(&c, "file.filename", dup_cstr(&c, slice_from_cstr(abs)));
-		} else if (inline_routes) {
+		} else if (inline_routes && in->prog) {
 			fprintf(stderr,
 				"%s %s: warning: --configfile: the frontends and backends in this "
 				"file are ignored: [file] names another file\n",

@@ -13,6 +13,7 @@
 #include "json/json.h"
 #include "pki/pki_cert.h"
 #include "pki/pki_key.h"
+#include "pki/pki_pem.h"
 
 #define RENEW_RETRY_FIRST_MS 10000u
 #define RENEW_RETRY_MAX_MS 600000u
@@ -119,7 +120,29 @@ static int cert_info(const char *pem, size_t len, struct pki_cert_info *info, ui
 	return pki_cert_parse(der, (size_t)n, info);
 }
 
-/* Arm the timer for the due time (computed once per certificate), at most an hour ahead. */
+int64_t node_renew_plan_at(int64_t not_before, int64_t not_after, uint64_t rnd)
+{
+	int64_t start = not_before + PKI_BACKDATE;
+	if (start >= not_after)
+		start = not_before;
+	if (not_after <= start)
+		return start;
+	/* 50 % .. 80 % of the lifetime, uniformly: nodes of one cluster spread out. The times
+	 * come from X.509 (years 0 to 9999), so life * 800 is far from overflowing. */
+	int64_t life = not_after - start;
+	int64_t permille = 500 + (int64_t)(rnd % 301);
+	return start + life * permille / 1000;
+}
+
+uint64_t node_renew_delay_ms(int64_t due, int64_t now)
+{
+	if (due <= now)
+		return 0;
+	uint64_t wait = (uint64_t)due - (uint64_t)now; /* exact: due > now */
+	return (wait > RENEW_RECHECK_S ? RENEW_RECHECK_S : wait) * 1000;
+}
+
+/* Arm the timer for delay_ms (node_renew_delay_ms: at most an hour ahead). */
 static void renew_arm(struct node_renew *r, uint64_t delay_ms)
 {
 	loop_timer_cancel(r->cfg.loop, r->timer);
@@ -134,14 +157,8 @@ static int renew_plan(struct node_renew *r)
 	int rc = cert_info(r->creds.cert, r->creds.cert_len, &info, der, sizeof der, &dl);
 	if (rc < 0)
 		return rc;
-	int64_t start = info.not_before + PKI_BACKDATE;
-	if (start >= info.not_after)
-		start = info.not_before;
-	int64_t life = info.not_after - start;
-	/* 50 % .. 80 % of the lifetime, uniformly: nodes of one cluster spread out. */
-	uint64_t permille = 500 + rand_u64(r->cfg.rng) % 301;
 	r->not_after = info.not_after;
-	r->due = start + (int64_t)((uint64_t)life * permille / 1000);
+	r->due = node_renew_plan_at(info.not_before, info.not_after, rand_u64(r->cfg.rng));
 	char a[TIME_RFC3339_LEN + 1], b[TIME_RFC3339_LEN + 1];
 	fmt_time(r->due, a);
 	fmt_time(r->not_after, b);
@@ -151,12 +168,7 @@ static int renew_plan(struct node_renew *r)
 
 static void renew_schedule(struct node_renew *r)
 {
-	int64_t wait = r->due - now_s();
-	if (wait < 0)
-		wait = 0;
-	if (wait > RENEW_RECHECK_S)
-		wait = RENEW_RECHECK_S;
-	renew_arm(r, (uint64_t)wait * 1000);
+	renew_arm(r, node_renew_delay_ms(r->due, now_s()));
 }
 
 static void renew_fail(struct node_renew *r, const char *why)
@@ -233,11 +245,116 @@ static void renew_timer_cb(struct loop *l, void *arg)
 	renew_ask(r);
 }
 
-/* Check the answer and build r->next. 0, or -1 with why set. */
+/* The one PEM object of the answer's `what` ("certificate", "CA"), a CERTIFICATE, as DER
+ * into der (PKI_CERT_MAX bytes): its length, or -ERR_PARSE with why set. */
+static int answer_one_cert(const char *what, const char *pem, size_t len, uint8_t *der, char *why,
+			   size_t cap)
+{
+	static uint8_t extra[PKI_CERT_MAX];
+	struct slice in = {pem, len};
+	struct buf b;
+	char label[32];
+	buf_init(&b, der, PKI_CERT_MAX);
+	int rc = pki_pem_decode(&in, NULL, &b, label, sizeof label);
+	if (rc < 0) {
+		if (rc == -ERR_NOTFOUND)
+			snprintf(why, cap, "the answer's %s holds no PEM object", what);
+		else
+			snprintf(why, cap, "the answer's %s is not valid PEM: %s", what,
+				 err_str(rc));
+		return -ERR_PARSE;
+	}
+	if (strcmp(label, PKI_PEM_CERT) != 0) {
+		snprintf(why, cap, "the answer's %s is a PEM \"%s\", not a certificate", what,
+			 label);
+		return -ERR_PARSE;
+	}
+	size_t n = b.len;
+	buf_init(&b, extra, sizeof extra);
+	rc = pki_pem_decode(&in, NULL, &b, NULL, 0);
+	pki_wipe(extra, sizeof extra); /* whatever it was: it might be a key */
+	if (rc != -ERR_NOTFOUND) {
+		snprintf(why, cap, "the answer's %s holds more than one PEM object", what);
+		return -ERR_PARSE;
+	}
+	return (int)n;
+}
+
+int node_renew_check_answer(const struct node_creds *cur, const uint8_t pub[PKI_KEY_PUB_LEN],
+			    const char *node_id, int role, const char *cert_pem, size_t cert_len,
+			    const char *ca_pem, size_t ca_len, int64_t now, char *why, size_t cap)
+{
+	static uint8_t der[PKI_CERT_MAX], ca_der[PKI_CERT_MAX], our_ca[PKI_CERT_MAX];
+	struct pki_cert_info info, ca;
+	char t[TIME_RFC3339_LEN + 1];
+	int cl = answer_one_cert("CA", ca_pem, ca_len, ca_der, why, cap);
+	if (cl < 0)
+		return cl;
+	int ol = node_pem_cert_der(cur->ca, cur->ca_len, our_ca, sizeof our_ca);
+	if (ol < 0 || pki_cert_parse(our_ca, (size_t)ol, &ca) < 0) {
+		snprintf(why, cap, "this node's CA does not parse");
+		return -ERR_PKI_CERT;
+	}
+	if (cl != ol || memcmp(ca_der, our_ca, (size_t)cl) != 0) {
+		snprintf(why, cap, "the answer's CA is not this cluster's");
+		return -ERR_PKI_CA_MISMATCH;
+	}
+	int dl = answer_one_cert("certificate", cert_pem, cert_len, der, why, cap);
+	if (dl < 0)
+		return dl;
+	if (pki_cert_parse(der, (size_t)dl, &info) < 0) {
+		snprintf(why, cap, "the answer's certificate does not decode");
+		return -ERR_PARSE;
+	}
+	if (memcmp(info.pub, pub, PKI_KEY_PUB_LEN) != 0) {
+		snprintf(why, cap, "the answer's certificate is not for the new key");
+		return -ERR_PKI_CERT;
+	}
+	struct pki_identity id;
+	enum pki_role want = role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL : PKI_ROLE_DATA;
+	if (pki_name_identity(info.dn, info.dn_len, &id) < 0) {
+		snprintf(why, cap, "the answer's certificate has no node identity");
+		return -ERR_PKI_CERT;
+	}
+	if (strcmp(id.id, node_id) != 0) {
+		snprintf(why, cap, "the answer's certificate names node %s, not this node %s",
+			 id.id, node_id);
+		return -ERR_PKI_CERT;
+	}
+	if (id.role != want) {
+		const char *ou = pki_role_ou(id.role);
+		snprintf(why, cap, "the answer's certificate is for role %s, not %s",
+			 ou ? ou : "(none)", pki_role_ou(want));
+		return -ERR_PKI_CERT;
+	}
+	/* BearSSL checks the dates too, with one error for both sides: say which. */
+	if (now < info.not_before) {
+		fmt_time(info.not_before, t);
+		snprintf(why, cap, "the answer's certificate is not valid before %s", t);
+		return -ERR_PKI_CERT;
+	}
+	if (now > info.not_after) {
+		fmt_time(info.not_after, t);
+		snprintf(why, cap, "the answer's certificate expired at %s", t);
+		return -ERR_PKI_CERT;
+	}
+	br_x509_trust_anchor ta;
+	pki_cert_trust_anchor(&ca, &ta);
+	int br = 0;
+	if (pki_cert_verify(&ta, 1, der, (size_t)dl, now, NULL, &br) < 0) {
+		snprintf(why, cap,
+			 "the answer's certificate does not verify against the cluster CA "
+			 "(BearSSL error %d)",
+			 br);
+		return -ERR_PKI_CERT;
+	}
+	return 0;
+}
+
+/* Check the answer (node_renew_check_answer) and build r->next. 0, or -1 with why set. */
 static int renew_answer(struct node_renew *r, struct slice body, char *why, size_t cap)
 {
 	static json_tok toks[32];
-	static uint8_t der[PKI_CERT_MAX], ca_der[PKI_CERT_MAX], our_ca[PKI_CERT_MAX];
 	struct json_doc d;
 	struct node_creds *nx = &r->next;
 	if (json_parse(&d, body.p, body.len, toks, 32) < 0) {
@@ -253,34 +370,9 @@ static int renew_answer(struct node_renew *r, struct slice body, char *why, size
 	}
 	nx->cert_len = (size_t)n;
 	nx->ca_len = (size_t)m;
-	struct pki_cert_info info, ca;
-	size_t dl, cl, ol;
-	if (cert_info(nx->ca, nx->ca_len, &ca, ca_der, sizeof ca_der, &cl) < 0 ||
-	    cert_info(r->creds.ca, r->creds.ca_len, &info, our_ca, sizeof our_ca, &ol) < 0 ||
-	    cl != ol || memcmp(ca_der, our_ca, cl) != 0) {
-		snprintf(why, cap, "the answer's CA is not this cluster's");
+	if (node_renew_check_answer(&r->creds, renew_key.pub, r->cfg.node_id, r->cfg.role, nx->cert,
+				    nx->cert_len, nx->ca, nx->ca_len, now_s(), why, cap) < 0)
 		return -1;
-	}
-	if (cert_info(nx->cert, nx->cert_len, &info, der, sizeof der, &dl) < 0 ||
-	    memcmp(info.pub, renew_key.pub, PKI_KEY_PUB_LEN) != 0) {
-		snprintf(why, cap, "the answer's certificate is not for the new key");
-		return -1;
-	}
-	struct pki_identity id;
-	enum pki_role want = r->cfg.role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL : PKI_ROLE_DATA;
-	if (pki_name_identity(info.dn, info.dn_len, &id) < 0 || id.role != want ||
-	    strcmp(id.id, r->cfg.node_id) != 0) {
-		snprintf(why, cap, "the answer's certificate names another node or role");
-		return -1;
-	}
-	br_x509_trust_anchor ta;
-	pki_cert_trust_anchor(&ca, &ta);
-	int br = 0;
-	if (pki_cert_verify(&ta, 1, der, dl, now_s(), NULL, &br) < 0) {
-		snprintf(why, cap, "the answer's certificate does not verify (BearSSL error %d)",
-			 br);
-		return -1;
-	}
 	struct buf kb;
 	buf_init(&kb, nx->key, sizeof nx->key);
 	if (pki_key_to_pem(&renew_key, PKI_KEY_SEC1, &kb) < 0) {

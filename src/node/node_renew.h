@@ -35,6 +35,7 @@
 
 #include "node/node.h"
 #include "node/node_link.h"
+#include "pki/pki_key.h"
 #include "tls/tls.h"
 
 #define NODE_TLS_STORE (64u << 10)
@@ -93,6 +94,34 @@ void node_renew_stop(struct node_renew *r);
 
 /* When the renewer will ask (epoch seconds), and the current certificate's notAfter. */
 int64_t node_renew_due(const struct node_renew *r);
+
+/* The pure parts of the renewer (no clock, no randomness, no I/O: the caller passes them),
+ * which the renewer itself calls. */
+
+/* Step 3 of the contract: check the leader's answer to POST /renew. cert_pem and ca_pem
+ * (the answer's "certificate" and "ca", not NUL-terminated) must each hold exactly one PEM
+ * object, a CERTIFICATE (text around it is ignored, another object of any label is not);
+ * the CA must be cur's (the node's current credentials: only the CA is read), byte for
+ * byte; the certificate must carry pub (the new key's point), name node_id in its CN and
+ * role in its OU (CLUSTER_ROLE_CONTROL, else data), be within its validity at now (epoch
+ * seconds), and verify against the CA at now. Not reentrant (static buffers, as the loop
+ * is single-threaded). Returns 0, or with a sentence in why (cap bytes, cap > 0):
+ * -ERR_PARSE (not exactly one certificate, or one that does not decode),
+ * -ERR_PKI_CA_MISMATCH (another CA), -ERR_PKI_CERT (this node's own CA does not parse; the
+ * certificate is for another key, node or role, outside its validity, or does not verify). */
+int node_renew_check_answer(const struct node_creds *cur, const uint8_t pub[PKI_KEY_PUB_LEN],
+			    const char *node_id, int role, const char *cert_pem, size_t cert_len,
+			    const char *ca_pem, size_t ca_len, int64_t now, char *why, size_t cap);
+
+/* When to renew a certificate valid from not_before to not_after (epoch seconds): a point
+ * between 50 % and 80 % of its lifetime chosen by rnd (any 64-bit random number), the
+ * lifetime counted from issue, that is notBefore + PKI_BACKDATE (from notBefore itself when
+ * that leaves no lifetime). A certificate whose notAfter is not after its start: the start. */
+int64_t node_renew_plan_at(int64_t not_before, int64_t not_after, uint64_t rnd);
+
+/* How long the renewer's timer sleeps (milliseconds) at now for a renewal due at due: 0 when
+ * due is not in the future, never more than an hour (a wall clock may jump). */
+uint64_t node_renew_delay_ms(int64_t due, int64_t now);
 
 /* The lifetime control nodes give the certificates they issue: TRAEFIKEE_CERT_LIFETIME
  * (seconds, at least PKI_LIFETIME_MIN) when set and valid, else 0 (the default). */

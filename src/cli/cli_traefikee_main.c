@@ -43,6 +43,7 @@ NODE_RUN(env)
 NODE_RUN(deploy)
 NODE_RUN(backup)
 NODE_RUN(rm_node)
+NODE_RUN(update_node)
 NODE_RUN(update_license)
 
 /* clang-format off */
@@ -120,6 +121,12 @@ static const struct flag_def rm_flags[] = {
 	{"force", FLAG_BOOL, "false", "Remove a node that is not DOWN"},
 };
 
+static const struct flag_def update_node_flags[] = {
+	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
+	{"availability", FLAG_STRING, NULL,
+	 "ACTIVE, PAUSE (no new configuration) or DRAIN (/ping answers 503; traffic still served)"},
+};
+
 static const struct flag_def license_flags[] = {
 	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
 	{"licensekey", FLAG_STRING, NULL, "New license key"},
@@ -143,6 +150,8 @@ static const struct cli_cmd commands[] = {
 	    run_backup),
 	CMD("rm-node", "Remove a node from the cluster", "<ID|NAME>...", 1, FLAG_POS_MAX, rm_flags,
 	    run_rm_node),
+	CMD("update-node", "Set a data node's availability (ACTIVE, PAUSE, DRAIN)", "<ID|NAME>", 1,
+	    1, update_node_flags, run_update_node),
 	CMD("update-license", "Change the cluster's license key", NULL, 0, 0, license_flags,
 	    run_update_license),
 	{"version", "Print the version and the versions of the libraries built in", NULL, 0, 0,

@@ -39,6 +39,7 @@ CTL_RUN(list_nodes)
 CTL_RUN(deploy)
 CTL_RUN(backup)
 CTL_RUN(rm_node)
+CTL_RUN(update_node)
 
 /* clang-format off */
 #define CLUSTER_FLAG {"clustername", FLAG_STRING, "traefikee", "Cluster whose credentials to use"}
@@ -67,6 +68,12 @@ static const struct flag_def backup_flags[] = {
 static const struct flag_def rm_flags[] = {
 	CLUSTER_FLAG,
 	{"force", FLAG_BOOL, "false", "Remove a node that is not DOWN"},
+};
+
+static const struct flag_def update_node_flags[] = {
+	CLUSTER_FLAG,
+	{"availability", FLAG_STRING, NULL,
+	 "ACTIVE, PAUSE (no new configuration) or DRAIN (/ping answers 503; traffic still served)"},
 };
 
 static const struct flag_def logs_flags[] = {
@@ -101,6 +108,8 @@ int main(int argc, char **argv)
 		    run_backup),
 		CMD("rm-node", "Remove a node from the cluster", "<ID|NAME>...", 1, FLAG_POS_MAX,
 		    rm_flags, run_rm_node),
+		CMD("update-node", "Set a data node's availability (ACTIVE, PAUSE, DRAIN)",
+		    "<ID|NAME>", 1, 1, update_node_flags, run_update_node),
 		CMD("logs", "Print the cluster's logs", NULL, 0, 0, logs_flags,
 		    cli_run_unavailable),
 		{"version", "Print the version and the versions of the libraries built in", NULL, 0,

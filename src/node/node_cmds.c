@@ -684,6 +684,32 @@ int node_ctl_rm_node(const struct node_args *a)
 	return node_cmd_rm_node(a);
 }
 
+/* update-node <ID|NAME> --availability=ACTIVE|PAUSE|DRAIN */
+int node_cmd_update_node(const struct node_args *a)
+{
+	const char *k = a->npos ? a->pos[0] : "";
+	const char *av = node_arg_str(a, "availability");
+	enum cluster_avail v;
+	if (!cluster_name_valid(slice_from_cstr(k), CLUSTER_NODE_NAME_MAX))
+		return fail(a, 2, "\"%s\" is not a node ID or name", k);
+	if (!av || cluster_avail_parse(slice_from_cstr(av), &v) < 0)
+		return fail(a, 2, "give --availability=ACTIVE, PAUSE or DRAIN");
+	char path[128], body[64];
+	snprintf(path, sizeof path, "/nodes/%s/availability", k);
+	snprintf(body, sizeof body, "{\"availability\":\"%s\"}", cluster_avail_str(v));
+	struct api_result res;
+	int rc = client_open(a);
+	if (rc || (rc = call(a, "PUT", path, body, &res)))
+		return rc;
+	printf("%s is %s\n", k, cluster_avail_str(v));
+	return 0;
+}
+
+int node_ctl_update_node(const struct node_args *a)
+{
+	return node_cmd_update_node(a);
+}
+
 int node_cmd_update_license(const struct node_args *a)
 {
 	static char body[CLUSTER_LICENSE_MAX * 6 + 64];

@@ -466,6 +466,10 @@ static void after_ready(struct ctl *c)
 		c->want_routing_reload = false;
 		ctl_api_routing_changed(c);
 	}
+	if (c->want_avail_refresh) {
+		c->want_avail_refresh = false;
+		ctl_api_avail_changed(c);
+	}
 	if (c->want_provider_check) {
 		c->want_provider_check = false;
 		ctl_provider_check(c);

@@ -104,6 +104,9 @@ struct ctl_stream {
 	bool doc_on; /* c->doc[doc_off..doc_len) still to push */
 	size_t doc_off;
 	uint64_t doc_rev;
+	bool caps_avail;    /* the data node asked for availability lines (?avail=1) */
+	uint8_t avail;      /* its availability in the node table (enum cluster_avail) */
+	uint8_t avail_sent; /* the last one sent on this stream, 0: none yet */
 	struct ctl *ctl;
 };
 
@@ -213,6 +216,7 @@ struct ctl {
 	/* after-ready actions */
 	bool want_peers_refresh;
 	bool want_routing_reload;
+	bool want_avail_refresh; /* a node's availability changed: tell its streams */
 	bool want_provider_check;
 	bool want_leader_pass;
 
@@ -245,6 +249,8 @@ int ctl_transport_receive(struct ctl *c, const char *peer_id, struct slice body,
 int ctl_api_start(struct ctl *c);
 void ctl_api_routing_changed(struct ctl *c);
 void ctl_api_peers_changed(struct ctl *c);
+/* Node availabilities changed (NODE_AVAIL applied): re-read them for every stream. */
+void ctl_api_avail_changed(struct ctl *c);
 void ctl_api_heartbeat(struct ctl *c);
 void ctl_fwd_pump(struct ctl *c);
 void ctl_pending_done(struct ctl *c, struct ctl_pending *p, const struct cluster_result *res);

@@ -17,6 +17,10 @@
  *     P <addr>,<addr>,...\n          the control nodes' advertise addresses
  *     R <revision> <length>\n<document>\n
  *     H\n                            heartbeat, every second when idle
+ *     A <ACTIVE|PAUSE|DRAIN>\n      the data node's availability: at the start and on every
+ *                                   change, only to a stream opened with ?avail=1
+ * A PAUSEd data node gets no new document until it is ACTIVE or DRAIN again (it keeps serving
+ * the one it has); DRAIN is the data node's to act on (its /ping answers 503).
  * pushed with back-pressure (api_stream_push / API_EV_DRAINED). Open streams of data nodes
  * are how the leader learns that they are alive: every second each control node reports the
  * data nodes it serves (the leader directly, followers with POST /nodes/seen).
@@ -436,6 +440,41 @@ static int h_rm_node(struct api_req *req, struct api_resp *resp, void *arg)
 	cmd.u.remove.id = slice_from_cstr(n.id);
 	cmd.u.remove.force = strcmp(force, "true") == 0;
 	cmd.u.remove.at = ctl_wall_ms();
+	return propose_plain(c, req, resp, &cmd);
+}
+
+/* PUT /nodes/{id}/availability {"availability":"ACTIVE"|"PAUSE"|"DRAIN"}: a data node's. */
+static int h_avail(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	char key[CLUSTER_NODE_NAME_MAX + 1], want[16];
+	if (api_req_param(req, "id", key, sizeof key) <= 0)
+		return api_resp_error(resp, 400, -ERR_INVAL, "bad node ID or name");
+	int wl = json_str_field(req->json, "availability", want, sizeof want);
+	enum cluster_avail av;
+	if (wl <= 0 || cluster_avail_parse((struct slice){want, (size_t)wl}, &av) < 0)
+		return api_resp_error(resp, 400, -ERR_INVAL,
+				      "want {\"availability\":\"ACTIVE\"|\"PAUSE\"|\"DRAIN\"}");
+	if (!ctl_is_leader(c))
+		return forward(c, req, resp);
+	struct cluster_node n;
+	int rc = cluster_sm_node_find(&c->sm, NULL, slice_from_cstr(key), &n);
+	if (rc == -ERR_NOTFOUND)
+		return api_resp_error(resp, 404, rc, "no node has the ID or name \"%s\"", key);
+	if (rc == -ERR_CLUSTER_AMBIGUOUS)
+		return api_resp_error(resp, 409, rc,
+				      "several nodes are called \"%s\": give the node ID", key);
+	if (rc < 0)
+		return rc;
+	if (n.role != CLUSTER_ROLE_DATA)
+		return api_resp_error(resp, 400, -ERR_INVAL,
+				      "%s is a control node: only data nodes have an availability "
+				      "(PAUSE: no new configuration; DRAIN: /ping answers 503)",
+				      n.name);
+	struct cluster_cmd cmd = {.type = CLUSTER_CMD_NODE_AVAIL};
+	cmd.u.avail.id = slice_from_cstr(n.id);
+	cmd.u.avail.availability = (uint8_t)av;
+	cmd.u.avail.at = ctl_wall_ms();
 	return propose_plain(c, req, resp, &cmd);
 }
 
@@ -958,7 +997,15 @@ static void stream_kick(struct ctl *c, struct ctl_stream *s)
 				s->line_off = 0;
 				s->line_on = true;
 				s->peers_gen = c->peers_gen;
-			} else if (c->doc && c->doc_rev > s->sent_rev) {
+			} else if (s->caps_avail && s->avail != s->avail_sent) {
+				snprintf(s->line, sizeof s->line, "A %s\n",
+					 cluster_avail_str(s->avail));
+				s->line_len = strlen(s->line);
+				s->line_off = 0;
+				s->line_on = true;
+				s->avail_sent = s->avail;
+			} else if (c->doc && c->doc_rev > s->sent_rev &&
+				   s->avail != CLUSTER_AVAIL_PAUSE) {
 				s->doc_on = true;
 				s->doc_off = 0;
 				s->doc_rev = c->doc_rev;
@@ -1010,6 +1057,26 @@ static void stream_event(struct api_server *srv, struct api_handle h, enum api_e
 	stream_kick(s->ctl, s);
 }
 
+/* The availability of node id in the committed table (ACTIVE when it cannot be read). */
+static uint8_t node_avail(struct ctl *c, const char *id)
+{
+	struct cluster_node n;
+	if (cluster_sm_node_find(&c->sm, NULL, slice_from_cstr(id), &n) < 0)
+		return CLUSTER_AVAIL_ACTIVE;
+	return n.availability;
+}
+
+void ctl_api_avail_changed(struct ctl *c)
+{
+	for (int i = 0; i < CTL_STREAMS_MAX; i++) {
+		struct ctl_stream *s = &c->streams[i];
+		if (!s->used || !s->data_node)
+			continue;
+		s->avail = node_avail(c, s->node_id);
+		stream_kick(c, s);
+	}
+}
+
 static int h_stream(struct api_req *req, struct api_resp *resp, void *arg)
 {
 	struct ctl *c = arg;
@@ -1033,6 +1100,10 @@ static int h_stream(struct api_req *req, struct api_resp *resp, void *arg)
 	s->peers_gen = c->peers_gen - 1;
 	s->data_node = req->peer->kind == API_PEER_DATA;
 	snprintf(s->node_id, sizeof s->node_id, "%s", req->peer->id);
+	char caps[4] = "";
+	s->caps_avail = api_req_query(req, "avail", caps, sizeof caps) > 0 && !strcmp(caps, "1");
+	s->avail = s->data_node ? node_avail(c, s->node_id) : CLUSTER_AVAIL_ACTIVE;
+	s->avail_sent = 0;
 	resp->content_type = "text/plain";
 	int rc = api_resp_stream(resp, &s->h);
 	api_resp_on_event(resp, stream_event, s);
@@ -1170,6 +1241,7 @@ int ctl_api_start(struct ctl *c)
 	const struct api_route routes[] = {
 		{"GET", "/nodes", ADMIN_W, h_nodes, c},
 		{"DELETE", "/nodes/{id}", ADMIN_W, h_rm_node, c},
+		{"PUT", "/nodes/{id}/availability", ADMIN_W, h_avail, c},
 		{"GET", "/env", API_ROLE_ADMIN, h_env, c},
 		{"POST", "/deploy", ADMIN_W, h_deploy, c},
 		{"PUT", "/license", ADMIN_W, h_license, c},

@@ -254,6 +254,7 @@ void ctl_applied_hook(struct ctl *c, const struct cluster_result *res, uint64_t 
 		}
 		break;
 	case CLUSTER_CMD_DEPLOY: c->want_provider_check = true; break;
+	case CLUSTER_CMD_NODE_AVAIL: c->want_avail_refresh = true; break;
 	case CLUSTER_CMD_ROUTING_SET:
 		c->want_routing_reload = true;
 		if (index == c->routing_inflight)

@@ -92,6 +92,7 @@ struct dn {
 	uint8_t *acc; /* max_doc_bytes + 1 */
 	size_t acc_len, need;
 	uint64_t doc_rev;
+	uint8_t avail; /* the node table's availability (enum cluster_avail), 0: not told yet */
 	bool stopping;
 	int exit_code;
 };
@@ -159,8 +160,9 @@ static void dn_connect(struct dn *d)
 {
 	if (d->stopping || !d->npeers)
 		return;
-	char path[64];
-	snprintf(path, sizeof path, "/stream/routing?after=%llu", (unsigned long long)d->rev);
+	char path[80];
+	snprintf(path, sizeof path, "/stream/routing?after=%llu&avail=1",
+		 (unsigned long long)d->rev);
 	d->in_doc = false;
 	d->line_len = 0;
 	if (node_link_set_addr(&d->link, d->peers[d->cur], NULL) < 0) {
@@ -268,11 +270,33 @@ static void dn_apply(struct dn *d, const char *doc, size_t len, uint64_t rev)
 		 len);
 }
 
+/* "A <ACTIVE|PAUSE|DRAIN>": what `update-node --availability` set for this node. DRAIN: /ping
+ * answers 503 so load balancers take the node out; traffic that still comes is served. PAUSE:
+ * the control nodes send no new document (nothing to do here). */
+static bool dn_avail_line(struct dn *d, const char *v)
+{
+	enum cluster_avail av;
+	if (cluster_avail_parse(slice_from_cstr(v), &av) < 0)
+		return false;
+	if (d->avail != (uint8_t)av)
+		log_info("availability", "availability=%s ping=%s", cluster_avail_str(av),
+			 av == CLUSTER_AVAIL_DRAIN ? "503" : "200");
+	d->avail = (uint8_t)av;
+	bool drain = av == CLUSTER_AVAIL_DRAIN;
+	if (d->workers)
+		proxy_workers_set_draining(d->workers, drain);
+	else if (d->mon)
+		proxy_monitor_set_draining(d->mon, drain);
+	return true;
+}
+
 static bool dn_line(struct dn *d)
 {
 	d->line[d->line_len] = '\0';
 	if (d->line_len == 1 && d->line[0] == 'H')
 		return true;
+	if (d->line_len > 2 && d->line[0] == 'A' && d->line[1] == ' ')
+		return dn_avail_line(d, d->line + 2);
 	if (d->line_len > 2 && d->line[0] == 'P' && d->line[1] == ' ') {
 		dn_peers_line(d, d->line + 2);
 		return true;

@@ -529,6 +529,12 @@ void proxy_workers_signal(struct proxy_workers *w, int signo)
 			kill(w->slot[i].pid, signo);
 }
 
+void proxy_workers_set_draining(struct proxy_workers *w, bool on)
+{
+	if (w && !w->stopping)
+		proxy_monitor_set_draining(w->mon, on);
+}
+
 void proxy_workers_stop(struct proxy_workers *w)
 {
 	if (!w || w->stopping)

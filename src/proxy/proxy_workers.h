@@ -71,6 +71,8 @@ void proxy_workers_signal(struct proxy_workers *w, int signo);
 
 /* Stop: SIGTERM to every worker, no restarts, /ping 503; on_stopped once all are gone. */
 void proxy_workers_stop(struct proxy_workers *w);
+/* A node set to DRAIN (update-node): /ping answers 503 while on; the workers keep serving. */
+void proxy_workers_set_draining(struct proxy_workers *w, bool on);
 
 /* Workers running now. */
 uint32_t proxy_workers_alive(const struct proxy_workers *w);

@@ -101,8 +101,11 @@ static const struct flag_def data_flags[] = {
 	 "Worker processes sharing the entry points: N (1..64), or auto (one per online CPU)"},
 };
 
-static const struct flag_def socket_flags[] = {
+static const struct flag_def env_flags[] = {
 	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
+	{"rotate", FLAG_STRING, NULL,
+	 "First replace the join token of control, data or all nodes (the old one stops working; "
+	 "joined nodes are not affected)"},
 };
 
 static const struct flag_def list_flags[] = {
@@ -142,7 +145,7 @@ static const struct cli_cmd commands[] = {
 	CMD("start-data-node", "Join a data node that proxies HTTP and HTTPS", NULL, 0, 0,
 	    data_flags, run_start_data),
 	CMD("list-nodes", "List the cluster's nodes", NULL, 0, 0, list_flags, run_list_nodes),
-	CMD("env", "Print the join tokens as environment variables", NULL, 0, 0, socket_flags,
+	CMD("env", "Print the join tokens as environment variables", NULL, 0, 0, env_flags,
 	    run_env),
 	{"deploy", "Deploy a static configuration (entry points, provider)", NULL, 0, 0,
 	 cli_deploy_flags, 0, run_deploy},

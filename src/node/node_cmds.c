@@ -393,23 +393,79 @@ int node_ctl_list_nodes(const struct node_args *a)
 
 /* --- env ----------------------------------------------------------------------------- */
 
+/* GET /env into ct and dt (PKI_TOKEN_LEN + 1 each). 0 or an exit status. */
+static int env_get(const struct node_args *a, char *ct, char *dt)
+{
+	static json_tok toks[16];
+	struct api_result res;
+	struct json_doc d;
+	int rc = call(a, "GET", "/env", NULL, &res);
+	if (rc)
+		return rc;
+	ct[0] = dt[0] = '\0';
+	rc = json_parse(&d, res.body, res.len, toks, 16);
+	if (rc >= 0) {
+		json_get_str(&d, json_obj_get(&d, JSON_ROOT, "controlNodeToken"), ct,
+			     PKI_TOKEN_LEN + 1);
+		json_get_str(&d, json_obj_get(&d, JSON_ROOT, "dataNodeToken"), dt,
+			     PKI_TOKEN_LEN + 1);
+	}
+	pki_wipe(resp_buf, res.len);
+	return rc < 0 ? fail(a, 1, "malformed answer from the node") : 0;
+}
+
+/* env --rotate=control|data|all: POST /tokens/rotate per role, then wait until this node's
+ * GET /env shows the new text (a follower applies the change a moment after the leader). */
+static int env_rotate(const struct node_args *a, const char *which, char *ct, char *dt)
+{
+	bool rc_ctl = !strcmp(which, "control") || !strcmp(which, "all");
+	bool rc_data = !strcmp(which, "data") || !strcmp(which, "all");
+	if (!rc_ctl && !rc_data)
+		return fail(a, 2, "--rotate=%s: give control, data or all", which);
+	char oc[PKI_TOKEN_LEN + 1], od[PKI_TOKEN_LEN + 1];
+	int rc = env_get(a, oc, od);
+	struct api_result res;
+	for (int i = 0; i < 2 && !rc; i++) {
+		if (!(i ? rc_data : rc_ctl))
+			continue;
+		rc = call(a, "POST", "/tokens/rotate",
+			  i ? "{\"role\":\"data\"}" : "{\"role\":\"control\"}", &res);
+	}
+	for (int tries = 0; !rc; tries++) {
+		if ((rc = env_get(a, ct, dt)))
+			break;
+		bool done = (!rc_ctl || strcmp(ct, oc)) && (!rc_data || strcmp(dt, od));
+		if (done)
+			break;
+		if (tries == 100) {
+			rc = fail(a, 1,
+				  "the token was rotated, but this node does not show it yet; "
+				  "run env again");
+			break;
+		}
+		sleep_ms(100);
+	}
+	pki_wipe(oc, sizeof oc);
+	pki_wipe(od, sizeof od);
+	return rc;
+}
+
 int node_cmd_env(const struct node_args *a)
 {
-	struct api_result res;
 	int rc = client_open(a);
-	if (rc || (rc = call(a, "GET", "/env", NULL, &res)))
+	if (rc)
 		return rc;
-	static json_tok toks[16];
-	struct json_doc d;
 	char ct[PKI_TOKEN_LEN + 1] = "", dt[PKI_TOKEN_LEN + 1] = "", out[512];
-	if (json_parse(&d, res.body, res.len, toks, 16) < 0)
-		return fail(a, 1, "malformed answer from the node");
-	json_get_str(&d, json_obj_get(&d, JSON_ROOT, "controlNodeToken"), ct, sizeof ct);
-	json_get_str(&d, json_obj_get(&d, JSON_ROOT, "dataNodeToken"), dt, sizeof dt);
+	const char *rot = node_arg_str(a, "rotate");
+	if (node_arg_given(a, "rotate"))
+		rc = env_rotate(a, rot ? rot : "", ct, dt);
+	else
+		rc = env_get(a, ct, dt);
+	if (rc)
+		return rc;
 	struct buf b;
 	buf_init(&b, out, sizeof out);
 	rc = cluster_table_env(&b, ct, dt);
-	pki_wipe(resp_buf, res.len);
 	if (rc < 0)
 		return fail(a, 1, "the cluster keeps no token texts (%s)", err_str(rc));
 	fwrite(b.data, 1, b.len, stdout);

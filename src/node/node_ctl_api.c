@@ -309,6 +309,58 @@ static int h_env(struct api_req *req, struct api_resp *resp, void *arg)
 	return API_DONE;
 }
 
+static int propose_plain(struct ctl *c, struct api_req *req, struct api_resp *resp,
+			 const struct cluster_cmd *cmd);
+
+/* POST /tokens/rotate {"role":"control"|"data"}: a new join token for that role (env
+ * --rotate). The old one stops admitting nodes once the change commits; nodes already joined
+ * are not affected (they hold certificates). The answer is {}: read the new text with GET /env. */
+static int h_rotate(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	char role_s[16];
+	int n = json_str_field(req->json, "role", role_s, sizeof role_s);
+	int role = n > 0 && !strcmp(role_s, "control") ? CLUSTER_ROLE_CONTROL
+		   : n > 0 && !strcmp(role_s, "data")  ? CLUSTER_ROLE_DATA
+						       : 0;
+	if (!role)
+		return api_resp_error(resp, 400, -ERR_INVAL,
+				      "want {\"role\":\"control\"|\"data\"}");
+	if (!ctl_is_leader(c))
+		return forward(c, req, resp);
+	struct store_txn t;
+	struct slice ca_cert, ca_key;
+	unsigned char digest[PKI_CA_DIGEST_LEN];
+	int rc = store_txn_begin(&c->store, &t, STORE_TXN_READ);
+	if (rc < 0)
+		return rc;
+	rc = cluster_sm_ca(&c->sm, &t, &ca_cert, &ca_key);
+	if (rc == 0)
+		pki_ca_digest(ca_cert.p, ca_cert.len, digest);
+	store_txn_abort(&t);
+	if (rc < 0)
+		return rc;
+	struct pki_token tok;
+	char text[PKI_TOKEN_LEN + 1];
+	unsigned char ver[PKI_VERIFIER_LEN];
+	rc = pki_token_new(&tok, &c->rng,
+			   role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL : PKI_ROLE_DATA, digest);
+	if (rc < 0)
+		return rc;
+	pki_token_format(&tok, text);
+	pki_token_verifier(&tok, ver);
+	pki_token_wipe(&tok);
+	struct cluster_cmd cmd = {.type = CLUSTER_CMD_TOKEN_ROTATE};
+	cmd.u.token.role = (uint8_t)role;
+	cmd.u.token.verifier = (struct slice){(const char *)ver, sizeof ver};
+	cmd.u.token.token = slice_from_cstr(text);
+	cmd.u.token.at = ctl_wall_ms();
+	rc = propose_plain(c, req, resp, &cmd);
+	pki_wipe(text, sizeof text);
+	log_info("join token rotation proposed", "role=%s", role_s);
+	return rc;
+}
+
 static int h_status(struct api_req *req, struct api_resp *resp, void *arg)
 {
 	struct ctl *c = arg;
@@ -1243,6 +1295,7 @@ int ctl_api_start(struct ctl *c)
 		{"DELETE", "/nodes/{id}", ADMIN_W, h_rm_node, c},
 		{"PUT", "/nodes/{id}/availability", ADMIN_W, h_avail, c},
 		{"GET", "/env", API_ROLE_ADMIN, h_env, c},
+		{"POST", "/tokens/rotate", ADMIN_W, h_rotate, c},
 		{"POST", "/deploy", ADMIN_W, h_deploy, c},
 		{"PUT", "/license", ADMIN_W, h_license, c},
 		{"GET", "/backup", API_ROLE_ADMIN, h_backup, c},

@@ -576,9 +576,17 @@ static uint8_t request_proto(const struct http_request *req)
 {
 	if ((req->h.flags & HTTP_F_UPGRADE) && slice_eq_cstr_ci(req->h.upgrade, "websocket"))
 		return PROXY_PROTO_WEBSOCKET;
-	struct slice acc = proxy_hdr_find(req->h.hdr, req->h.nhdr, "Accept");
-	if (acc.len >= 17 && memmem(acc.p, acc.len, "text/event-stream", 17))
-		return PROXY_PROTO_SSE;
+	/* proxy_hdr_find(..., "Accept"), with the name's length known here (no strlen) */
+	const struct slice name = SLICE_LIT("Accept");
+	for (size_t i = 0; i < req->h.nhdr; i++) {
+		const struct http_header *f = &req->h.hdr[i];
+		if (f->name.len == name.len && slice_eq_ci(f->name, name)) {
+			if (f->value.len >= 17 &&
+			    memmem(f->value.p, f->value.len, "text/event-stream", 17))
+				return PROXY_PROTO_SSE;
+			break; /* the first Accept field, as proxy_hdr_find */
+		}
+	}
 	return PROXY_PROTO_HTTP;
 }
 
@@ -834,8 +842,10 @@ static bool route_backend(struct proxy_conn *c)
 	struct proxy_gen *g = c->gen;
 	const struct proxy_table *t = g->t;
 	const struct http_request *req = &c->rq.slot->m.req;
-	struct proxy_req_view v;
-	proxy_fwd_view(c, &v);
+	struct proxy_req_view v; /* only rateLimit and maxConn keys look at it */
+	const struct proxy_backend *be = &t->be[c->be];
+	if (t->fe[c->fe].nratesets || be->maxconn)
+		proxy_fwd_view(c, &v);
 	if (t->fe[c->fe].nratesets && rate_limited(c, &t->fe[c->fe], &v))
 		return true;
 	struct proxy_match m = {.fe = (uint32_t)c->fe, .be = (uint32_t)c->be};
@@ -852,7 +862,6 @@ static bool route_backend(struct proxy_conn *c)
 	if (t->be[m.be].buffering && proxy_buffering_begin(c, &t->be[m.be]))
 		return conn_local(c, 413, (struct slice){NULL, 0}, true);
 	/* maxConn (Traefik: keyed by request.host, client.ip or a header): 429 over it. */
-	const struct proxy_backend *be = &t->be[m.be];
 	if (be->maxconn) {
 		struct slice key = proxy_lb_conn_key(be, &v, proxy_conn_peer(c));
 		int rc2 = proxy_lb_conn_acquire(&g->lb, m.be, key, &c->conn_ref);

@@ -102,15 +102,17 @@ static int put_field(struct buf *b, struct slice name, struct slice value)
 {
 	if (buf_avail(b) < name.len + value.len + 4)
 		return -ERR_BUF_FULL;
-	memcpy(b->data + b->len, name.p, name.len);
-	b->len += name.len;
-	b->data[b->len++] = ':';
-	b->data[b->len++] = ' ';
+	uint8_t *d = b->data + b->len; /* a local cursor: b->len is stored once */
+	memcpy(d, name.p, name.len);
+	d += name.len;
+	*d++ = ':';
+	*d++ = ' ';
 	if (value.len) /* an empty value may be {NULL, 0}: memcpy's pointers must be valid */
-		memcpy(b->data + b->len, value.p, value.len);
-	b->len += value.len;
-	b->data[b->len++] = '\r';
-	b->data[b->len++] = '\n';
+		memcpy(d, value.p, value.len);
+	d += value.len;
+	*d++ = '\r';
+	*d++ = '\n';
+	b->len = (size_t)(d - b->data);
 	return 0;
 }
 
@@ -118,12 +120,19 @@ static int put_field(struct buf *b, struct slice name, struct slice value)
  * length is known at compile time, no strlen per field. */
 #define put_field_c(b, name, ...) put_field((b), SLICE_LIT("" name ""), (__VA_ARGS__))
 
-static bool kv_has(const struct proxy_kv *kv, uint32_t n, struct slice name)
+static bool kv_has_any(const struct proxy_kv *kv, uint32_t n, struct slice name)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (slice_eq_ci(kv[i].name, name))
 			return true;
 	return false;
+}
+
+/* Whether kv[0..n) names the field (case-insensitive). Most frontends set no custom header:
+ * the n == 0 test stays at the call site. */
+static inline bool kv_has(const struct proxy_kv *kv, uint32_t n, struct slice name)
+{
+	return n && kv_has_any(kv, n, name);
 }
 
 /* Fields a custom header never sets (Traefik v1's Go transport and oxy drop them too): framing
@@ -242,7 +251,12 @@ static void split_target(const struct http_request *req, struct slice *authority
 		*query = (struct slice){NULL, 0};
 		return;
 	}
-	const char *q = memchr(t.p, '?', t.len);
+	const char *q = NULL; /* the first '?': a plain loop, paths are short (no memchr call) */
+	for (size_t i = 0; i < t.len; i++)
+		if (t.p[i] == '?') {
+			q = t.p + i;
+			break;
+		}
 	if (q) {
 		*path = (struct slice){t.p, (size_t)(q - t.p)};
 		*query = (struct slice){q + 1, t.len - (size_t)(q - t.p) - 1};
@@ -250,14 +264,6 @@ static void split_target(const struct http_request *req, struct slice *authority
 		*path = t;
 		*query = (struct slice){NULL, 0};
 	}
-}
-
-/* The host the client addressed: the absolute-form authority wins over Host (§3.2.2). */
-static struct slice request_host(const struct http_request *req)
-{
-	struct slice a, p, q;
-	split_target(req, &a, &p, &q);
-	return a.len ? a : req->h.host;
 }
 
 void proxy_fwd_view(const struct proxy_conn *c, struct proxy_req_view *v)
@@ -293,8 +299,8 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 
 	struct proxy_req_view v;
 	proxy_fwd_view(c, &v);
-	struct proxy_req_ctx ctx;
-	proxy_req_prepare(&ctx, &v);
+	struct proxy_req_ctx ctx; /* the match is done: the rewrite reads only the path */
+	proxy_req_prepare_path(&ctx, &v);
 	struct proxy_rewrite rw;
 	int rc = proxy_rule_rewrite(&fe->rule, &c->hit, &ctx, e->path_buf, sizeof e->path_buf,
 				    e->rework, &rw);
@@ -308,20 +314,27 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 	size_t need = req->method.len + path.len + v.query.len + 16;
 	if (buf_avail(b) < need)
 		return -ERR_BUF_FULL;
-	rc = buf_append_slice(b, req->method);
-	rc = rc ? rc : buf_append_byte(b, ' ');
-	rc = rc ? rc : buf_append_slice(b, path);
-	if (!rc && v.query.p) {
-		rc = buf_append_byte(b, '?');
-		rc = rc ? rc : buf_append_slice(b, v.query);
+	uint8_t *d = b->data + b->len; /* room checked: written directly */
+	memcpy(d, req->method.p, req->method.len);
+	d += req->method.len;
+	*d++ = ' ';
+	memcpy(d, path.p, path.len);
+	d += path.len;
+	if (v.query.p) {
+		*d++ = '?';
+		if (v.query.len)
+			memcpy(d, v.query.p, v.query.len);
+		d += v.query.len;
 	}
-	rc = rc ? rc : buf_append(b, " HTTP/1.1\r\n", 11);
-	if (rc)
-		return rc;
+	memcpy(d, " HTTP/1.1\r\n", 11);
+	d += 11;
+	b->len = (size_t)(d - b->data);
 
 	/* Host: the client's (passHostHeader, the default) or the server's authority; a non-empty
 	 * custom Host replaces it (one Host field only, RFC 9112 §3.2; as Traefik PR #6502). */
-	struct slice host = request_host(req);
+	/* The host the client addressed: the absolute-form authority wins over Host (RFC 9112
+	 * §3.2.2); proxy_fwd_view chose it ("" when none: every use below tests the length). */
+	struct slice host = v.host;
 	struct slice hv = fe->pass_host_header && host.len ? host : sv->authority;
 	for (uint32_t i = 0; i < fe->headers.nrequest; i++)
 		if (fe->headers.request[i].value.len &&
@@ -392,15 +405,22 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 			want += xff[i].len + 2;
 		if (buf_avail(b) < want)
 			return -ERR_BUF_FULL;
-		buf_append(b, "X-Forwarded-For: ", 17);
+		uint8_t *x = b->data + b->len; /* room checked: written directly */
+		memcpy(x, "X-Forwarded-For: ", 17);
+		x += 17;
 		for (size_t i = 0; i < nxff; i++) {
 			if (!xff[i].len)
 				continue;
-			buf_append_slice(b, xff[i]);
-			buf_append(b, ", ", 2);
+			memcpy(x, xff[i].p, xff[i].len);
+			x += xff[i].len;
+			*x++ = ',';
+			*x++ = ' ';
 		}
-		buf_append(b, c->peer_text, plen);
-		buf_append(b, "\r\n", 2);
+		memcpy(x, c->peer_text, plen);
+		x += plen;
+		*x++ = '\r';
+		*x++ = '\n';
+		b->len = (size_t)(x - b->data);
 	}
 	const bool tls = c->tls != NULL;
 	if (!(seen & XF_PROTO) && !kv_has(cust, ncust, SLICE_LIT("X-Forwarded-Proto"))) {

@@ -7,15 +7,15 @@
 #include <stddef.h>
 #include <string.h>
 
-enum fam {
-	F_EP_REQ = 1, /* counter + histogram */
-	F_FE_REQ,     /* counter */
-	F_BE_REQ,     /* counter + histogram */
-	F_EP_OPEN,    /* gauge */
-	F_BE_OPEN,    /* gauge */
-	F_BE_RETRY,   /* counter */
-	F_BE_UP,      /* gauge, name2 = url */
-	F_BE_CB_TRIP, /* counter: traefikee_breaker_trips_total */
+enum fam {               /* < 16: proxy_metrics.hint */
+	   F_EP_REQ = 1, /* counter + histogram */
+	   F_FE_REQ,     /* counter */
+	   F_BE_REQ,     /* counter + histogram */
+	   F_EP_OPEN,    /* gauge */
+	   F_BE_OPEN,    /* gauge */
+	   F_BE_RETRY,   /* counter */
+	   F_BE_UP,      /* gauge, name2 = url */
+	   F_BE_CB_TRIP, /* counter: traefikee_breaker_trips_total */
 };
 
 static const uint64_t bucket_us[PROXY_METRIC_BUCKETS] = {100000, 300000, 1200000, 5000000};
@@ -113,15 +113,16 @@ static uint32_t series_hash(uint8_t fam, uint32_t name, uint32_t name2, uint16_t
 	return (uint32_t)k;
 }
 
-/* Find or create a series; NULL when the table is full (counted in dropped). */
-static struct proxy_metric_series *series_get(struct proxy_metrics *m, uint8_t fam, int name,
-					      int name2, int code, uint8_t method, uint8_t proto)
+/* series_get after the hint missed: hash and probe (n1, n2: name indexes + 1, 0 for none).
+ * Kept out of line so the hint test in series_get stays a small function. */
+static __attribute__((noinline)) struct proxy_metric_series *
+series_find(struct proxy_metrics *m, uint8_t fam, uint32_t n1, uint32_t n2, uint16_t c,
+	    uint8_t method, uint8_t proto)
 {
-	uint32_t n1 = (uint32_t)name + 1, n2 = name2 >= 0 ? (uint32_t)name2 + 1 : 0;
-	uint16_t c = (uint16_t)code;
 	uint32_t i = series_hash(fam, n1, n2, c, method, proto) & m->mask;
 	for (;;) {
 		struct proxy_metric_series *s = &m->series[i];
+		m->hint[fam] = i;
 		if (!s->name) {
 			if (m->nseries >= m->max_series) {
 				m->dropped++;
@@ -141,6 +142,20 @@ static struct proxy_metric_series *series_get(struct proxy_metrics *m, uint8_t f
 			return s;
 		i = (i + 1) & m->mask;
 	}
+}
+
+/* Find or create a series; NULL when the table is full (counted in dropped). The family's
+ * last slot is tried first: a request looks up the same few series again and again. */
+static struct proxy_metric_series *series_get(struct proxy_metrics *m, uint8_t fam, int name,
+					      int name2, int code, uint8_t method, uint8_t proto)
+{
+	uint32_t n1 = (uint32_t)name + 1, n2 = name2 >= 0 ? (uint32_t)name2 + 1 : 0;
+	uint16_t c = (uint16_t)code;
+	struct proxy_metric_series *s = &m->series[m->hint[fam] & m->mask];
+	if (s->name == n1 && s->name2 == n2 && s->code == c && s->family == fam &&
+	    s->method == method && s->proto == proto)
+		return s;
+	return series_find(m, fam, n1, n2, c, method, proto);
 }
 
 /* Backward-shift deletion (linear probing): keeps every probe chain unbroken. */

@@ -111,6 +111,10 @@ struct proxy_metrics {
 	uint64_t reloads, reload_failures;
 	int64_t last_reload_success, last_reload_failure; /* Unix seconds; 0: never */
 	struct proxy_metrics_eng eng;
+	/* Per series family, the slot of the last series found (private to proxy_metrics.c): a
+	 * hint tried before hashing. Never stale in a harmful way: a slot is taken only when it
+	 * holds exactly the key looked for, and keys are unique in the table. */
+	uint32_t hint[16];
 };
 
 /* Bytes proxy_metrics_init needs for these caps (struct included). */

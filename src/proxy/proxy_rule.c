@@ -1394,14 +1394,24 @@ static bool host_has_port(struct slice v)
 	return false;
 }
 
-uint32_t proxy_host_hash(struct slice s)
+#define HOST_HASH_SEED 2166136261u
+
+/* FNV-1a over s, lowercased, continuing from h (HOST_HASH_SEED to start): FNV-1a runs byte by
+ * byte, so the hash of a + b is host_hash_more(host_hash_more(seed, a), b). The lowering is
+ * written out: this runs for every request (proxy_req_prepare). */
+static uint32_t host_hash_more(uint32_t h, const char *p, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < s.len; i++) {
-		h ^= lower((unsigned char)s.p[i]);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		h ^= (unsigned char)(ch - 'A') < 26 ? ch | 0x20u : ch;
 		h *= 16777619u;
 	}
 	return h;
+}
+
+uint32_t proxy_host_hash(struct slice s)
+{
+	return host_hash_more(HOST_HASH_SEED, s.p, s.len);
 }
 
 static int value_host(struct rc *c, struct slice v, struct proxy_mval *out)
@@ -1800,16 +1810,31 @@ void proxy_req_prepare(struct proxy_req_ctx *c, const struct proxy_req_view *v)
 		const char *rb = memchr(h.p, ']', h.len);
 		end = rb ? (size_t)(rb - h.p) + 1 : h.len;
 	} else {
-		const char *colon = memchr(h.p, ':', h.len);
-		if (colon)
-			end = (size_t)(colon - h.p);
+		for (size_t i = 0; i < h.len; i++) /* a host is short: no memchr call */
+			if (h.p[i] == ':') {
+				end = i;
+				break;
+			}
 	}
 	c->host = (struct slice){h.p, end};
 	if (c->host.len > 1 && c->host.p[c->host.len - 1] == '.')
 		c->host.len--;
 	c->host_port = end == h.len ? c->host : h;
 	c->host_hash = proxy_host_hash(c->host);
-	c->host_port_hash = proxy_host_hash(c->host_port);
+	/* host_port extends host unless a trailing dot was cut from host: hash only the rest */
+	if (c->host_port.len == c->host.len)
+		c->host_port_hash = c->host_hash;
+	else if (c->host.len == end)
+		c->host_port_hash = host_hash_more(c->host_hash, h.p + end, h.len - end);
+	else
+		c->host_port_hash = proxy_host_hash(c->host_port);
+}
+
+void proxy_req_prepare_path(struct proxy_req_ctx *c, const struct proxy_req_view *v)
+{
+	memset(c, 0, sizeof *c);
+	c->v = v;
+	c->path = v->path.len ? v->path : SLICE_LIT("/");
 }
 
 static bool eq_lower(struct slice req, struct slice lit)
@@ -1982,6 +2007,12 @@ bool proxy_rule_match(const struct proxy_rule *r, const struct proxy_req_ctx *c,
 
 /* ==== 7. rewriting ========================================================================== */
 
+/* slice_eq, answered at once in the common case where no modifier ran (the same slice). */
+static bool path_same(struct slice a, struct slice b)
+{
+	return (a.p == b.p && a.len == b.len) || slice_eq(a, b);
+}
+
 int proxy_rule_rewrite(const struct proxy_rule *r, const struct proxy_rule_hit *hit,
 		       const struct proxy_req_ctx *c, char *out, size_t cap,
 		       struct proxy_re_work *w, struct proxy_rewrite *rw)
@@ -2032,7 +2063,7 @@ int proxy_rule_rewrite(const struct proxy_rule *r, const struct proxy_rule_hit *
 		}
 	}
 	/* A replacement may leave "" or "x": a rewritten path always starts with '/'. */
-	if (!slice_eq(cur, c->path) && (cur.len == 0 || cur.p[0] != '/')) {
+	if (!path_same(cur, c->path) && (cur.len == 0 || cur.p[0] != '/')) {
 		size_t at = o.len;
 		out_put(&o, "/", 1);
 		out_put(&o, cur.p, cur.len);
@@ -2041,6 +2072,6 @@ int proxy_rule_rewrite(const struct proxy_rule *r, const struct proxy_rule_hit *
 		cur = (struct slice){out + at, o.len - at};
 	}
 	rw->path = cur;
-	rw->changed = !slice_eq(cur, c->path);
+	rw->changed = !path_same(cur, c->path);
 	return 0;
 }

@@ -210,6 +210,9 @@ struct proxy_req_ctx {
 };
 
 void proxy_req_prepare(struct proxy_req_ctx *c, const struct proxy_req_view *v);
+/* Only what proxy_rule_rewrite reads (v and path; the host fields are left empty): for a
+ * rewrite after the match, without hashing the host again. Not for proxy_rule_match. */
+void proxy_req_prepare_path(struct proxy_req_ctx *c, const struct proxy_req_view *v);
 
 /* FNV-1a of the lowercased bytes: the hash stored for Host literals. */
 uint32_t proxy_host_hash(struct slice s);
@@ -236,7 +239,8 @@ struct proxy_rewrite {
 };
 
 /* Apply the rule's modifiers in Traefik v1's fixed order — strip, AddPrefix, ReplacePath,
- * ReplacePathRegex — to the request path (ctx->path) after a match that filled hit. out
+ * ReplacePathRegex — to the request path (ctx->path, the only field of ctx read, so
+ * proxy_req_prepare_path is enough) after a match that filled hit. out
  * (cap bytes) receives the paths that had to be built; w is needed only when the rule has a
  * ReplacePathRegex (else may be NULL). 0, -ERR_BUF_FULL (out too small: answer 414 or 500),
  * -ERR_INVAL (w missing). */

@@ -85,23 +85,46 @@ void proxy_targets_fini(struct proxy_engine *e)
 	pool_fini(&e->targets);
 }
 
+/* Canonical addresses (addr_canon) are 16 or 28 bytes: hashed and compared 4 bytes a step. */
+_Static_assert(sizeof(struct sockaddr_in) % 4 == 0 && sizeof(struct sockaddr_in6) % 4 == 0,
+	       "canonical address lengths are whole words");
+
+static uint32_t addr_word(const void *a, socklen_t i)
+{
+	uint32_t w;
+	memcpy(&w, (const unsigned char *)a + i, 4);
+	return w;
+}
+
 static uint32_t addr_hash(const struct sockaddr_storage *a, socklen_t len)
 {
-	const unsigned char *p = (const unsigned char *)a;
 	uint32_t h = 2166136261u;
-	for (socklen_t i = 0; i < len; i++) {
-		h ^= p[i];
+	for (socklen_t i = 0; i < len; i += 4) {
+		h ^= addr_word(a, i);
 		h *= 16777619u;
 	}
+	/* fold the high bits (port, address bytes) into the low ones the table mask keeps */
+	h ^= h >> 16;
+	h *= 0x45d9f3bu;
+	h ^= h >> 16;
 	return h;
 }
 
+static bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b,
+		       socklen_t len)
+{
+	for (socklen_t i = 0; i < len; i += 4)
+		if (addr_word(a, i) != addr_word(b, i))
+			return false;
+	return true;
+}
+
 /* Canonical copy of an address: only family, port and address bytes, so equal addresses
- * compare equal byte for byte. */
+ * compare equal byte for byte over the length returned (bytes after it are not written). */
 static socklen_t addr_canon(const struct sockaddr_storage *in, socklen_t len,
 			    struct sockaddr_storage *out)
 {
-	memset(out, 0, sizeof *out);
+	memset(out, 0, sizeof(struct sockaddr_in6)); /* the longest canonical form */
 	if (in->ss_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *s = (const struct sockaddr_in *)(const void *)in;
 		struct sockaddr_in *d = (struct sockaddr_in *)(void *)out;
@@ -131,13 +154,14 @@ static struct proxy_target *target_get(struct proxy_engine *e, const struct sock
 		return NULL;
 	uint32_t h = addr_hash(&k, klen);
 	for (struct proxy_target *t = e->thash[h & e->thash_mask]; t; t = t->hnext)
-		if (t->hash == h && t->alen == klen && memcmp(&t->addr, &k, klen) == 0)
+		if (t->hash == h && t->alen == klen && addr_equal(&t->addr, &k, klen))
 			return t;
 	void *obj;
 	if (pool_get(&e->targets, &obj) < 0)
 		return NULL;
 	struct proxy_target *t = obj;
-	t->addr = k;
+	memset(&t->addr, 0, sizeof t->addr);
+	memcpy(&t->addr, &k, klen);
 	t->alen = klen;
 	t->hash = h;
 	t->hnext = e->thash[h & e->thash_mask];

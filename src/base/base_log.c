@@ -13,7 +13,15 @@
 static struct {
 	enum log_level level;
 	int fd;
-} log_sink = {LOG_INFO, 2};
+	log_tap_fn tap;
+	void *tap_ctx;
+} log_sink = {LOG_INFO, 2, NULL, NULL};
+
+void log_set_tap(log_tap_fn fn, void *ctx)
+{
+	log_sink.tap = fn;
+	log_sink.tap_ctx = ctx;
+}
 
 static const char *const log_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -133,6 +141,8 @@ void log_vwrite(enum log_level level, const char *msg, const char *kv, va_list a
 	if (cut)
 		buf_append(&b, "\xe2\x80\xa6", 3);
 	buf_append_byte(&b, '\n');
+	if (log_sink.tap)
+		log_sink.tap(log_sink.tap_ctx, level, line, b.len);
 	ssize_t off = 0;
 	while ((size_t)off < b.len) {
 		ssize_t w = write(log_sink.fd, line + off, b.len - (size_t)off);

@@ -26,6 +26,11 @@ void log_set_fd(int fd);
 /* "debug", "info", "warn"/"warning", "error", "off" -> 0 and *out, else -ERR_INVAL. */
 int log_level_parse(const char *name, enum log_level *out);
 
+/* A copy of every line written (newline included), for an in-memory log (the control node's
+ * GET /logs). The tap must not log. NULL turns it off. */
+typedef void (*log_tap_fn)(void *ctx, enum log_level level, const char *line, size_t len);
+void log_set_tap(log_tap_fn fn, void *ctx);
+
 /* msg is quoted and escaped; kv is printf-formatted logfmt pairs
  * ("addr=%s port=%d") appended as is, or NULL. Use log_q for values that
  * may hold spaces, quotes or control characters. */

@@ -44,6 +44,7 @@ NODE_RUN(deploy)
 NODE_RUN(backup)
 NODE_RUN(rm_node)
 NODE_RUN(update_node)
+NODE_RUN(logs)
 NODE_RUN(update_license)
 
 /* clang-format off */
@@ -124,6 +125,12 @@ static const struct flag_def rm_flags[] = {
 	{"force", FLAG_BOOL, "false", "Remove a node that is not DOWN"},
 };
 
+static const struct flag_def logs_flags[] = {
+	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
+	{"follow", FLAG_BOOL, "false", "Keep printing new lines"},
+	{"level", FLAG_STRING, NULL, "Only lines at this level or above: debug, info, warn, error"},
+};
+
 static const struct flag_def update_node_flags[] = {
 	{"traefikeesocket", FLAG_STRING, "/var/run/traefikee.sock", "Local node socket"},
 	{"availability", FLAG_STRING, NULL,
@@ -153,6 +160,8 @@ static const struct cli_cmd commands[] = {
 	    run_backup),
 	CMD("rm-node", "Remove a node from the cluster", "<ID|NAME>...", 1, FLAG_POS_MAX, rm_flags,
 	    run_rm_node),
+	CMD("logs", "Print this control node's recent log lines", NULL, 0, 0, logs_flags,
+	    run_logs),
 	CMD("update-node", "Set a data node's availability (ACTIVE, PAUSE, DRAIN)", "<ID|NAME>", 1,
 	    1, update_node_flags, run_update_node),
 	CMD("update-license", "Change the cluster's license key", NULL, 0, 0, license_flags,

@@ -40,6 +40,7 @@ CTL_RUN(deploy)
 CTL_RUN(backup)
 CTL_RUN(rm_node)
 CTL_RUN(update_node)
+CTL_RUN(logs)
 
 /* clang-format off */
 #define CLUSTER_FLAG {"clustername", FLAG_STRING, "traefikee", "Cluster whose credentials to use"}
@@ -79,6 +80,7 @@ static const struct flag_def update_node_flags[] = {
 static const struct flag_def logs_flags[] = {
 	CLUSTER_FLAG,
 	{"follow", FLAG_BOOL, "false", "Keep printing new lines"},
+	{"level", FLAG_STRING, NULL, "Only lines at this level or above: debug, info, warn, error"},
 };
 /* clang-format on */
 
@@ -110,8 +112,8 @@ int main(int argc, char **argv)
 		    rm_flags, run_rm_node),
 		CMD("update-node", "Set a data node's availability (ACTIVE, PAUSE, DRAIN)",
 		    "<ID|NAME>", 1, 1, update_node_flags, run_update_node),
-		CMD("logs", "Print the cluster's logs", NULL, 0, 0, logs_flags,
-		    cli_run_unavailable),
+		CMD("logs", "Print the recent log lines of the control node it talks to", NULL, 0,
+		    0, logs_flags, run_logs),
 		{"version", "Print the version and the versions of the libraries built in", NULL, 0,
 		 0, NULL, 0, cli_run_version},
 	};

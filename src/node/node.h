@@ -79,6 +79,7 @@ int node_cmd_env(const struct node_args *a);
 int node_cmd_deploy(const struct node_args *a);
 int node_cmd_backup(const struct node_args *a);
 int node_cmd_rm_node(const struct node_args *a);
+int node_cmd_logs(const struct node_args *a);
 int node_cmd_update_node(const struct node_args *a);
 int node_cmd_update_license(const struct node_args *a);
 /* traefikeectl */
@@ -87,6 +88,7 @@ int node_ctl_list_nodes(const struct node_args *a);
 int node_ctl_deploy(const struct node_args *a);
 int node_ctl_backup(const struct node_args *a);
 int node_ctl_rm_node(const struct node_args *a);
+int node_ctl_logs(const struct node_args *a);
 int node_ctl_update_node(const struct node_args *a);
 
 /* --- Shared between src/node files ---------------------------------------------------- */

@@ -660,6 +660,49 @@ int node_ctl_deploy(const struct node_args *a)
 	return node_cmd_deploy(a);
 }
 
+/* --- logs ---------------------------------------------------------------------------- */
+
+/* logs [--level=warn] [--follow]: the recent lines the control node kept (GET /logs); with
+ * --follow, new ones as they come until interrupted or the node goes away. */
+int node_cmd_logs(const struct node_args *a)
+{
+	const char *lv = node_arg_str(a, "level");
+	enum log_level min;
+	if (lv && *lv && log_level_parse(lv, &min) < 0)
+		return fail(a, 2, "--level=%s: debug, info, warn or error", lv);
+	bool follow = node_arg_bool(a, "follow");
+	char path[64];
+	snprintf(path, sizeof path, "/logs?level=%s%s", lv && *lv ? lv : "debug",
+		 follow ? "&follow=true" : "");
+	struct api_result res;
+	int rc = client_open(a);
+	if (rc)
+		return rc;
+	api_result_init(&res, resp_buf, sizeof resp_buf);
+	int st = api_call_stream(&cl, "GET", path, NULL, &res);
+	if (st < 0)
+		return fail(a, 1, "%s", api_client_errmsg(&cl));
+	if (st != 200)
+		return fail(a, 1, "%s (%s)", res.error, res.code);
+	for (;;) {
+		ssize_t n = api_client_stream_read(&cl, resp_buf, sizeof resp_buf, -1);
+		if (n == 0)
+			break;
+		if (n < 0)
+			return fail(a, 1, "the log stream ended: %s", api_client_errmsg(&cl));
+		if (fwrite(resp_buf, 1, (size_t)n, stdout) != (size_t)n)
+			return 1;
+		if (follow)
+			fflush(stdout);
+	}
+	return 0;
+}
+
+int node_ctl_logs(const struct node_args *a)
+{
+	return node_cmd_logs(a);
+}
+
 /* --- backup -------------------------------------------------------------------------- */
 
 int node_cmd_backup(const struct node_args *a)

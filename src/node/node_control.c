@@ -851,6 +851,7 @@ static int ctl_start(struct ctl *c, char *err, size_t cap)
 
 static void ctl_teardown(struct ctl *c)
 {
+	ctl_logs_stop();
 	ctl_provider_stop(c);
 	node_renew_stop(&c->renew);
 	if (c->api_init)
@@ -898,6 +899,7 @@ int node_control_run(struct node_opts *o)
 	}
 	c->o = o;
 	node_daemon_signals();
+	ctl_logs_start(c); /* GET /logs: from the first line on */
 	int rc = ctl_start(c, err, sizeof err);
 	if (rc > 0) { /* nothing to run (a bootstrap node whose hand-over is complete) */
 		ctl_teardown(c);

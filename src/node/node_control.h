@@ -249,6 +249,16 @@ int ctl_transport_receive(struct ctl *c, const char *peer_id, struct slice body,
 int ctl_api_start(struct ctl *c);
 void ctl_api_routing_changed(struct ctl *c);
 void ctl_api_peers_changed(struct ctl *c);
+/* node_logs.c: the node's recent log lines in memory (a copy of stderr), GET /logs. */
+void ctl_logs_start(struct ctl *c);
+void ctl_logs_stop(void);
+int ctl_logs_get(struct api_req *req, struct api_resp *resp, void *arg);
+/* Copy up to cap bytes of the kept lines at level >= min from *off (a byte offset since the
+ * node started; *part: bytes of that line already taken), advancing both. Lines overwritten
+ * before they were read are skipped: *skipped says how many bytes. For the handler and tests. */
+size_t ctl_logs_read(uint64_t *off, size_t *part, uint8_t min, char *out, size_t cap,
+		     uint64_t *skipped);
+
 /* Node availabilities changed (NODE_AVAIL applied): re-read them for every stream. */
 void ctl_api_avail_changed(struct ctl *c);
 void ctl_api_heartbeat(struct ctl *c);

@@ -1295,6 +1295,7 @@ int ctl_api_start(struct ctl *c)
 		{"DELETE", "/nodes/{id}", ADMIN_W, h_rm_node, c},
 		{"PUT", "/nodes/{id}/availability", ADMIN_W, h_avail, c},
 		{"GET", "/env", API_ROLE_ADMIN, h_env, c},
+		{"GET", "/logs", API_ROLE_ADMIN, ctl_logs_get, c},
 		{"POST", "/tokens/rotate", ADMIN_W, h_rotate, c},
 		{"POST", "/deploy", ADMIN_W, h_deploy, c},
 		{"PUT", "/license", ADMIN_W, h_license, c},

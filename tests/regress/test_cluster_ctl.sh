@@ -67,6 +67,32 @@ mkdir -p "$D/ctlbk"
 run "$C" backup --outputdir="$D/ctlbk"
 check "traefikeectl backup writes an archive too" bash -c "ls '$D/ctlbk' | grep -q '_traefikee-backup.tar$'"
 
+# logs: the control node's recent lines over mTLS, filtered by level, and followed.
+run "$C" logs
+check "traefikeectl logs exits 0 with the control node's lines" \
+  bash -c '[ "$0" -eq 0 ] && grep -q "msg=\"control node started\"" <<<"$1"' "$RC" "$OUT"
+same_lines() { # every line logs printed is a line of the node's stderr
+  local line
+  while IFS= read -r line; do grep -qxF -- "$line" "$D/c0.log" || return 1; done <<<"$OUT"
+}
+check "... the very lines its stderr got ($(grep -c . <<<"$OUT") lines)" same_lines
+run "$C" logs --level=warn
+check "logs --level=warn leaves out info lines" bash -c '[ "$0" -eq 0 ] && ! grep -q "level=info" <<<"$1"' "$RC" "$OUT"
+run "$C" logs --level=loud
+check "logs --level=loud is refused (exit 2)" [ "$RC" -eq 2 ]
+run "$T" logs --traefikeesocket="$D/s0.sock" --level=info
+check "traefikee logs over the local socket too" has "$OUT" 'msg="control node started"'
+"$C" logs --follow --level=info >"$D/follow.out" 2>&1 &
+FOLLOW=$!
+REGRESS_PIDS+=("$FOLLOW")
+sleep 1
+N0=$(grep -c . "$D/follow.out")
+run "$C" deploy --entryPoints="Name:http Address:127.0.0.1:$((BASE + 81))" --defaultentrypoints=http
+new_line() { [ "$(grep -c . "$D/follow.out")" -gt "$N0" ]; }
+check "logs --follow prints the lines logged after it started" wait_for 10 new_line
+check "... and is still running" kill -0 "$FOLLOW"
+kill "$FOLLOW" 2>/dev/null
+
 DID=$(nodes 0 | awk '/data-node-1/ {print $1}')
 run "$T" rm-node --traefikeesocket="$D/s0.sock" data-node-1
 check "rm-node of a READY node without --force is refused" [ "$RC" -eq 1 ]

@@ -681,13 +681,16 @@ static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, siz
 		g->m_fe[i] = proxy_metrics_name_get(e->metrics, PROXY_MK_FRONTEND, t->fe[i].name);
 	for (uint32_t i = 0; i < t->nbe; i++)
 		g->be[i].m_be = proxy_metrics_name_get(e->metrics, PROXY_MK_BACKEND, t->be[i].name);
-	size_t lbb = proxy_lb_bytes(t, e->lim.max_conn_keys);
+	/* maxConn: the node's shared counts (no private table), or this table's own */
+	size_t lbb = proxy_lb_bytes(t, e->mc_on ? 0 : e->lim.max_conn_keys);
 	g->lb_mem = malloc(lbb);
 	uint8_t seed[16];
 	rand_bytes(&e->rng, seed, sizeof seed);
 	struct arena la;
 	arena_init(&la, g->lb_mem, lbb);
-	if (!g->lb_mem || proxy_lb_init(&g->lb, t, &la, e->lim.max_conn_keys, seed) < 0) {
+	if (!g->lb_mem ||
+	    (e->mc_on ? proxy_lb_init_shared(&g->lb, t, &la, &e->mc)
+		      : proxy_lb_init(&g->lb, t, &la, e->lim.max_conn_keys, seed)) < 0) {
 		snprintf(msg, cap, "out of memory for the load balancer state");
 		return -ERR_NOMEM;
 	}
@@ -1285,13 +1288,20 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
 	out->health = proxy_health_size();
 	out->fwdauth = proxy_fwdauth_size();
 	out->ratelimit = proxy_rl_bytes(1);
+	/* several workers: the node's maxConn table (proxy_workers.c maps it, page-rounded), a
+	 * worker's share of it; one worker counts in each table's load balancer (out->table) */
+	if (lim->workers > 1)
+		out->maxconn =
+			((proxy_mc_bytes(lim->max_conn_keys, lim->workers) + 4095) / 4096 * 4096 +
+			 lim->workers - 1) /
+			lim->workers;
 	out->gzip = proxy_gzip_slot_size();
 	out->series = sizeof(struct proxy_metric_series) * 2;
 	out->name = sizeof(struct proxy_metric_name);
 	out->loop_fd = sizeof(struct loop_fd_slot) + 2 * sizeof(int32_t) + 12;
 	out->loop_timer = sizeof(struct loop_timer_slot) + sizeof(uint32_t);
 	out->table = sizeof(struct proxy_gen) + proxy_table_bytes(&lim->table) +
-		     proxy_lb_bytes_max(&lim->table, lim->max_conn_keys) +
+		     proxy_lb_bytes_max(&lim->table, lim->workers > 1 ? 0 : lim->max_conn_keys) +
 		     proxy_breaker_bytes_max(&lim->table);
 	/* the https:// servers' client configuration (rootCAs: DER is smaller than its PEM) */
 	out->table += sizeof(struct tls_client_config) + 64 + lim->table.max_cert_bytes;
@@ -1428,6 +1438,16 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 		goto fail;
 	}
 	e->rl.metrics = e->metrics; /* traefikee_ratelimit_rejected_total */
+	if (cfg->mc_shared) {       /* maxConn counted for the node (proxy_workers.h) */
+		rc = proxy_mc_attach(&e->mc, cfg->mc_shared, cfg->mc_shared_bytes, L->max_conn_keys,
+				     L->workers, cfg->mc_slot, cfg->mc_key[0], cfg->mc_key[1]);
+		if (rc < 0) {
+			set_msg(msg, cap,
+				"the shared maxConn table does not fit max_conn_keys and workers");
+			goto fail;
+		}
+		e->mc_on = true;
+	}
 	rc = make_default_cert(e);
 	if (rc < 0) {
 		set_msg(msg, cap, "cannot make the default certificate: %s", err_str(rc));

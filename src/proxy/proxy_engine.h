@@ -57,6 +57,15 @@ struct proxy_engine_config {
 	void *rl_shared;
 	size_t rl_shared_bytes;
 	uint64_t rl_key[2];
+	/* Backend maxConn counts shared by the workers of one node (proxy_maxconn.h: a zeroed
+	 * MAP_SHARED mapping of mc_shared_bytes = proxy_mc_bytes(max_conn_keys, workers) made
+	 * before they fork, its SipHash key drawn once, and this worker's slot 0 .. workers-1,
+	 * whose holdings the master zeroes before starting it), or NULL: private counts
+	 * (proxy_lb.h). Attached in the worker's own process. */
+	void *mc_shared;
+	size_t mc_shared_bytes;
+	uint64_t mc_key[2];
+	uint32_t mc_slot;
 	int64_t (*wall_ms)(void *ctx); /* Unix ms for logs; NULL: the system clock */
 	void *wall_ctx;
 };

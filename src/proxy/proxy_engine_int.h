@@ -396,6 +396,10 @@ struct proxy_engine {
 	uint64_t gz_responses, gz_full, gz_log_ms, gz_log_skipped;
 	/* frontend rate limiting (proxy_ratelimit.h): max_ratelimit_keys buckets, this worker's */
 	struct proxy_rl rl;
+	/* backend maxConn counts of the node (proxy_maxconn.h), attached when mc_on; otherwise
+	 * each table's load balancer counts privately */
+	struct proxy_mc mc;
+	bool mc_on;
 	struct proxy_hc *hc_head; /* probes in flight */
 	uint32_t nhc_running;
 	char errmsg[256];

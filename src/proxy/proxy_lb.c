@@ -8,8 +8,11 @@
 
 #define ALLOC_PAD 16
 
+/* Private maxConn slots for keys; none when keys is 0 (shared mode: proxy_maxconn.h). */
 static size_t conn_slots_for(uint32_t keys)
 {
+	if (keys == 0)
+		return 0;
 	size_t n = 4;
 	while (n < 2 * (size_t)keys)
 		n *= 2;
@@ -53,28 +56,33 @@ static void be_reweigh(struct proxy_lb *lb, uint32_t b, bool reset_cw)
 	lb->be[b].nup = nup;
 }
 
-int proxy_lb_init(struct proxy_lb *lb, const struct proxy_table *t, struct arena *a,
-		  uint32_t max_conn_keys, const uint8_t seed[16])
+static int lb_init(struct proxy_lb *lb, const struct proxy_table *t, struct arena *a,
+		   uint32_t max_conn_keys, const uint8_t seed[16], struct proxy_mc *mc)
 {
-	if (!t || max_conn_keys == 0)
-		return -ERR_INVAL;
 	memset(lb, 0, sizeof *lb);
 	size_t slots = conn_slots_for(max_conn_keys);
 	lb->t = t;
 	lb->srv = t->nsrv ? arena_alloc(a, t->nsrv * sizeof *lb->srv) : NULL;
 	lb->be = t->nbe ? arena_alloc(a, t->nbe * sizeof *lb->be) : NULL;
-	lb->conn = arena_alloc(a, slots * sizeof *lb->conn);
-	if ((t->nsrv && !lb->srv) || (t->nbe && !lb->be) || !lb->conn)
+	lb->conn = slots ? arena_alloc(a, slots * sizeof *lb->conn) : NULL;
+	if ((t->nsrv && !lb->srv) || (t->nbe && !lb->be) || (slots && !lb->conn))
 		return -ERR_ARENA_FULL;
 	if (t->nsrv)
 		memset(lb->srv, 0, t->nsrv * sizeof *lb->srv);
 	if (t->nbe)
 		memset(lb->be, 0, t->nbe * sizeof *lb->be);
-	memset(lb->conn, 0, slots * sizeof *lb->conn);
+	if (slots)
+		memset(lb->conn, 0, slots * sizeof *lb->conn);
 	lb->conn_slots = (uint32_t)slots;
 	lb->max_conn_keys = max_conn_keys;
-	lb->k0 = load64(seed);
-	lb->k1 = load64(seed + 8);
+	lb->mc = mc;
+	if (mc) {
+		lb->k0 = mc->k0;
+		lb->k1 = mc->k1;
+	} else {
+		lb->k0 = load64(seed);
+		lb->k1 = load64(seed + 8);
+	}
 	for (uint32_t i = 0; i < t->nsrv; i++) {
 		lb->srv[i].up = true;
 		lb->srv[i].boost = 1;
@@ -82,6 +90,22 @@ int proxy_lb_init(struct proxy_lb *lb, const struct proxy_table *t, struct arena
 	for (uint32_t b = 0; b < t->nbe; b++)
 		be_reweigh(lb, b, true);
 	return 0;
+}
+
+int proxy_lb_init(struct proxy_lb *lb, const struct proxy_table *t, struct arena *a,
+		  uint32_t max_conn_keys, const uint8_t seed[16])
+{
+	if (!t || max_conn_keys == 0)
+		return -ERR_INVAL;
+	return lb_init(lb, t, a, max_conn_keys, seed, NULL);
+}
+
+int proxy_lb_init_shared(struct proxy_lb *lb, const struct proxy_table *t, struct arena *a,
+			 struct proxy_mc *mc)
+{
+	if (!t || !mc || !mc->hold)
+		return -ERR_INVAL;
+	return lb_init(lb, t, a, 0, NULL, mc);
 }
 
 void proxy_lb_carry(struct proxy_lb *to, const struct proxy_lb *from)
@@ -290,28 +314,30 @@ int proxy_lb_cookie(const struct proxy_table *t, uint32_t srv, char *out, size_t
 		v2 = ROTL(v2, 32); \
 	} while (0)
 
-/* SipHash-2-4 of (backend index, key bytes) under (k0, k1). */
-static uint64_t conn_hash(const struct proxy_lb *lb, uint32_t be, struct slice key)
+/* SipHash-2-4 under (k0, k1) of the concatenation of seg[0..n). */
+static uint64_t sip_segs(uint64_t k0, uint64_t k1, const struct slice *seg, size_t n)
 {
-	uint64_t v0 = 0x736f6d6570736575ull ^ lb->k0, v1 = 0x646f72616e646f6dull ^ lb->k1;
-	uint64_t v2 = 0x6c7967656e657261ull ^ lb->k0, v3 = 0x7465646279746573ull ^ lb->k1;
-	uint8_t blk[8];
-	size_t total = 4 + key.len, i = 0;
-	/* The message is the 4 bytes of `be` (little endian) followed by the key. */
-	while (total - i >= 8) {
-		for (int k = 0; k < 8; k++, i++)
-			blk[k] = i < 4 ? (uint8_t)(be >> (8 * i)) : (uint8_t)key.p[i - 4];
-		uint64_t m = load64(blk);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
+	uint64_t v0 = 0x736f6d6570736575ull ^ k0, v1 = 0x646f72616e646f6dull ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ull ^ k0, v3 = 0x7465646279746573ull ^ k1;
+	uint64_t m = 0;
+	size_t total = 0;
+	unsigned fill = 0;
+	for (size_t k = 0; k < n; k++) {
+		const uint8_t *p = (const uint8_t *)seg[k].p;
+		for (size_t i = 0; i < seg[k].len; i++) {
+			m |= (uint64_t)p[i] << (8 * fill);
+			if (++fill == 8) {
+				v3 ^= m;
+				SIPROUND;
+				SIPROUND;
+				v0 ^= m;
+				m = 0;
+				fill = 0;
+			}
+		}
+		total += seg[k].len;
 	}
-	memset(blk, 0, sizeof blk);
-	for (int k = 0; i < total; k++, i++)
-		blk[k] = i < 4 ? (uint8_t)(be >> (8 * i)) : (uint8_t)key.p[i - 4];
-	blk[7] = (uint8_t)total;
-	uint64_t m = load64(blk);
+	m |= (uint64_t)(total & 0xff) << 56;
 	v3 ^= m;
 	SIPROUND;
 	SIPROUND;
@@ -322,7 +348,28 @@ static uint64_t conn_hash(const struct proxy_lb *lb, uint32_t be, struct slice k
 	SIPROUND;
 	SIPROUND;
 	uint64_t h = v0 ^ v1 ^ v2 ^ v3;
-	return h ? h : 1; /* 0 marks a free slot */
+	return h ? h : 1; /* 0 marks a free slot / no reference */
+}
+
+/* The key of (backend b, extracted value). Private mode: the backend's index in this table
+ * (4 bytes, little endian), then the value, under the table's seed. Shared mode: the
+ * backend's NAME (its length in 4 bytes, then its bytes) and the value under the node's key,
+ * so every table of every worker names a backend's counts alike. */
+static uint64_t conn_hash(const struct proxy_lb *lb, uint32_t be, struct slice key)
+{
+	uint8_t pre[4];
+	if (lb->mc) {
+		struct slice name = lb->t->be[be].name;
+		uint32_t nl = (uint32_t)name.len;
+		for (int i = 0; i < 4; i++)
+			pre[i] = (uint8_t)(nl >> (8 * i));
+		struct slice seg[3] = {{(const char *)pre, 4}, name, key};
+		return sip_segs(lb->k0, lb->k1, seg, 3);
+	}
+	for (int i = 0; i < 4; i++)
+		pre[i] = (uint8_t)(be >> (8 * i));
+	struct slice seg[2] = {{(const char *)pre, 4}, key};
+	return sip_segs(lb->k0, lb->k1, seg, 2);
 }
 
 static uint32_t conn_find(const struct proxy_lb *lb, uint64_t key, bool *found)
@@ -368,6 +415,14 @@ int proxy_lb_conn_acquire(struct proxy_lb *lb, uint32_t b, struct slice key, uin
 	if (amount == 0)
 		return 0;
 	uint64_t h = conn_hash(lb, b, key);
+	if (lb->mc) { /* shared by the node's workers (proxy_maxconn.h) */
+		int rc = proxy_mc_acquire(lb->mc, h, amount);
+		if (rc == -ERR_PROXY_CONN_KEYS_FULL)
+			lb->conn_full++;
+		if (rc == 0)
+			*ref = h;
+		return rc;
+	}
 	bool found;
 	uint32_t i = conn_find(lb, h, &found);
 	if (found) {
@@ -392,6 +447,10 @@ void proxy_lb_conn_release(struct proxy_lb *lb, uint64_t ref)
 	bool found;
 	if (ref == 0)
 		return;
+	if (lb->mc) {
+		proxy_mc_release(lb->mc, ref);
+		return;
+	}
 	uint32_t i = conn_find(lb, ref, &found);
 	if (!found)
 		return;
@@ -422,6 +481,8 @@ uint32_t proxy_lb_conn_count(const struct proxy_lb *lb, uint32_t b, struct slice
 	bool found;
 	if (b >= lb->t->nbe)
 		return 0;
+	if (lb->mc)
+		return proxy_mc_total(lb->mc, conn_hash(lb, b, key));
 	uint32_t i = conn_find(lb, conn_hash(lb, b, key), &found);
 	return found ? lb->conn[i].count : 0;
 }

@@ -8,7 +8,9 @@
  *   arena at proxy_lb_init (proxy_lb_bytes() tells how much); nothing allocates afterwards.
  *   No clock and no randomness are read: latencies are reported by the engine, and the hash
  *   key of the maxConn table is a seed the engine passes (from its DRBG) so clients cannot
- *   aim collisions at it.
+ *   aim collisions at it. With several worker processes the maxConn counts live in the
+ *   node's shared table instead (proxy_lb_init_shared, proxy_maxconn.h); everything else
+ *   stays this process's.
  *
  *   Single-threaded like the event loop that drives it: calls on one struct proxy_lb must not
  *   overlap.
@@ -39,6 +41,7 @@
 #include "base/base_arena.h"
 #include "base/base_slice.h"
 #include "proxy/proxy_config.h"
+#include "proxy/proxy_maxconn.h"
 
 #define PROXY_DRR_WINDOW 100  /* completed requests of a backend between rebalances */
 #define PROXY_DRR_MAX_BOOST 8 /* effective weight is at most weight x 8 */
@@ -71,17 +74,21 @@ struct proxy_lb_conn {
 
 struct proxy_lb {
 	const struct proxy_table *t;
-	struct proxy_lb_srv *srv; /* t->nsrv */
-	struct proxy_lb_be *be;   /* t->nbe */
-	struct proxy_lb_conn *conn;
-	uint32_t conn_slots; /* power of two, >= 2 x max_conn_keys */
-	uint32_t conn_keys;  /* keys in use */
+	struct proxy_lb_srv *srv;   /* t->nsrv */
+	struct proxy_lb_be *be;     /* t->nbe */
+	struct proxy_lb_conn *conn; /* private mode; NULL in the shared mode */
+	uint32_t conn_slots;        /* power of two, >= 2 x max_conn_keys; 0 when shared */
+	uint32_t conn_keys;         /* keys in use */
 	uint32_t max_conn_keys;
-	uint64_t k0, k1;    /* SipHash key */
+	uint64_t k0, k1;    /* SipHash key (shared mode: the node's, mc->k0/k1) */
 	uint64_t conn_full; /* times a new key found the table full */
+	/* Shared mode (proxy_lb_init_shared): the node's maxConn counts, the engine's; NULL in
+	 * the private mode. */
+	struct proxy_mc *mc;
 };
 
-/* Bytes proxy_lb_init takes from its arena for table t (padding included). */
+/* Bytes proxy_lb_init takes from its arena for table t (padding included); max_conn_keys 0:
+ * what proxy_lb_init_shared takes (no private maxConn table). */
 size_t proxy_lb_bytes(const struct proxy_table *t, uint32_t max_conn_keys);
 /* The same for any table within lim. */
 size_t proxy_lb_bytes_max(const struct proxy_limits *lim, uint32_t max_conn_keys);
@@ -91,10 +98,21 @@ size_t proxy_lb_bytes_max(const struct proxy_limits *lim, uint32_t max_conn_keys
 int proxy_lb_init(struct proxy_lb *lb, const struct proxy_table *t, struct arena *a,
 		  uint32_t max_conn_keys, const uint8_t seed[16]);
 
+/* The same with maxConn counted in the node's shared table mc (proxy_maxconn.h, attached by a
+ * worker: mc->hold set) instead of a private one: keys are SipHash of the backend's NAME and
+ * the extracted value under the node's key (mc->k0, k1), so the counts of a backend are the
+ * same whichever table or worker a request went through. mc outlives lb. 0, -ERR_ARENA_FULL
+ * or -ERR_INVAL. */
+int proxy_lb_init_shared(struct proxy_lb *lb, const struct proxy_table *t, struct arena *a,
+			 struct proxy_mc *mc);
+
 /* After a table swap: copy health and drr statistics of every server of the old state whose
  * (backend name, URL) also exists in the new table, so a reload neither resurrects a dead
- * server nor forgets latencies. maxConn counts are not copied: requests still open on the old
- * table release into the old state. */
+ * server nor forgets latencies. maxConn counts are not copied. Private mode: requests still
+ * open on the old table release into the old state, so old and new requests are counted
+ * apart (a backend may briefly have amount open on each). Shared mode: there is nothing to
+ * copy, both tables count in the node's table under the backend's name, so requests open on
+ * the old table and new ones count together against the new table's amount. */
 void proxy_lb_carry(struct proxy_lb *to, const struct proxy_lb *from);
 
 /* Health checker verdict for server srv. Returns true when the flag changed (log it). */
@@ -135,7 +153,10 @@ struct slice proxy_lb_conn_key(const struct proxy_backend *b, const struct proxy
 /* Count one more open request for (be, key). 0 and *ref (pass it to proxy_lb_conn_release),
  * or -ERR_PROXY_MAXCONN when amount are already open (answer 429), or
  * -ERR_PROXY_CONN_KEYS_FULL when max_conn_keys distinct keys are open (answer 429 too; log
- * max_conn_keys). A backend without maxConn always succeeds with a null ref (0). */
+ * max_conn_keys). A backend without maxConn always succeeds with a null ref (0).
+ * Shared mode: amount bounds the node's open requests (every worker, every table), and
+ * -ERR_PROXY_CONN_KEYS_FULL means this worker holds max_conn_keys keys or the key's set in
+ * the node's table is full (proxy_maxconn.h). */
 int proxy_lb_conn_acquire(struct proxy_lb *lb, uint32_t be, struct slice key, uint64_t *ref);
 void proxy_lb_conn_release(struct proxy_lb *lb, uint64_t ref);
 /* Open count of (be, key), for tests and metrics. */

@@ -2,6 +2,7 @@
 #include "proxy/proxy_limits.h"
 
 #include "base/base_err.h"
+#include "proxy/proxy_maxconn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -371,6 +372,11 @@ int proxy_dp_limits_check(const struct proxy_dp_limits *lim, char *msg, size_t c
 		snprintf(msg, cap, "max_ratelimit_keys %u over 16777216", lim->max_ratelimit_keys);
 		return -ERR_PROXY_LIMITS;
 	}
+	if (lim->workers > 1 && lim->max_conn_keys > PROXY_MC_MAX_KEYS) {
+		snprintf(msg, cap, "max_conn_keys %u over %u with several workers",
+			 lim->max_conn_keys, PROXY_MC_MAX_KEYS);
+		return -ERR_PROXY_LIMITS;
+	}
 	if (lim->max_conns > (1u << 22) || lim->max_upstream_conns > (1u << 22)) {
 		snprintf(msg, cap, "max_conns and max_upstream_conns are capped at 4194304");
 		return -ERR_PROXY_LIMITS;
@@ -422,6 +428,8 @@ void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct prox
 	r->total += r->fwdauth;
 	r->ratelimit = (size_t)lim->max_ratelimit_keys * sz->ratelimit;
 	r->total += r->ratelimit;
+	r->maxconn = sz->maxconn; /* one mapping for the node, shown as a worker's share */
+	r->total += r->maxconn;
 	r->gzip = (size_t)lim->max_gzip_streams * sz->gzip; /* compressor + output buffer each */
 	r->total += r->gzip;
 	r->per_idle_conn = sz->conn + sz->loop_fd + sz->loop_timer;
@@ -464,6 +472,10 @@ int proxy_dp_limits_format(const struct proxy_dp_limits *lim, const struct proxy
 	      lim->max_forward_auth, lim->max_forward_auth_tls);
 	LINE_("gzip streams", r->gzip, "max_gzip_streams %u", lim->max_gzip_streams);
 	LINE_("rate limit buckets", r->ratelimit, "max_ratelimit_keys %u", lim->max_ratelimit_keys);
+	if (lim->workers > 1)
+		LINE_("maxConn counts", r->maxconn,
+		      "max_conn_keys %u; the node's table / %u workers", lim->max_conn_keys,
+		      lim->workers);
 	LINE_("metrics", r->metrics, "max_metric_series %u, max_metric_names %u",
 	      lim->max_metric_series, lim->max_metric_names);
 	LINE_("event loop", r->loop, "fds and timers for the pools above");

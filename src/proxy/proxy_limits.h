@@ -53,7 +53,8 @@ struct proxy_dp_limits {
 	uint32_t max_health_checks;   /* health probes in flight */
 	uint32_t max_metric_series;   /* Prometheus series (label combinations) */
 	uint32_t max_metric_names;    /* entry point / frontend / backend names in metrics */
-	uint32_t max_conn_keys;       /* distinct maxConn keys open at once, per table */
+	uint32_t max_conn_keys;       /* distinct maxConn keys open at once: per table with one
+				       * worker, per worker (all tables) with several */
 	uint32_t max_ratelimit_keys;  /* rate-limit buckets (key x rate set), per worker */
 	/* Forward auth sub-requests in flight (503 over it); of those, to https:// auth
 	 * servers (a 48 KiB TLS slot each). */
@@ -146,6 +147,7 @@ struct proxy_mem_sizes {
 	size_t reload;       /* scratch while a document loads (worst-case arena, JSON tokens) */
 	size_t fwdauth;      /* one forward auth sub-request */
 	size_t ratelimit;    /* one rate-limit bucket (proxy_ratelimit.h) */
+	size_t maxconn;      /* workers > 1: a worker's share of the node's maxConn table */
 	size_t gzip;         /* one compression stream (proxy_gzip_slot_size) */
 };
 
@@ -158,6 +160,7 @@ struct proxy_mem_report {
 	size_t per_busy_conn; /* a plain connection proxying a request (two buffers) */
 	size_t fwdauth;       /* max_forward_auth sub-requests and max_forward_auth_tls slots */
 	size_t ratelimit;     /* max_ratelimit_keys buckets */
+	size_t maxconn;       /* workers > 1: a worker's share of the node's maxConn table */
 	size_t gzip;          /* max_gzip_streams compression streams */
 };
 

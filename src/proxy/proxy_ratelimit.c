@@ -11,9 +11,6 @@
  */
 #include "proxy/proxy_ratelimit.h"
 
-#include <errno.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,9 +268,9 @@ static uint64_t set_hash(const struct sip *base, const struct proxy_rateset *rs)
  * set_of(h) and may take any of its ways; the last set has only the ways left over so the table
  * holds max_keys buckets, as the private one does.
  *
- * A set is read and written only under its lock. A lock word is 0 when free, else the pid of
- * the holder (taken with a CAS 0 -> pid, acquire; given back with a CAS pid -> 0, release, so a
- * holder whose lock was broken does not free its new holder's). Entries are relaxed atomics:
+ * A set is read and written only under its lock, a struct proxy_shlock (proxy_shlock.h: 0 when
+ * free, else the pid of the holder; taken over when the holder is gone, broken after
+ * PROXY_RL_LOCK_YIELDS yields; the maxConn table uses the same). Entries are relaxed atomics:
  * plain loads and stores on x86-64 and arm64, and no undefined behaviour even when a broken
  * lock lets two processes into one set (the result is then a wrong count, never a crash).
  * Lock-free atomics are address-free, which is what makes them work across processes. */
@@ -287,12 +284,7 @@ struct proxy_rl_shset {
 	struct proxy_rl_shentry e[PROXY_RL_PROBE];
 };
 
-struct proxy_rl_shlock {
-	_Atomic uint32_t owner; /* 0: free, else the holder's pid */
-};
-
 _Static_assert(sizeof(struct proxy_rl_shset) == 128, "a set is two cache lines");
-_Static_assert(sizeof(struct proxy_rl_shlock) == 4, "a lock is one 32-bit word");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
 	       "shared buckets need lock-free (address-free) 32- and 64-bit atomics");
 _Static_assert((uint64_t)PROXY_RL_SHARED_MAX_KEYS * 17 < SIZE_MAX, "shared table size fits");
@@ -308,7 +300,7 @@ static uint32_t sh_nsets(uint32_t max_keys)
 
 static size_t sh_lock_bytes(uint32_t nsets)
 {
-	return ((size_t)nsets * sizeof(struct proxy_rl_shlock) + 63u) & ~(size_t)63u;
+	return ((size_t)nsets * sizeof(struct proxy_shlock) + 63u) & ~(size_t)63u;
 }
 
 size_t proxy_rl_shared_bytes(uint32_t max_keys)
@@ -346,82 +338,19 @@ static uint32_t set_ways(const struct proxy_rl *rl, uint32_t s)
 	return s + 1 < rl->nsets ? PROXY_RL_PROBE : rl->n - PROXY_RL_PROBE * (rl->nsets - 1);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
-/* Is the process whose pid a lock word holds gone? A value that cannot be a pid counts as gone
- * (kill() would read a negative one as a process group). EPERM: it exists. */
-static bool holder_gone(uint32_t pid)
-{
-	if (pid > (uint32_t)INT32_MAX)
-		return true;
-	return kill((pid_t)pid, 0) == -1 && errno == ESRCH;
-}
-
-/* Wait for a busy lock: spin, then yield; take the lock over when its holder is gone or after
- * PROXY_RL_LOCK_YIELDS yields (no critical section lasts that long: the holder is stopped, or
- * its pid was reused). Makes no call that blocks and logs nothing (locks may be held). */
-static void sh_lock_slow(struct proxy_rl *rl, _Atomic uint32_t *w)
-{
-	uint32_t spins = 0, yields = 0, seen = 0;
-	for (;;) {
-		uint32_t cur = atomic_load_explicit(w, memory_order_relaxed);
-		if (cur != seen) { /* another holder: its own time from now */
-			seen = cur;
-			spins = 0;
-			yields = 0;
-		}
-		if (cur == 0) {
-			if (atomic_compare_exchange_weak_explicit(
-				    w, &cur, rl->pid, memory_order_acquire, memory_order_relaxed))
-				return;
-			continue;
-		}
-		if (spins < PROXY_RL_LOCK_SPINS) {
-			spins++;
-			cpu_relax();
-			continue;
-		}
-		spins = 0;
-		bool dead = yields % PROXY_RL_LOCK_CHECK == 0 && holder_gone(cur);
-		bool stuck = yields >= PROXY_RL_LOCK_YIELDS;
-		if (dead || stuck) {
-			if (atomic_compare_exchange_strong_explicit(
-				    w, &cur, rl->pid, memory_order_acquire, memory_order_relaxed)) {
-				if (dead)
-					rl->st.lock_stolen++;
-				else
-					rl->st.lock_broken++;
-				return;
-			}
-			continue; /* another process was first */
-		}
-		sched_yield();
-		yields++;
-	}
-}
-
+/* Take set s's lock (proxy_shlock.h), counting a take-over. */
 static void sh_lock(struct proxy_rl *rl, uint32_t s)
 {
-	_Atomic uint32_t *w = &rl->locks[s].owner;
-	uint32_t free_ = 0;
-	if (!atomic_compare_exchange_strong_explicit(w, &free_, rl->pid, memory_order_acquire,
-						     memory_order_relaxed))
-		sh_lock_slow(rl, w);
+	enum proxy_shlock_took how = proxy_shlock_lock(&rl->locks[s], rl->pid);
+	if (how == PROXY_SHLOCK_STOLEN)
+		rl->st.lock_stolen++;
+	else if (how == PROXY_SHLOCK_BROKEN)
+		rl->st.lock_broken++;
 }
 
 static void sh_unlock(struct proxy_rl *rl, uint32_t s)
 {
-	uint32_t mine = rl->pid;
-	/* Fails only when the lock was broken meanwhile: it is the new holder's then. */
-	atomic_compare_exchange_strong_explicit(&rl->locks[s].owner, &mine, 0, memory_order_release,
-						memory_order_relaxed);
+	proxy_shlock_unlock(&rl->locks[s], rl->pid);
 }
 
 /* The bucket hash of rate set i of the request, 0 when it limits nothing (no bucket). */

@@ -48,18 +48,20 @@
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_rule.h"
+#include "proxy/proxy_shlock.h"
 
 /* Slots probed from an entry's home slot (lookups and replacement stay within them); in the
  * shared mode, the entries of one set. */
 #define PROXY_RL_PROBE 8u
 /* Most entries of a shared table (the cap of max_ratelimit_keys, proxy_limits.c). */
 #define PROXY_RL_SHARED_MAX_KEYS (1u << 24)
-/* Shared mode, waiting for a set lock: busy polls before each sched_yield(), the holder's pid
- * is checked with kill(pid, 0) every PROXY_RL_LOCK_CHECK yields, and after PROXY_RL_LOCK_YIELDS
- * yields a lock whose holder still exists is broken (it cannot be in a critical section). */
-#define PROXY_RL_LOCK_SPINS 64u
-#define PROXY_RL_LOCK_CHECK 64u
-#define PROXY_RL_LOCK_YIELDS 16384u
+/* Shared mode, waiting for a set lock (proxy_shlock.h, shared with the maxConn table): busy
+ * polls before each sched_yield(), the holder's pid is checked with kill(pid, 0) every
+ * PROXY_RL_LOCK_CHECK yields, and after PROXY_RL_LOCK_YIELDS yields a lock whose holder still
+ * exists is broken (it cannot be in a critical section). */
+#define PROXY_RL_LOCK_SPINS PROXY_SHLOCK_SPINS
+#define PROXY_RL_LOCK_CHECK PROXY_SHLOCK_CHECK
+#define PROXY_RL_LOCK_YIELDS PROXY_SHLOCK_YIELDS
 /* Longest Go duration text proxy_rl_go_duration writes ("2562047h47m16.854775807s"). */
 #define PROXY_RL_DURATION_MAX 32u
 /* Longest body of a rate-limited 429 ("max rate reached: retry-in " + a duration). */
@@ -83,9 +85,9 @@ struct proxy_rl_stats {
 	uint64_t lock_broken; /* shared mode: set locks broken after PROXY_RL_LOCK_YIELDS */
 };
 
-/* Shared mode (proxy_ratelimit.c): one set of PROXY_RL_PROBE entries, one lock word. */
+/* Shared mode (proxy_ratelimit.c): one set of PROXY_RL_PROBE entries; its lock word is a
+ * struct proxy_shlock. */
 struct proxy_rl_shset;
-struct proxy_rl_shlock;
 
 struct proxy_rl {
 	struct proxy_rl_entry *slot; /* n entries; NULL in the shared mode */
@@ -99,8 +101,8 @@ struct proxy_rl {
 	 * (traefikee_ratelimit_rejected_total). Set by the owner after proxy_rl_init. */
 	struct proxy_metrics *metrics;
 	/* Shared mode only (sets != NULL): views into the caller's mapping. */
-	struct proxy_rl_shset *sets;   /* nsets sets; the last one has n - 8 x (nsets - 1) ways */
-	struct proxy_rl_shlock *locks; /* nsets lock words, at the start of the mapping */
+	struct proxy_rl_shset *sets; /* nsets sets; the last one has n - 8 x (nsets - 1) ways */
+	struct proxy_shlock *locks;  /* nsets lock words, at the start of the mapping */
 	uint32_t nsets;
 	uint32_t pid;         /* this process (getpid() at attach): the lock words' owner value */
 	uint64_t lock_log_ms; /* last "lock taken over" line */

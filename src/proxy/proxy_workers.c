@@ -19,6 +19,7 @@
 #include "base/base_rand.h"
 #include "base/base_time.h"
 #include "proxy/proxy_engine.h"
+#include "proxy/proxy_maxconn.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_monitor.h"
 #include "proxy/proxy_ratelimit.h"
@@ -87,6 +88,10 @@ struct pw_shared {
 	void *rl;
 	size_t rl_len;
 	const uint64_t *rl_key;
+	void *mc; /* the maxConn counts (proxy_maxconn.h), mc_len bytes; this worker's slot */
+	size_t mc_len;
+	const uint64_t *mc_key;
+	uint32_t mc_slot;
 };
 
 struct pw_worker {
@@ -233,6 +238,11 @@ static int pw_worker_run(const struct proxy_workers_config *cfg, const struct pw
 		ec.rl_shared_bytes = sh->rl_len;
 		ec.rl_key[0] = sh->rl_key[0];
 		ec.rl_key[1] = sh->rl_key[1];
+		ec.mc_shared = sh->mc;
+		ec.mc_shared_bytes = sh->mc_len;
+		ec.mc_key[0] = sh->mc_key[0];
+		ec.mc_key[1] = sh->mc_key[1];
+		ec.mc_slot = sh->mc_slot;
 		ec.reuse_port = true;
 	}
 	char msg[300];
@@ -290,6 +300,12 @@ struct proxy_workers {
 	void *rl; /* the rateLimit table (proxy_rl_init_shared), rl_len bytes */
 	size_t rl_len;
 	uint64_t rl_key[2];
+	/* The node's maxConn counts (proxy_maxconn.h), mc_len bytes, NULL with one worker; mc
+	 * is the master's view (proxy_mc_reap of a dead worker's holdings). */
+	void *mc_mem;
+	size_t mc_len;
+	uint64_t mc_key[2];
+	struct proxy_mc mc;
 	struct proxy_metrics *parts[PROXY_WORKERS_MAX];
 	struct proxy_monitor *mon;
 	struct pw_slot slot[PROXY_WORKERS_MAX];
@@ -372,6 +388,10 @@ static int pw_spawn(struct proxy_workers *w, uint32_t i)
 			.rl = w->rl,
 			.rl_len = w->rl_len,
 			.rl_key = w->rl_key,
+			.mc = w->mc_mem,
+			.mc_len = w->mc_len,
+			.mc_key = w->mc_key,
+			.mc_slot = i,
 		};
 		_exit(pw_worker_run(&w->cfg, &sh));
 	}
@@ -416,6 +436,13 @@ static void pw_child(struct loop *l, pid_t pid, int status, void *arg)
 			continue;
 		s->pid = 0;
 		w->alive--;
+		/* Its maxConn counts go back to the node before anything can start in its slot
+		 * (the replacement attaches the slot's holdings, which must be zero). */
+		uint64_t freed = w->mc_mem ? proxy_mc_reap(&w->mc, i) : 0;
+		if (freed)
+			log_warn("maxConn counts of an ended worker released",
+				 "worker=%u pid=%d counts=%llu", i, (int)pid,
+				 (unsigned long long)freed);
 		if (w->stopping)
 			break;
 		uint64_t lived = loop_now_ms(l) - s->started;
@@ -452,7 +479,8 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 	w->cfg.lim = &w->lim;
 	w->self = getpid();
 	if (rand_os_bytes(w->auth_key, sizeof w->auth_key) < 0 ||
-	    rand_os_bytes(w->rl_key, sizeof w->rl_key) < 0) {
+	    rand_os_bytes(w->rl_key, sizeof w->rl_key) < 0 ||
+	    rand_os_bytes(w->mc_key, sizeof w->mc_key) < 0) {
 		set_msg(msg, cap, "no entropy for the auth key");
 		free(w);
 		return -ERR_SYS;
@@ -493,10 +521,36 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 		free(w);
 		return -ERR_NOMEM;
 	}
+	/* The maxConn counts: one table for the node when there are several workers, so a
+	 * backend's maxConn bounds the node's open requests; one worker counts privately (no
+	 * mapping, no locks). Pages are touched only as keys are used. */
+	if (nw > 1) {
+		w->mc_len = (proxy_mc_bytes(w->lim.max_conn_keys, nw) + 4095) / 4096 * 4096;
+		void *m = w->mc_len ? mmap(NULL, w->mc_len, PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+				    : MAP_FAILED;
+		if (m == MAP_FAILED ||
+		    proxy_mc_attach(&w->mc, m, w->mc_len, w->lim.max_conn_keys, nw, PROXY_MC_MASTER,
+				    w->mc_key[0], w->mc_key[1]) < 0) {
+			set_msg(msg, cap,
+				"cannot map %zu bytes for the maxConn table (max_conn_keys)",
+				w->mc_len);
+			if (m != MAP_FAILED)
+				munmap(m, w->mc_len);
+			munmap(w->rl, w->rl_len);
+			munmap(w->al_count, 64);
+			munmap(w->shm, w->shm_len);
+			free(w);
+			return -ERR_NOMEM;
+		}
+		w->mc_mem = m;
+	}
 	if (pw_monitor(&w->cfg, w->cfg.loop, (const struct proxy_metrics *const *)w->parts, nw,
 		       &w->mon) < 0) {
 		set_msg(msg, cap, "--metrics.listen=%s: cannot serve it (see the log)",
 			cfg->metrics_listen);
+		if (w->mc_mem)
+			munmap(w->mc_mem, w->mc_len);
 		munmap(w->rl, w->rl_len);
 		munmap(w->al_count, 64);
 		munmap(w->shm, w->shm_len);
@@ -572,6 +626,8 @@ void proxy_workers_destroy(struct proxy_workers *w)
 		}
 	}
 	proxy_monitor_stop(w->mon);
+	if (w->mc_mem)
+		munmap(w->mc_mem, w->mc_len);
 	munmap(w->rl, w->rl_len);
 	munmap(w->al_count, 64);
 	munmap(w->shm, w->shm_len);

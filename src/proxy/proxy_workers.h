@@ -9,7 +9,11 @@
  *     - the access log's request count, so lines number the node's requests 1, 2, 3 ...;
  *     - the digest-auth nonce key, so a nonce from one worker verifies at another;
  *     - the rateLimit table (proxy_ratelimit.h, shared mode), so a limit holds for the
- *       node, not per worker.
+ *       node, not per worker;
+ *     - with more than one worker, the backends' maxConn counts (proxy_maxconn.h: totals
+ *       per (backend name, key) and each worker slot's holdings), so a maxConn bounds the
+ *       node's open requests. When a worker ends, the master subtracts what it held from the
+ *       totals (proxy_mc_reap) before its replacement can start.
  *   Then it forks lim->workers workers. A worker closes every descriptor it inherited except
  *   0..2 and the access log, builds its own loop and engine (SO_REUSEPORT listeners: the
  *   kernel spreads connections over the workers), loads cfg.routing, and serves until

@@ -1,7 +1,12 @@
 /* Unit tests for proxy_lb.h: smooth weighted round-robin sequences and distributions, health,
  * dynamic round-robin boosts, sticky cookies (valid, unknown, unhealthy), cookie parsing and
  * Set-Cookie values, maxConn at the boundary and the key table's cap, state carried across a
- * table swap, memory sizing. */
+ * table swap, memory sizing; maxConn in the shared mode (proxy_maxconn.h): the same verdicts,
+ * the same backend name counted together from two tables and two worker processes. */
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "base/base_err.h"
 #include "proxy/proxy_lb.h"
 #include "test.h"
@@ -398,5 +403,164 @@ static void sizing(void)
 		       proxy_lb_bytes_max(&lim, 4096));
 }
 
+/* ---- maxConn, shared mode ------------------------------------------------------------------ */
+
+/* Table k's state over the node's counts mc instead of a private table. */
+static const struct proxy_table *setup_shared(int k, const char *tmpl, struct proxy_lb *lb,
+					      struct proxy_mc *mc)
+{
+	const struct proxy_table *t = setup(k, tmpl, lb, 1);
+	if (!t)
+		return NULL;
+	arena_init(&larena_[k], lmem_[k], sizeof lmem_[k]);
+	return proxy_lb_init_shared(lb, t, &larena_[k], mc) == 0 ? t : NULL;
+}
+
+struct shmap {
+	void *mem;
+	size_t bytes;
+};
+
+static int shmap_open(struct shmap *m, uint32_t keys, uint32_t workers)
+{
+	m->bytes = proxy_mc_bytes(keys, workers);
+	m->mem = mmap(NULL, m->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return m->mem == MAP_FAILED ? -1 : 0;
+}
+
+static void maxconn_shared_boundary(void)
+{
+	struct shmap sm;
+	REQUIRE(shmap_open(&sm, 8, 2) == 0);
+	struct proxy_mc mc, master;
+	REQUIRE(proxy_mc_attach(&mc, sm.mem, sm.bytes, 8, 2, 0, 7, 8) == 0);
+	REQUIRE(proxy_mc_attach(&master, sm.mem, sm.bytes, 8, 2, PROXY_MC_MASTER, 7, 8) == 0);
+	struct proxy_lb lb;
+	uint64_t r1, r2, r3, r4;
+	/* the master's view holds nothing: it cannot count requests */
+	REQUIRE(setup(0, MAXCONN("2", "request.host"), &lb, 1));
+	arena_init(&larena_[0], lmem_[0], sizeof lmem_[0]);
+	CHECK_EQ_INT(proxy_lb_init_shared(&lb, lb.t, &larena_[0], &master), -ERR_INVAL);
+	REQUIRE(setup_shared(0, MAXCONN("2", "request.host"), &lb, &mc));
+	CHECK(lb.conn == NULL);
+	CHECK_EQ_INT(proxy_lb_bytes(lb.t, 0) < proxy_lb_bytes(lb.t, 8), 1);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 0, SLICE_LIT("a.com"), &r1), 0);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 0, SLICE_LIT("a.com"), &r2), 0);
+	CHECK_EQ_INT(proxy_lb_conn_count(&lb, 0, SLICE_LIT("a.com")), 2);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 0, SLICE_LIT("a.com"), &r3), -ERR_PROXY_MAXCONN);
+	CHECK(r3 == 0);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 0, SLICE_LIT("b.com"), &r4), 0);
+	proxy_lb_conn_release(&lb, r1);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 0, SLICE_LIT("a.com"), &r3), 0);
+	proxy_lb_conn_release(&lb, r2);
+	proxy_lb_conn_release(&lb, r3);
+	proxy_lb_conn_release(&lb, r4);
+	CHECK_EQ_INT(proxy_lb_conn_count(&lb, 0, SLICE_LIT("a.com")), 0);
+	CHECK_EQ_INT(proxy_lb_conn_count(&lb, 0, SLICE_LIT("b.com")), 0);
+	CHECK_EQ_INT(mc.hused, 0);
+	/* no maxConn: always allowed, null ref, nothing counted */
+	for (int i = 0; i < 20; i++) {
+		CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 1, SLICE_LIT("a.com"), &r1), 0);
+		CHECK(r1 == 0);
+	}
+	CHECK_EQ_INT(mc.hused, 0);
+	/* this worker's key cap (max_conn_keys 8) */
+	char key[16];
+	uint64_t refs[9];
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof key, "k%d", i);
+		CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 0, slice_from_cstr(key), &refs[i]), 0);
+	}
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 0, SLICE_LIT("k8"), &refs[8]),
+		     -ERR_PROXY_CONN_KEYS_FULL);
+	CHECK_EQ_INT(lb.conn_full, 1);
+	for (int i = 0; i < 8; i++)
+		proxy_lb_conn_release(&lb, refs[i]);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lb, 0, SLICE_LIT("k8"), &refs[8]), 0);
+	proxy_lb_conn_release(&lb, refs[8]);
+	munmap(sm.mem, sm.bytes);
+}
+
+/* Two routing tables (the old and the new document of a reload) where backend "api" has
+ * another index: its counts are the same; another backend's are not. */
+#define TWO_A                                                                         \
+	BACKENDS("'api':{'maxConn':{'amount':3,'extractorFunc':'request.host'},"      \
+		 "'servers':{'a':{'url':'http://a'}}},'web':{'maxConn':{'amount':3}," \
+		 "'servers':{'a':{'url':'http://a'}}}")
+#define TWO_B                                                                               \
+	BACKENDS("'aaa':{'servers':{'a':{'url':'http://a'}}},'api':{'maxConn':{'amount':3," \
+		 "'extractorFunc':'request.host'},'servers':{'b':{'url':'http://b'}}}")
+
+static void maxconn_shared_two_tables(void)
+{
+	struct shmap sm;
+	REQUIRE(shmap_open(&sm, 8, 2) == 0);
+	struct proxy_mc mc;
+	REQUIRE(proxy_mc_attach(&mc, sm.mem, sm.bytes, 8, 2, 0, 7, 8) == 0);
+	struct proxy_lb lo, ln;
+	const struct proxy_table *to = setup_shared(0, TWO_A, &lo, &mc);
+	const struct proxy_table *tn = setup_shared(1, TWO_B, &ln, &mc);
+	REQUIRE(to && tn);
+	int bo = proxy_table_backend(to, SLICE_LIT("api")),
+	    bn = proxy_table_backend(tn, SLICE_LIT("api"));
+	int web = proxy_table_backend(to, SLICE_LIT("web"));
+	REQUIRE(bo >= 0 && bn >= 0 && web >= 0);
+	REQUIRE(bo != bn); /* the index differs, the name does not */
+	uint64_t r[4], w;
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lo, (uint32_t)bo, SLICE_LIT("h"), &r[0]), 0);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lo, (uint32_t)bo, SLICE_LIT("h"), &r[1]), 0);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&ln, (uint32_t)bn, SLICE_LIT("h"), &r[2]), 0);
+	CHECK_EQ_INT(proxy_lb_conn_count(&ln, (uint32_t)bn, SLICE_LIT("h")), 3);
+	CHECK_EQ_INT(proxy_lb_conn_count(&lo, (uint32_t)bo, SLICE_LIT("h")), 3);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&ln, (uint32_t)bn, SLICE_LIT("h"), &r[3]),
+		     -ERR_PROXY_MAXCONN);
+	CHECK(r[0] == r[2]); /* one key */
+	/* "web" at api's old index in the other table is another backend */
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lo, (uint32_t)web, SLICE_LIT("h"), &w), 0);
+	CHECK(w != r[0]);
+	CHECK_EQ_INT(proxy_lb_conn_count(&lo, (uint32_t)web, SLICE_LIT("h")), 1);
+	/* a request of the old table released through it frees a slot for the new one */
+	proxy_lb_conn_release(&lo, r[0]);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&ln, (uint32_t)bn, SLICE_LIT("h"), &r[3]), 0);
+	proxy_lb_conn_release(&lo, r[1]);
+	proxy_lb_conn_release(&ln, r[2]);
+	proxy_lb_conn_release(&ln, r[3]);
+	proxy_lb_conn_release(&lo, w);
+	CHECK_EQ_INT(proxy_lb_conn_count(&ln, (uint32_t)bn, SLICE_LIT("h")), 0);
+	CHECK_EQ_INT(mc.hused, 0);
+
+	/* Another worker process, with its own table of the new document: counted together. */
+	pid_t child = fork();
+	REQUIRE(child >= 0);
+	if (child == 0) {
+		struct proxy_mc cm;
+		struct proxy_lb cl;
+		uint64_t cr;
+		alarm(30);
+		if (proxy_mc_attach(&cm, sm.mem, sm.bytes, 8, 2, 1, 7, 8) != 0 ||
+		    !setup_shared(1, TWO_B, &cl, &cm))
+			_exit(2);
+		for (int i = 0; i < 2; i++)
+			if (proxy_lb_conn_acquire(&cl, (uint32_t)bn, SLICE_LIT("h"), &cr) != 0)
+				_exit(3);
+		_exit(0);
+	}
+	int status = 0;
+	CHECK_EQ_INT(waitpid(child, &status, 0), child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ_INT(proxy_lb_conn_count(&lo, (uint32_t)bo, SLICE_LIT("h")), 2);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lo, (uint32_t)bo, SLICE_LIT("h"), &r[0]), 0);
+	CHECK_EQ_INT(proxy_lb_conn_acquire(&lo, (uint32_t)bo, SLICE_LIT("h"), &r[1]),
+		     -ERR_PROXY_MAXCONN);
+	/* the child exited holding 2: the master's reap gives them back */
+	struct proxy_mc master;
+	REQUIRE(proxy_mc_attach(&master, sm.mem, sm.bytes, 8, 2, PROXY_MC_MASTER, 7, 8) == 0);
+	CHECK_EQ_INT(proxy_mc_reap(&master, 1), 2);
+	CHECK_EQ_INT(proxy_lb_conn_count(&ln, (uint32_t)bn, SLICE_LIT("h")), 1);
+	proxy_lb_conn_release(&lo, r[0]);
+	munmap(sm.mem, sm.bytes);
+}
+
 TEST_MAIN(wrr_sequence, wrr_distribution, health, drr_boosts, sticky_cookie, cookie_parsing,
-	  maxconn_boundary, maxconn_key_table, extractor_keys, carry_over, sizing)
+	  maxconn_boundary, maxconn_key_table, extractor_keys, carry_over, sizing,
+	  maxconn_shared_boundary, maxconn_shared_two_tables)

@@ -28,6 +28,7 @@
 #include "base/base_err.h"
 #include "node/node.h"
 #include "provider/provider_file.h"
+#include "provider/provider_kv.h"
 #include "proxy/proxy_entrypoint.h"
 
 #define CF_TEXT_MAX (1u << 20)
@@ -350,34 +351,6 @@ static const char *const simple_keys[] = {
 	"insecureskipverify",
 };
 
-/* Settings of a Traefik v1 static configuration that TraefikEE sets on the nodes, not in a
- * deploy: ignored with a warning. */
-static const char *const node_roots[] = {
-	"loglevel",
-	"debug",
-	"checknewversion",
-	"sendanonymoususage",
-	"gracetimeout",
-	"maxidleconnsperhost",
-	"idletimeout",
-	"allowminweightzero",
-	"keeptrailingslash",
-	"traefiklog",
-	"accesslog",
-	"api",
-	"ping",
-	"metrics",
-	"rest",
-	"retry",
-	"healthcheck",
-	"respondingtimeouts",
-	"forwardingtimeouts",
-	"lifecycle",
-	"web",
-	"tracing",
-	"hostresolver",
-};
-
 /* Providers and features of Traefik v1 this cluster does not have: refused. */
 static const char *const unsupported_roots[] = {
 	"docker",   "kubernetes",  "marathon",      "mesos",   "ecs",           "rancher",
@@ -497,7 +470,8 @@ int node_configfile_merge_text(const struct node_args *in, const char *path, con
 	struct slice ep_names[CF_EP_MAX];
 	size_t neps = 0;
 	bool has_file = false, has_consul = false, has_etcd = false, inline_routes = false;
-	const char *warned[NELEM(node_roots)] = {0};
+	struct slice warned[32];
+	size_t nwarned = 0;
 	for (size_t j = 0; j < c.nkv && !c.failed; j++) {
 		struct slice k = cf_kv[j].key, rest, root = slice_cut(k, '/', &rest);
 		char kb[160];
@@ -570,17 +544,18 @@ int node_configfile_merge_text(const struct node_args *in, const char *path, con
 			known = slice_eq_cstr(k, simple_keys[i]);
 		if (known)
 			continue;
-		for (size_t i = 0; i < NELEM(node_roots); i++) {
-			if (!slice_eq_cstr(root, node_roots[i]))
-				continue;
+		if (provider_kv_node_root(root)) {
 			known = true;
-			if (!warned[i] && in->prog) {
-				warned[i] = node_roots[i];
+			bool seen = false; /* one warning per section, however many keys */
+			for (size_t w = 0; w < nwarned && !seen; w++)
+				seen = slice_eq(warned[w], root);
+			if (!seen && nwarned < NELEM(warned))
+				warned[nwarned++] = root;
+			if (!seen && in->prog)
 				fprintf(stderr,
 					"%s %s: warning: --configfile: %.*s is ignored: on "
 					"TraefikEE it is set on the nodes (docs/install.md)\n",
 					in->prog, in->cmd, (int)root.len, root.p);
-			}
 		}
 		if (known)
 			continue;

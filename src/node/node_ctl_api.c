@@ -470,6 +470,25 @@ static int h_license(struct api_req *req, struct api_resp *resp, void *arg)
 	return propose_plain(c, req, resp, &cmd);
 }
 
+/* The node called key (ID or name) for a write: 0 and *n, or the answer to give (404 none,
+ * 409 several of that name: *answered) or an error. */
+static int node_lookup(struct ctl *c, struct api_resp *resp, const char *key,
+		       struct cluster_node *n, bool *answered)
+{
+	*answered = false;
+	int rc = cluster_sm_node_find(&c->sm, NULL, slice_from_cstr(key), n);
+	if (rc == -ERR_NOTFOUND || rc == -ERR_CLUSTER_AMBIGUOUS) {
+		*answered = true;
+		return rc == -ERR_NOTFOUND
+			       ? api_resp_error(resp, 404, rc, "no node has the ID or name \"%s\"",
+						key)
+			       : api_resp_error(resp, 409, rc,
+						"several nodes are called \"%s\": give the node ID",
+						key);
+	}
+	return rc;
+}
+
 static int h_rm_node(struct api_req *req, struct api_resp *resp, void *arg)
 {
 	struct ctl *c = arg;
@@ -480,13 +499,9 @@ static int h_rm_node(struct api_req *req, struct api_resp *resp, void *arg)
 	if (!ctl_is_leader(c))
 		return forward(c, req, resp);
 	struct cluster_node n;
-	int rc = cluster_sm_node_find(&c->sm, NULL, slice_from_cstr(key), &n);
-	if (rc == -ERR_NOTFOUND)
-		return api_resp_error(resp, 404, rc, "no node has the ID or name \"%s\"", key);
-	if (rc == -ERR_CLUSTER_AMBIGUOUS)
-		return api_resp_error(resp, 409, rc,
-				      "several nodes are called \"%s\": give the node ID", key);
-	if (rc < 0)
+	bool answered;
+	int rc = node_lookup(c, resp, key, &n, &answered);
+	if (answered || rc < 0)
 		return rc;
 	struct cluster_cmd cmd = {.type = CLUSTER_CMD_NODE_REMOVE};
 	cmd.u.remove.id = slice_from_cstr(n.id);
@@ -510,13 +525,9 @@ static int h_avail(struct api_req *req, struct api_resp *resp, void *arg)
 	if (!ctl_is_leader(c))
 		return forward(c, req, resp);
 	struct cluster_node n;
-	int rc = cluster_sm_node_find(&c->sm, NULL, slice_from_cstr(key), &n);
-	if (rc == -ERR_NOTFOUND)
-		return api_resp_error(resp, 404, rc, "no node has the ID or name \"%s\"", key);
-	if (rc == -ERR_CLUSTER_AMBIGUOUS)
-		return api_resp_error(resp, 409, rc,
-				      "several nodes are called \"%s\": give the node ID", key);
-	if (rc < 0)
+	bool answered;
+	int rc = node_lookup(c, resp, key, &n, &answered);
+	if (answered || rc < 0)
 		return rc;
 	if (n.role != CLUSTER_ROLE_DATA)
 		return api_resp_error(resp, 400, -ERR_INVAL,

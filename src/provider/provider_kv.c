@@ -1256,8 +1256,9 @@ static bool pat_match(const char *pat, struct slice k)
 
 /* Roots of a Traefik v1 static configuration: a traefik.toml read by the file provider (its
  * [file] section without a filename, `deploy --configfile`) holds them beside its frontends
- * and backends. They are the deploy's business, not the routing document's: skipped quietly. */
-static const char *const static_roots[] = {
+ * and backends. They are the deploy's business, or the nodes', not the routing document's:
+ * skipped quietly. */
+static const char *const deploy_roots[] = {
 	"entrypoints",
 	"defaultentrypoints",
 	"file",
@@ -1266,6 +1267,9 @@ static const char *const static_roots[] = {
 	"providersthrottleduration",
 	"insecureskipverify",
 	"rootcas",
+};
+
+static const char *const node_roots[] = {
 	"loglevel",
 	"debug",
 	"checknewversion",
@@ -1291,13 +1295,21 @@ static const char *const static_roots[] = {
 	"hostresolver",
 };
 
+bool provider_kv_node_root(struct slice root)
+{
+	for (size_t j = 0; j < NF(node_roots); j++)
+		if (slice_eq_cstr(root, node_roots[j]))
+			return true;
+	return false;
+}
+
 static bool static_root(struct slice k)
 {
 	struct slice rest, first = slice_cut(k, '/', &rest);
-	for (size_t j = 0; j < NF(static_roots); j++)
-		if (slice_eq_cstr(first, static_roots[j]))
+	for (size_t j = 0; j < NF(deploy_roots); j++)
+		if (slice_eq_cstr(first, deploy_roots[j]))
 			return true;
-	return false;
+	return provider_kv_node_root(first);
 }
 
 static void check_unknown(struct kvx *x)

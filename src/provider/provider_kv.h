@@ -41,6 +41,11 @@ struct provider_kv {
 	struct slice val;
 };
 
+/* Is root (a lower-cased first key segment) a Traefik v1 static setting that TraefikEE sets on
+ * the nodes rather than in a deploy (loglevel, api, metrics, accesslog, ...)? The translation
+ * skips these keys quietly; `deploy --configfile` ignores them with a warning. */
+bool provider_kv_node_root(struct slice root);
+
 /* Sort kv[0..n) in the order provider_kv_translate expects. */
 void provider_kv_sort(struct provider_kv *kv, size_t n);
 /* Compare two keys in that order (< 0, 0, > 0). */

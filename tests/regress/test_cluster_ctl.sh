@@ -51,6 +51,17 @@ check "another --clustername has no credentials (exit 1)" [ "$RC" -eq 1 ]
 
 run "$C" deploy --entryPoints="Name:http Address:127.0.0.1:$((BASE + 80))" --defaultentrypoints=http
 check "traefikeectl deploy exits 0" [ "$RC" -eq 0 ]
+printf '[entryPoints.http]\naddress = "127.0.0.1:%s"\n[entryPoints.web]\naddress = "127.0.0.1:%s"\n' \
+  $((BASE + 80)) $((BASE + 82)) >"$D/traefik.toml"
+run "$C" deploy --configfile="$D/traefik.toml" --defaultentrypoints=http
+check "traefikeectl deploy --configfile exits 0" [ "$RC" -eq 0 ]
+web_listens() { [ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://127.0.0.1:$((BASE + 82))/")" = 404 ]; }
+check "... the data node listens on the file's second entry point (404: no route yet)" wait_for 20 web_listens
+run "$C" update-node data-node-1 --availability=pause
+check "traefikeectl update-node --availability=pause exits 0" [ "$RC" -eq 0 ]
+check "... list-nodes --details shows PAUSE" wait_for 5 has_n 0 "data-node-1     ACCEPTED    READY   PAUSE" 1
+run "$C" update-node data-node-1 --availability=active
+check "... and back to ACTIVE" wait_for 5 has_n 0 "data-node-1     ACCEPTED    READY   ACTIVE" 1
 
 run "$T" update-license --traefikeesocket="$D/s0.sock" --licensekey=second-key
 check "update-license exits 0" [ "$RC" -eq 0 ]

@@ -273,21 +273,55 @@ static void dn_apply(struct dn *d, const char *doc, size_t len, uint64_t rev)
 /* "A <ACTIVE|PAUSE|DRAIN>": what `update-node --availability` set for this node. DRAIN: /ping
  * answers 503 so load balancers take the node out; traffic that still comes is served. PAUSE:
  * the control nodes send no new document (nothing to do here). */
+static void dn_set_draining(struct dn *d, bool drain)
+{
+	if (d->workers)
+		proxy_workers_set_draining(d->workers, drain);
+	else if (d->mon)
+		proxy_monitor_set_draining(d->mon, drain);
+}
+
 static bool dn_avail_line(struct dn *d, const char *v)
 {
 	enum cluster_avail av;
 	if (cluster_avail_parse(slice_from_cstr(v), &av) < 0)
 		return false;
-	if (d->avail != (uint8_t)av)
+	if (d->avail != (uint8_t)av) {
 		log_info("availability", "availability=%s ping=%s", cluster_avail_str(av),
 			 av == CLUSTER_AVAIL_DRAIN ? "503" : "200");
+		/* Kept on disk, so a restarted node answers /ping as it should before its stream
+		 * tells it again (a DRAINed node restarted must not look ready to a balancer). */
+		char path[NODE_PATH_MAX], line[16];
+		int n = snprintf(line, sizeof line, "%s\n", cluster_avail_str(av));
+		if (node_path(path, sizeof path, d->o->statedir, "availability") == 0 &&
+		    pki_file_write_atomic(path, line, (size_t)n, 0600) < 0)
+			log_warn("cannot save the availability", "path=%s", path);
+	}
 	d->avail = (uint8_t)av;
-	bool drain = av == CLUSTER_AVAIL_DRAIN;
-	if (d->workers)
-		proxy_workers_set_draining(d->workers, drain);
-	else if (d->mon)
-		proxy_monitor_set_draining(d->mon, drain);
+	dn_set_draining(d, av == CLUSTER_AVAIL_DRAIN);
 	return true;
+}
+
+/* The availability saved by the last A line, applied at start (before any stream). */
+static void dn_avail_restore(struct dn *d)
+{
+	char path[NODE_PATH_MAX], line[16] = "";
+	if (node_path(path, sizeof path, d->o->statedir, "availability") < 0)
+		return;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	bool got = fgets(line, sizeof line, f) != NULL;
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	enum cluster_avail av;
+	if (!got || cluster_avail_parse(slice_from_cstr(line), &av) < 0)
+		return;
+	d->avail = (uint8_t)av;
+	dn_set_draining(d, av == CLUSTER_AVAIL_DRAIN);
+	if (av != CLUSTER_AVAIL_ACTIVE)
+		log_info("availability kept from the last run", "availability=%s ping=%s",
+			 cluster_avail_str(av), av == CLUSTER_AVAIL_DRAIN ? "503" : "200");
 }
 
 static bool dn_line(struct dn *d)
@@ -668,6 +702,7 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	loop_signal_add(&d->loop, SIGINT, dn_signal, d);
 	loop_signal_add(&d->loop, SIGUSR1, dn_usr1, d);
 	d->down_logged = true; /* log the first stream that opens */
+	dn_avail_restore(d);
 	dn_connect(d);
 	return 0;
 }

@@ -3,7 +3,8 @@
 # way an operator takes a data node out of a load balancer for maintenance. One bootstrap
 # control node, two data nodes (one with --workers=2), loopback only. Checked: DRAIN makes the
 # node's /ping answer 503 while its traffic is still served, list-nodes --details shows it, and
-# ACTIVE brings /ping back; PAUSE keeps the node on the document it has while the other data
+# ACTIVE brings /ping back (a restarted node keeps DRAIN from its state directory until its
+# stream says otherwise); PAUSE keeps the node on the document it has while the other data
 # node takes a new one, and ACTIVE then brings the new one; the state outlives a restart of the
 # data node (the control node tells it again when it reconnects); refusals: a control node,
 # an unknown node, a bad value, no value.
@@ -86,7 +87,9 @@ check "ACTIVE again: data node 2's /ping answers 200" wait_for 10 ping "$MET2" 2
 kill "$D1"
 wait "$D1" 2>/dev/null
 start_d1
-check "data node 1 restarted while DRAIN: /ping answers 503 again once it streams" \
+kept() { grep -q 'msg="availability kept from the last run" availability=DRAIN ping=503' "$D/d1.log"; }
+check "data node 1 restarted while DRAIN takes DRAIN from its state directory at start" wait_for 10 kept
+check "... and /ping answers 503 again (and its stream says DRAIN too)" \
   wait_for 20 bash -c 'grep -c "availability=DRAIN" "$0" | grep -q 2 && [ "$(curl -s -o /dev/null --max-time 2 -w "%{http_code}" "http://$1/ping")" = 503 ]' "$D/d1.log" "$MET1"
 run "$T" update-node data-node-1 --availability=ACTIVE --traefikeesocket="$D/s0.sock"
 check "ACTIVE: data node 1's /ping answers 200" wait_for 10 ping "$MET1" 200
@@ -97,12 +100,22 @@ run "$T" update-node data-node-1 --availability=pause --traefikeesocket="$D/s0.s
 check "update-node --availability=pause exits 0" [ "$RC" -eq 0 ]
 check "list-nodes --details: data-node-1 is PAUSE" wait_for 5 avail data-node-1 PAUSE
 check "PAUSE: /ping still answers 200" ping "$MET1" 200
+# Both data nodes listen on both entry points (one routing document for the cluster; the
+# kernel spreads connections between them), so which document a node runs is read from its
+# log: the revision it applied.
+rev() { curl -s --unix-socket "$D/s0.sock" http://node/status | grep -o '"routingRevision":[0-9]*' | cut -d: -f2; }
+REV0=$(rev)
 routes "$UB"
-check "a change of the routes reaches data node 2 (upstream b)" wait_for 30 serves "$EP2" b
+newer() { [ "$(rev)" -gt "$REV0" ]; }
+check "the change of the routes is committed" wait_for 30 newer
+REV1=$(rev)
+took() { grep -qE "routing document (applied|passed to the workers)\" revision=$2 " "$D/$1.log"; }
+check "... data node 2 takes it (revision $REV1)" wait_for 30 took d2 "$REV1"
 sleep 2
-check "... but not the paused data node 1 (still upstream a)" serves "$EP1" a
+check "... but not the paused data node 1" bash -c '! grep -qE "routing document applied\" revision=$1 " "$0"' "$D/d1.log" "$REV1"
 run "$T" update-node data-node-1 --availability=active --traefikeesocket="$D/s0.sock"
-check "ACTIVE again: data node 1 takes the new document (upstream b)" wait_for 20 serves "$EP1" b
+check "ACTIVE again: data node 1 takes the new document" wait_for 20 took d1 "$REV1"
+check "... and every connection to its entry point reaches upstream b" wait_for 10 bash -c 'for i in 1 2 3 4 5 6; do curl -s --max-time 2 -H "Host: a.test" "http://$0/" | grep -q "\"server\": \"b\"" || exit 1; done' "$EP1"
 
 # Refusals.
 run "$T" update-node control-node-0 --availability=drain --traefikeesocket="$D/s0.sock"

@@ -35,11 +35,13 @@ fresh() { # fresh STAMP: true when the stamp is newer than this script and the l
 stamp() { touch "$deps/stamp/$1"; }
 
 # Packages: build (musl, host -dev libs, clang for sanitizers and libFuzzer),
-# fetching sources (dpkg-dev), and tools the tests drive (openssl, curl, file).
+# fetching sources (dpkg-dev), and tools the tests drive (openssl, curl, file;
+# headless chromium renders the dashboard in test_cluster_dashboard, with
+# fonts-dejavu-core so its screenshot has glyphs).
 PKGS="make gcc clang libclang-rt-14-dev llvm musl-tools musl-dev libjsmn-dev
       libbearssl-dev liblmdb-dev linux-libc-dev dpkg-dev xz-utils file
       clang-format openssl curl ca-certificates python3 procps iproute2 wrk
-      etcd-server"
+      etcd-server chromium fonts-dejavu-core"
 
 if ! fresh packages; then
   missing=

@@ -566,8 +566,8 @@ static void unknown_keys(void)
 	REQUIRE(TR(&r, "backends/b/servers/s/url=http://1.2.3.4", "frontends/f/backend=b",
 		   "frontends/f/routes/r/rule=Path:/", "frontends/f/backnd=b", "loglevel=DEBUG",
 		   "backends/b/servers/s/tags=a,b", "frontends/f/entrypoints/0=http",
-		   "frontends/f/headers/customrequestheaders/x-a=1", "frontends/=", "alias=",
-		   "loglvel=DEBUG") == 0);
+		   "frontends/f/headers/customrequestheaders/x-a=1",
+		   "frontends/=", "alias=", "loglvel=DEBUG") == 0);
 	CHECK_EQ_INT(r.n, 2);
 	CHECK(reported(&r, "frontends/f/backnd", "unknown key"));
 	CHECK(reported(&r, "loglvel", "unknown key"));

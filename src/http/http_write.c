@@ -125,12 +125,11 @@ static size_t utoa(uint64_t v, unsigned base, char out[24])
 static void emit_field(struct buf *b, struct slice name, struct slice value)
 {
 	uint8_t *d = b->data + b->len;
-	memcpy(d, name.p, name.len);
+	http_copy_short(d, name.p, name.len);
 	d += name.len;
 	*d++ = ':';
 	*d++ = ' ';
-	if (value.len) /* an empty value may be {NULL, 0} */
-		memcpy(d, value.p, value.len);
+	http_copy_short(d, value.p, value.len); /* an empty value may be {NULL, 0} */
 	d += value.len;
 	*d++ = '\r';
 	*d++ = '\n';
@@ -174,8 +173,7 @@ int http_write_status_line(struct buf *b, int minor, int status, struct slice re
 	uint8_t *d = b->data + b->len; /* room checked: written in one go */
 	memcpy(d, line, sizeof line);
 	d += sizeof line;
-	if (reason.len)
-		memcpy(d, reason.p, reason.len);
+	http_copy_short(d, reason.p, reason.len);
 	d += reason.len;
 	*d++ = '\r';
 	*d++ = '\n';

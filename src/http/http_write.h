@@ -19,6 +19,8 @@
 #include "base/base_slice.h"
 #include "http/http_parse.h"
 
+#include <string.h>
+
 /* flags for http_write_headers and the head writers */
 enum {
 	HTTP_WRITE_SKIP_HOP = 1u << 0,     /* leave out fields with hop == 1 */
@@ -63,5 +65,34 @@ int http_write_chunk_end(struct buf *b);              /* "\r\n" after the data *
 int http_write_last_chunk(struct buf *b);             /* "0\r\n\r\n" (no trailers) */
 /* Size line, data and CRLF in one go (copies the data). */
 int http_write_chunk(struct buf *b, struct slice data);
+
+/* memcpy for the short, non-overlapping pieces of a head (names, values: mostly under 32
+ * bytes): word moves, the last one overlapping, instead of a call that aligns byte by byte
+ * first. Longer pieces go to memcpy. s may be NULL when n is 0. */
+static inline void http_copy_short(uint8_t *d, const char *s, size_t n)
+{
+	if (n > 64) {
+		memcpy(d, s, n);
+	} else if (n >= 8) {
+		uint64_t w;
+		size_t i = 0;
+		for (; i + 8 < n; i += 8) {
+			memcpy(&w, s + i, 8);
+			memcpy(d + i, &w, 8);
+		}
+		memcpy(&w, s + n - 8, 8); /* the last 8 bytes (may overlap the loop's) */
+		memcpy(d + n - 8, &w, 8);
+	} else if (n >= 4) {
+		uint32_t a, z;
+		memcpy(&a, s, 4);
+		memcpy(&z, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &z, 4);
+	} else if (n) {
+		d[0] = (uint8_t)s[0];
+		d[n / 2] = (uint8_t)s[n / 2];
+		d[n - 1] = (uint8_t)s[n - 1];
+	}
+}
 
 #endif

@@ -174,8 +174,10 @@ static void conn_bufs_put(struct proxy_conn *c)
 }
 
 /* Replace s's streaming slot with a large one, data and parse state included. The parser
- * rebases its slices on its next call (http_parse.h: the buffer may move). */
-static int stream_grow(struct proxy_engine *e, struct proxy_stream *s, bool request)
+ * rebases its slices on its next call (http_parse.h: the buffer may move). view (NULL:
+ * none) is a request view into s (c->view once routed), moved along. */
+static int stream_grow(struct proxy_engine *e, struct proxy_stream *s, bool request,
+		       struct proxy_req_view *view)
 {
 	if (s->large)
 		return -ERR_PROXY_LARGE_BUFS_FULL;
@@ -207,6 +209,15 @@ static int stream_grow(struct proxy_engine *e, struct proxy_stream *s, bool requ
 				h->name.p = to + (h->name.p - from);
 			if (h->value.p >= from && h->value.p <= from + s->end)
 				h->value.p = to + (h->value.p - from);
+		}
+		if (view) {
+			struct slice *vs[] = {&view->method, &view->host, &view->path,
+					      &view->query};
+			for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
+				if (vs[i]->p >= from && vs[i]->p <= from + s->end)
+					vs[i]->p = to + (vs[i]->p - from);
+			if (view->hdr == s->slot->hdr)
+				view->hdr = big.slot->hdr;
 		}
 	}
 	big.base = s->base;
@@ -608,7 +619,7 @@ static int build_upstream_head(struct proxy_conn *c)
 			return rc;
 		if (c->rs.large)
 			return -ERR_BUF_FULL; /* over even a large buffer: 431 */
-		rc = stream_grow(e, &c->rs, false);
+		rc = stream_grow(e, &c->rs, false, NULL);
 		if (rc < 0)
 			return rc; /* no large buffer free: 503 */
 	}
@@ -622,7 +633,7 @@ static bool upstream_connect(struct proxy_conn *c, bool fresh)
 	const struct proxy_server *sv = &c->gen->t->srv[c->srv];
 	if (!gs->resolved || sv->scheme == PROXY_SCHEME_H2C) /* https: proxy_upstream.c */
 		return conn_local(c, 502, (struct slice){NULL, 0}, false);
-	int rc = proxy_up_get(e, c, &gs->addr, gs->alen, fresh);
+	int rc = proxy_up_get(e, c, &gs->addr, gs->alen, fresh, &gs->tg);
 	if (rc == -ERR_PROXY_UPSTREAM_REFUSED)
 		return conn_local(c, 502, (struct slice){NULL, 0}, false);
 	if (rc < 0) {
@@ -789,10 +800,9 @@ static bool route_frontend(struct proxy_conn *c)
 {
 	struct proxy_gen *g = c->gen;
 	const struct proxy_table *t = g->t;
-	struct proxy_req_view v;
-	proxy_fwd_view(c, &v);
+	proxy_fwd_view(c, &c->view); /* kept for the later steps and the upstream head */
 	struct proxy_match m;
-	if (proxy_table_match(t, (uint32_t)c->ep, &v, &m) < 0)
+	if (proxy_table_match(t, (uint32_t)c->ep, &c->view, &m) < 0)
 		return conn_local(c, 404, (struct slice){NULL, 0}, false);
 	c->fe = (int)m.fe;
 	c->be = (int)m.be;
@@ -842,11 +852,9 @@ static bool route_backend(struct proxy_conn *c)
 	struct proxy_gen *g = c->gen;
 	const struct proxy_table *t = g->t;
 	const struct http_request *req = &c->rq.slot->m.req;
-	struct proxy_req_view v; /* only rateLimit and maxConn keys look at it */
+	const struct proxy_req_view *v = &c->view; /* route_frontend's */
 	const struct proxy_backend *be = &t->be[c->be];
-	if (t->fe[c->fe].nratesets || be->maxconn)
-		proxy_fwd_view(c, &v);
-	if (t->fe[c->fe].nratesets && rate_limited(c, &t->fe[c->fe], &v))
+	if (t->fe[c->fe].nratesets && rate_limited(c, &t->fe[c->fe], v))
 		return true;
 	struct proxy_match m = {.fe = (uint32_t)c->fe, .be = (uint32_t)c->be};
 	proxy_metrics_open(e->metrics, g->m_ep[c->ep], g->be[c->be].m_be,
@@ -863,7 +871,7 @@ static bool route_backend(struct proxy_conn *c)
 		return conn_local(c, 413, (struct slice){NULL, 0}, true);
 	/* maxConn (Traefik: keyed by request.host, client.ip or a header): 429 over it. */
 	if (be->maxconn) {
-		struct slice key = proxy_lb_conn_key(be, &v, proxy_conn_peer(c));
+		struct slice key = proxy_lb_conn_key(be, v, proxy_conn_peer(c));
 		int rc2 = proxy_lb_conn_acquire(&g->lb, m.be, key, &c->conn_ref);
 		if (rc2 == -ERR_PROXY_CONN_KEYS_FULL)
 			log_warn("maxConn key table full", "setting=max_conn_keys");
@@ -967,7 +975,7 @@ static bool step_head(struct proxy_conn *c)
 		int rc = http_parse_request(req, (const char *)c->rq.b, c->rq.end, &e->hl_req);
 		if (rc == -ERR_PARTIAL) {
 			if (c->rq.end == c->rq.cap) {
-				int g = stream_grow(e, &c->rq, true);
+				int g = stream_grow(e, &c->rq, true, NULL); /* not routed yet */
 				if (g == -ERR_PROXY_LARGE_BUFS_FULL && c->rq.large)
 					rc = -ERR_HTTP_HEADERS_TOO_LARGE; /* cannot happen at sane
 									     limits */
@@ -1028,7 +1036,7 @@ static bool pump_request(struct proxy_conn *c)
 	for (int guard = 0; guard < 16; guard++) {
 		bool moved = false;
 		if (!c->rq.done && c->rq.end == c->rq.cap && c->rq.start == c->rq.ready &&
-		    c->rq.parse == c->rq.end && stream_grow(e, &c->rq, true) < 0) {
+		    c->rq.parse == c->rq.end && stream_grow(e, &c->rq, true, &c->view) < 0) {
 			/* The head filled the whole buffer: no room left for its body. */
 			return conn_local(c, 503, (struct slice){NULL, 0}, true);
 		}
@@ -1399,7 +1407,7 @@ again:
 						     &e->hl_res);
 			if (rc == -ERR_PARTIAL) {
 				if (c->rs.end == c->rs.cap) {
-					if (stream_grow(e, &c->rs, false) < 0)
+					if (stream_grow(e, &c->rs, false, NULL) < 0)
 						return upstream_failed(
 							c, -ERR_PROXY_UPSTREAM_MALFORMED, false);
 					continue;

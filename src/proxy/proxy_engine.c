@@ -1360,6 +1360,7 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 	for (char *p = e->server_name; *p; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '-';
+	e->server_name_len = (uint8_t)strlen(e->server_name);
 
 	size_t large = proxy_dp_large_buf_size(L);
 	rc = -ERR_NOMEM;

@@ -128,6 +128,9 @@ struct proxy_gen_srv {
 	bool resolved;
 	bool probing; /* a health probe is in flight */
 	int m_url;    /* metric name id of the URL */
+	/* The upstream target of addr (proxy_up_get), a handle into e->targets: stale once the
+	 * target is freed (no connection left to it), then looked up again. */
+	struct pool_handle tg;
 	/* TLS failures of this https:// server are logged at most once a second (under load a
 	 * misconfigured server would log every request): when the last line went out, and how
 	 * many were left out since (the next line says so). upstream_tls_failures counts all. */
@@ -286,6 +289,10 @@ struct proxy_conn {
 	struct proxy_up *up;
 	int ep, fe, be, srv;
 	struct proxy_rule_hit hit;
+	/* The request as the matcher saw it (proxy_fwd_view), slices into rq: built by
+	 * route_frontend, read by the later route steps and proxy_fwd_request_head; stream_grow
+	 * moves it with the buffer. Valid while the transaction is. */
+	struct proxy_req_view view;
 	uint64_t conn_ref;      /* maxConn reference (proxy_lb_conn_acquire), 0: none */
 	uint64_t res_body_sent; /* body bytes to the client */
 	uint64_t t_start;       /* request start (monotonic ms) */
@@ -381,7 +388,8 @@ struct proxy_engine {
 	bool reuse_port;
 	int64_t (*wall_ms)(void *ctx);
 	void *wall_ctx;
-	char server_name[64]; /* X-Forwarded-Server */
+	char server_name[64];    /* X-Forwarded-Server */
+	uint8_t server_name_len; /* strlen(server_name), set with it */
 	/* default self-signed certificate (TLS entry points without one) */
 	char *default_cert_pem, *default_key_pem;
 	size_t default_cert_len, default_key_len;
@@ -444,9 +452,11 @@ int proxy_targets_init(struct proxy_engine *e);
 void proxy_targets_fini(struct proxy_engine *e);
 /* An upstream connection for c to addr: an idle one (reused = 1) or a new connect. 0 and
  * c->up set (state PU_BUSY or PU_CONNECTING), or -ERR_PROXY_UPSTREAMS_FULL,
- * -ERR_PROXY_TARGETS_FULL, -ERR_PROXY_UPSTREAM_REFUSED (connect failed at once). */
+ * -ERR_PROXY_TARGETS_FULL, -ERR_PROXY_UPSTREAM_REFUSED (connect failed at once).
+ * tgh (NULL: none) caches addr's target across calls: a handle that is still valid is used
+ * without the hash lookup, and it is set to the target found otherwise. */
 int proxy_up_get(struct proxy_engine *e, struct proxy_conn *c, const struct sockaddr_storage *a,
-		 socklen_t alen, bool fresh);
+		 socklen_t alen, bool fresh, struct pool_handle *tgh);
 /* Give the connection back: to the idle pool when keep is true and it is reusable, else
  * close it. Clears c->up and up->owner. */
 void proxy_up_release(struct proxy_engine *e, struct proxy_up *u, bool keep);

@@ -103,12 +103,11 @@ static int put_field(struct buf *b, struct slice name, struct slice value)
 	if (buf_avail(b) < name.len + value.len + 4)
 		return -ERR_BUF_FULL;
 	uint8_t *d = b->data + b->len; /* a local cursor: b->len is stored once */
-	memcpy(d, name.p, name.len);
+	http_copy_short(d, name.p, name.len);
 	d += name.len;
 	*d++ = ':';
 	*d++ = ' ';
-	if (value.len) /* an empty value may be {NULL, 0}: memcpy's pointers must be valid */
-		memcpy(d, value.p, value.len);
+	http_copy_short(d, value.p, value.len); /* an empty value may be {NULL, 0} */
 	d += value.len;
 	*d++ = '\r';
 	*d++ = '\n';
@@ -297,10 +296,9 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 	const struct http_header *h = req->h.hdr;
 	size_t n = req->h.nhdr;
 
-	struct proxy_req_view v;
-	proxy_fwd_view(c, &v);
+	const struct proxy_req_view *v = &c->view; /* route_frontend's (the match's) */
 	struct proxy_req_ctx ctx; /* the match is done: the rewrite reads only the path */
-	proxy_req_prepare_path(&ctx, &v);
+	proxy_req_prepare_path(&ctx, v);
 	struct proxy_rewrite rw;
 	int rc = proxy_rule_rewrite(&fe->rule, &c->hit, &ctx, e->path_buf, sizeof e->path_buf,
 				    e->rework, &rw);
@@ -311,20 +309,19 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 	struct slice path = rw.path.len ? rw.path : SLICE_LIT("/");
 	if (req->target_form == HTTP_T_ASTERISK)
 		path = SLICE_LIT("*");
-	size_t need = req->method.len + path.len + v.query.len + 16;
+	size_t need = req->method.len + path.len + v->query.len + 16;
 	if (buf_avail(b) < need)
 		return -ERR_BUF_FULL;
 	uint8_t *d = b->data + b->len; /* room checked: written directly */
-	memcpy(d, req->method.p, req->method.len);
+	http_copy_short(d, req->method.p, req->method.len);
 	d += req->method.len;
 	*d++ = ' ';
-	memcpy(d, path.p, path.len);
+	http_copy_short(d, path.p, path.len);
 	d += path.len;
-	if (v.query.p) {
+	if (v->query.p) {
 		*d++ = '?';
-		if (v.query.len)
-			memcpy(d, v.query.p, v.query.len);
-		d += v.query.len;
+		http_copy_short(d, v->query.p, v->query.len);
+		d += v->query.len;
 	}
 	memcpy(d, " HTTP/1.1\r\n", 11);
 	d += 11;
@@ -334,7 +331,7 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 	 * custom Host replaces it (one Host field only, RFC 9112 §3.2; as Traefik PR #6502). */
 	/* The host the client addressed: the absolute-form authority wins over Host (RFC 9112
 	 * §3.2.2); proxy_fwd_view chose it ("" when none: every use below tests the length). */
-	struct slice host = v.host;
+	struct slice host = v->host;
 	struct slice hv = fe->pass_host_header && host.len ? host : sv->authority;
 	for (uint32_t i = 0; i < fe->headers.nrequest; i++)
 		if (fe->headers.request[i].value.len &&
@@ -453,9 +450,10 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 		if (rc)
 			return rc;
 	}
-	if (!(seen & XF_SERVER) && e->server_name[0] &&
+	if (!(seen & XF_SERVER) && e->server_name_len &&
 	    !kv_has(cust, ncust, SLICE_LIT("X-Forwarded-Server"))) {
-		rc = put_field_c(b, "X-Forwarded-Server", slice_from_cstr(e->server_name));
+		rc = put_field_c(b, "X-Forwarded-Server",
+				 (struct slice){e->server_name, e->server_name_len});
 		if (rc)
 			return rc;
 	}

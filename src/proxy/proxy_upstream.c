@@ -530,16 +530,21 @@ static void up_cb(struct loop *l, int fd, uint32_t ev, void *arg)
 }
 
 int proxy_up_get(struct proxy_engine *e, struct proxy_conn *c, const struct sockaddr_storage *a,
-		 socklen_t alen, bool fresh)
+		 socklen_t alen, bool fresh, struct pool_handle *tgh)
 {
 	/* https:// (c->gen pins the table): TLS with the table's configuration, SNI the host. */
 	uint32_t k = c->gen && c->srv >= 0 ? (uint32_t)c->srv : 0;
 	bool tls = c->gen && c->srv >= 0 && c->gen->t->srv[k].scheme == PROXY_SCHEME_HTTPS;
 	const struct tls_client_config *cfg = tls ? c->gen->upcfg : NULL;
 	uint64_t nh = tls ? name_hash(c->gen->t->srv[k].host) : 0;
-	struct proxy_target *t = target_get(e, a, alen);
-	if (!t)
-		return -ERR_PROXY_TARGETS_FULL;
+	/* A target's address never changes while it lives: a valid handle is addr's target. */
+	struct proxy_target *t = tgh ? pool_deref(&e->targets, *tgh) : NULL;
+	if (!t) {
+		if (!(t = target_get(e, a, alen)))
+			return -ERR_PROXY_TARGETS_FULL;
+		if (tgh)
+			*tgh = pool_handle_of(&e->targets, t);
+	}
 	struct proxy_up *iu = fresh ? NULL : t->idle_head;
 	while (iu) {
 		struct proxy_up *u = iu;

@@ -21,50 +21,18 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 SECS=${BENCH_IR_SECONDS:-5}
 CASES=${BENCH_IR_CASES:-ka close}
-work=$top/build/bench/ir
-rm -rf "$work"
-mkdir -p "$work/www" "$work/tmp"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 0.5
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  return 0
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-need=()
-command -v valgrind >/dev/null || need+=(valgrind)
-command -v wrk >/dev/null || need+=(wrk)
-[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx-light)
-[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null || need+=(haproxy)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} (apt-get)"
-  apt-get update -qq >/dev/null 2>&1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-    { echo "bench-ir: cannot install ${need[*]}"; exit 1; }
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+rm -rf "$top/build/bench/ir"
+. "$top/tools/bench/bench_lib.sh"
+bench_setup "$top/build/bench/ir"
+bench_need wrk nginx haproxy valgrind
 bin=$top/build/bin/traefikee
 [ -x "$bin" ] || { echo "bench-ir: build first (make)"; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { local i; for i in $(seq 300); do (: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-UP=$(free_port); PX=$(free_port)
+BENCH_WAIT_LONG=1 # a proxy under valgrind takes seconds to listen
+port; UP=$P; port; PX=$P
 head -c 100 /dev/zero | tr '\0' a >"$work/www/f100"
 
-cat >"$work/upstream.conf" <<CONF
-daemon off; master_process off; worker_processes 1; pid $work/upstream.pid;
-error_log $work/upstream.err warn;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 120s;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:$UP backlog=4096; location / { root $work/www; } } }
-CONF
+upstream_conf "$work/upstream.conf" "$UP"
 cat >"$work/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1; pid $work/nginx.pid;
 error_log $work/nginx.err warn;

@@ -55,32 +55,9 @@ fi
 ROUNDS=${BENCH_ROUNDS:-2}
 HS_SECS=${BENCH_HS_SECONDS:-4}
 OPT=${BENCH_OPT:-ship}
-work=$top/build/bench/proxy
-mkdir -p "$work/www" "$work/tmp"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  sleep 0.3
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  return 0
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
-
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing ${need[*]} (apt-get)"
-  apt-get update -qq >/dev/null 2>&1
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-    { echo "bench: cannot install ${need[*]}"; exit 1; }
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+. "$top/tools/bench/bench_lib.sh"
+bench_setup "$top/build/bench/proxy"
+bench_need wrk nginx haproxy
 PY=$(command -v python3 || true)
 
 # --- the cases -------------------------------------------------------------------------------
@@ -125,23 +102,6 @@ if selected hs && { [ ! -x "$hs_cli" ] || [ tools/bench/tls_handshake.c -nt "$hs
   "${MUSL[@]}" -O2 -o "$hs_cli" tools/bench/tls_handshake.c build/deps/lib/libbearssl.a || exit 1
 fi
 
-taken=" "
-eph=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-[ "$eph" -gt 12000 ] 2>/dev/null || eph=32768
-port() { # a free loopback port below the ephemeral range (outgoing connections take those),
-         # never one handed out before (sets P)
-  while :; do
-    P=$((eph - 10000 + RANDOM % 9000))
-    case $taken in *" $P "*) continue ;; esac
-    (exec 3<>/dev/tcp/127.0.0.1/$P) 2>/dev/null || { taken="$taken$P "; return; }
-  done
-}
-wait_port() { # wait_port PORT: until something listens (5 s)
-  local i
-  for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done
-  return 1
-}
-
 head -c 100 /dev/zero | tr '\0' 'x' > "$work/www/f100"
 head -c 16384 /dev/zero | tr '\0' 'x' > "$work/www/f16k"
 port; UP=$P; port; NG=$P; port; HP=$P; port; TE=$P; port; NGS=$P; port; HPS=$P; port; TES=$P
@@ -152,17 +112,7 @@ cat "$work/cert.pem" "$work/key.pem" > "$work/haproxy.pem"
 pem_json() { awk 'BEGIN { ORS = "" } { print $0 "\\n" }' "$1"; }
 CIPH=ECDHE-ECDSA-AES128-GCM-SHA256
 
-cat > "$work/upstream.conf" <<CONF
-daemon off; master_process off; worker_processes 1; pid $work/upstream.pid;
-error_log $work/upstream.err warn;
-events { worker_connections 8192; }
-http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 120s;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:$UP backlog=4096; location / { root $work/www; } }
-}
-CONF
+upstream_conf "$work/upstream.conf" "$UP"
 cat > "$work/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1; pid $work/nginx.pid;
 error_log $work/nginx.err warn;

@@ -1295,6 +1295,12 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
 			((proxy_mc_bytes(lim->max_conn_keys, lim->workers) + 4095) / 4096 * 4096 +
 			 lim->workers - 1) /
 			lim->workers;
+	/* several workers: the node's health board (proxy_workers.c maps it, page-rounded), a
+	 * worker's share of it; one worker keeps health in each table's load balancer */
+	if (lim->workers > 1)
+		out->healthboard = ((proxy_hb_bytes(lim->table.max_servers) + 4095) / 4096 * 4096 +
+				    lim->workers - 1) /
+				   lim->workers;
 	out->gzip = proxy_gzip_slot_size();
 	out->series = sizeof(struct proxy_metric_series) * 2;
 	out->name = sizeof(struct proxy_metric_name);
@@ -1448,6 +1454,16 @@ int proxy_engine_create(const struct proxy_engine_config *cfg, struct proxy_engi
 			goto fail;
 		}
 		e->mc_on = true;
+	}
+	if (cfg->hb_shared) { /* health checks made by slot 0 for the node (proxy_health.c) */
+		rc = proxy_hb_attach(&e->hb, cfg->hb_shared, cfg->hb_shared_bytes,
+				     L->table.max_servers, cfg->mc_slot == 0, cfg->hb_key[0],
+				     cfg->hb_key[1]);
+		if (rc < 0) {
+			set_msg(msg, cap, "the shared health board does not fit max_servers");
+			goto fail;
+		}
+		e->hb_on = true;
 	}
 	rc = make_default_cert(e);
 	if (rc < 0) {

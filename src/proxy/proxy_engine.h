@@ -66,6 +66,14 @@ struct proxy_engine_config {
 	size_t mc_shared_bytes;
 	uint64_t mc_key[2];
 	uint32_t mc_slot;
+	/* Health verdicts shared by the workers of one node (proxy_healthboard.h: a zeroed
+	 * MAP_SHARED mapping of hb_shared_bytes = proxy_hb_bytes(table.max_servers) made before
+	 * they fork, and its SipHash key, drawn once), or NULL: this engine probes every server
+	 * itself (private mode). With a board the worker in slot mc_slot 0 probes and writes
+	 * the verdicts; the others do not probe and follow them (proxy_health.c). */
+	void *hb_shared;
+	size_t hb_shared_bytes;
+	uint64_t hb_key[2];
 	int64_t (*wall_ms)(void *ctx); /* Unix ms for logs; NULL: the system clock */
 	void *wall_ctx;
 };

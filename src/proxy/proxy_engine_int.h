@@ -52,6 +52,7 @@
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_fwdauth.h"
 #include "proxy/proxy_gzip.h"
+#include "proxy/proxy_healthboard.h"
 #include "proxy/proxy_lb.h"
 #include "proxy/proxy_limits.h"
 #include "proxy/proxy_metrics.h"
@@ -126,8 +127,9 @@ struct proxy_gen_srv {
 	struct sockaddr_storage addr;
 	socklen_t alen;
 	bool resolved;
-	bool probing; /* a health probe is in flight */
-	int m_url;    /* metric name id of the URL */
+	bool probing;    /* a health probe is in flight */
+	uint64_t hb_key; /* health board key (proxy_lb_srv_key), when the engine has a board */
+	int m_url;       /* metric name id of the URL */
 	/* The upstream target of addr (proxy_up_get), a handle into e->targets: stale once the
 	 * target is freed (no connection left to it), then looked up again. */
 	struct pool_handle tg;
@@ -172,6 +174,9 @@ struct proxy_gen {
 	 * when it goes (proxy_up_tls_gen_free). */
 	struct tls_client_config *upcfg;
 	struct proxy_lb lb; /* runtime load-balancer state (proxy_lb.h): health, wrr/drr, maxConn */
+	/* A follower worker (the engine has a health board and does not probe): the timer that
+	 * copies the board's verdicts into lb while this table is current (proxy_health.c) */
+	struct loop_timer_id hb_timer;
 	void *lb_mem;
 	void *cb_mem; /* the circuit breakers of g->be[].cb (proxy_breaker_gen_build) */
 	/* forward auth addresses (proxy_fwdauth.c): t->nep and t->nfe entries, load time */
@@ -408,6 +413,10 @@ struct proxy_engine {
 	 * each table's load balancer counts privately */
 	struct proxy_mc mc;
 	bool mc_on;
+	/* health verdicts of the node (proxy_healthboard.h), attached when hb_on: hb.writer
+	 * (worker slot 0) probes and writes them, the other workers follow them */
+	struct proxy_hb hb;
+	bool hb_on;
 	struct proxy_hc *hc_head; /* probes in flight */
 	uint32_t nhc_running;
 	char errmsg[256];

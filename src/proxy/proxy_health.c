@@ -21,7 +21,22 @@
  * Probes come from a pool (max_health_checks); when it is empty a round skips the servers it
  * cannot probe (logged) rather than allocating. Health belongs to a table generation: when a
  * new table becomes current, the old one's timers stop and its probes are abandoned; the new
- * table starts with every server up (as Traefik does) and checks at once.
+ * table starts with every server up (as Traefik does), except that servers also in the old
+ * table keep their state (proxy_lb_carry), and checks at once.
+ *
+ * Several workers (the engine has a health board, proxy_healthboard.h): the worker in slot 0
+ * (the prober) checks as above and also writes every verdict to the board under the server's
+ * key (backend name and URL, proxy_lb_srv_key). The other workers (followers) start no probe:
+ * while a table with health-checked backends is current, at once and then on a timer every
+ * min(PROXY_HB_SYNC_MS, the smallest interval of those backends), they copy
+ * the board's verdicts of those backends' servers into the table's load balancer. A server
+ * not on the board (never judged, or a board write racing the read) keeps its state: up
+ * for a new server, the carried state for one the old table had, as in the private mode.
+ * Only the prober logs changes with their reason; a follower logs them at debug level, and
+ * every worker sets its traefik_backend_server_up. While the prober is gone (dead, being
+ * restarted in slot 0) the board keeps its last verdicts and the followers keep following
+ * them; the new prober starts a new board epoch, takes the board's verdicts as its starting
+ * state (rather than every server up) and checks at once.
  */
 #include "proxy/proxy_engine_int.h"
 
@@ -37,6 +52,8 @@
 
 #define HC_OUT_MAX 2048
 #define HC_IN_MAX 256
+/* A follower copies the board's verdicts at least this often. */
+#define PROXY_HB_SYNC_MS 200u
 
 struct proxy_hc {
 	struct proxy_engine *eng;
@@ -60,6 +77,13 @@ size_t proxy_health_size(void)
 static void set_up(struct proxy_gen *g, uint32_t k, bool up, const char *why)
 {
 	struct proxy_gen_srv *gs = &g->srv[k];
+	struct proxy_engine *e = g->eng;
+	/* The prober publishes every verdict (it keeps the entry in the current epoch). */
+	if (e->hb_on && e->hb.writer && g->current && proxy_hb_set(&e->hb, gs->hb_key, up) < 0 &&
+	    (e->hb.st.full & (e->hb.st.full - 1)) == 0)
+		log_warn("health verdict not shared; the other workers keep their state",
+			 "reason=\"%s\" times=%llu", err_str(-ERR_PROXY_SERVERS_FULL),
+			 (unsigned long long)e->hb.st.full);
 	if (!proxy_lb_set_up(&g->lb, k, up))
 		return;
 	const struct proxy_server *sv = &g->t->srv[k];
@@ -229,6 +253,23 @@ static void hc_judge(struct proxy_hc *p, bool ended)
 		       : "health check answer malformed");
 }
 
+/* Backend b is health-checked: a path, and a scheme that can be probed (warn: log one that
+ * cannot). */
+static bool hc_enabled(const struct proxy_backend *b, bool warn)
+{
+	if (!b->health || !b->hc_path.len)
+		return false;
+	if (b->hc_scheme.len && !slice_eq_cstr_ci(b->hc_scheme, "http") &&
+	    !slice_eq_cstr_ci(b->hc_scheme, "https")) {
+		if (warn)
+			log_warn("health check scheme not supported; servers stay in rotation",
+				 "backend=%.*s scheme=%.*s", (int)b->name.len, b->name.p,
+				 (int)b->hc_scheme.len, b->hc_scheme.p);
+		return false;
+	}
+	return true;
+}
+
 static void probe_start(struct proxy_gen *g, uint32_t k)
 {
 	struct proxy_engine *e = g->eng;
@@ -309,6 +350,35 @@ static void probe_start(struct proxy_gen *g, uint32_t k)
 	loop_timer_add(e->loop, timeout, hc_timeout_cb, p, &p->timer);
 }
 
+/* Copy the board's verdicts for the servers of health-checked backends into g's balancer. */
+static void hb_follow(struct proxy_gen *g)
+{
+	struct proxy_engine *e = g->eng;
+	for (uint32_t i = 0; i < g->t->nbe; i++) {
+		const struct proxy_backend *b = &g->t->be[i];
+		if (!hc_enabled(b, false))
+			continue;
+		for (uint32_t s = b->first_server; s < b->first_server + b->nservers; s++) {
+			struct proxy_hb_verdict v;
+			if (proxy_hb_get(&e->hb, g->srv[s].hb_key, &v) < 0 ||
+			    !proxy_lb_set_up(&g->lb, s, v.up))
+				continue;
+			const struct proxy_server *sv = &g->t->srv[s];
+			log_debug(v.up ? "server back in rotation (verdict of the probing worker)"
+				       : "server out of rotation (verdict of the probing worker)",
+				  "backend=%.*s url=%.*s", (int)b->name.len, b->name.p,
+				  (int)sv->url.len, sv->url.p);
+			proxy_metrics_server_up(e->metrics, g->be[i].m_be, g->srv[s].m_url, v.up);
+		}
+	}
+}
+
+/* A follower's timer. */
+static void hb_sync_cb(struct loop *l, void *arg)
+{
+	hb_follow(arg);
+}
+
 static void hc_tick(struct loop *l, void *arg)
 {
 	struct proxy_gen_be *gb = arg;
@@ -321,28 +391,44 @@ static void hc_tick(struct loop *l, void *arg)
 void proxy_health_start(struct proxy_gen *g)
 {
 	struct proxy_engine *e = g->eng;
+	bool follow = e->hb_on && !e->hb.writer;
+	uint64_t sync = PROXY_HB_SYNC_MS;
+	bool any = false;
+	if (e->hb_on) {
+		if (e->hb.writer)
+			proxy_hb_epoch_begin(&e->hb);
+		for (uint32_t k = 0; k < g->t->nsrv; k++)
+			g->srv[k].hb_key = proxy_lb_srv_key(g->t, k, e->hb.k0, e->hb.k1);
+	}
 	for (uint32_t i = 0; i < g->t->nbe; i++) {
 		const struct proxy_backend *b = &g->t->be[i];
 		struct proxy_gen_be *gb = &g->be[i];
 		gb->g = g;
 		gb->idx = i;
-		if (!b->health || !b->hc_path.len)
+		if (!hc_enabled(b, !follow))
 			continue;
-		if (b->hc_scheme.len && !slice_eq_cstr_ci(b->hc_scheme, "http") &&
-		    !slice_eq_cstr_ci(b->hc_scheme, "https")) {
-			log_warn("health check scheme not supported; servers stay in rotation",
-				 "backend=%.*s scheme=%.*s", (int)b->name.len, b->name.p,
-				 (int)b->hc_scheme.len, b->hc_scheme.p);
-			continue;
-		}
 		uint64_t every = b->hc_interval_ms ? b->hc_interval_ms : e->lim.health_interval_ms;
-		loop_timer_every(e->loop, 0, every, hc_tick, gb, &gb->hc_timer);
+		any = true;
+		if (every < sync)
+			sync = every;
+		if (!follow)
+			loop_timer_every(e->loop, 0, every, hc_tick, gb, &gb->hc_timer);
 	}
+	/* Both roles start from the board: a follower at once, and a prober too, so one that
+	 * was restarted does not put back a server the node holds down until its first round
+	 * says so (on a reload its own carried state is what it wrote there). */
+	if (e->hb_on && any)
+		hb_follow(g);
+	if (follow && any)
+		loop_timer_every(e->loop, sync, sync, hb_sync_cb, g, &g->hb_timer);
 }
 
 void proxy_health_stop(struct proxy_gen *g)
 {
 	struct proxy_engine *e = g->eng;
+	if (g->hb_timer.gen)
+		loop_timer_cancel(e->loop, g->hb_timer);
+	g->hb_timer = (struct loop_timer_id){0, 0};
 	for (uint32_t i = 0; g->be && g->t && i < g->t->nbe; i++) {
 		if (g->be[i].hc_timer.gen)
 			loop_timer_cancel(e->loop, g->be[i].hc_timer);

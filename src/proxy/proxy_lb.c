@@ -372,6 +372,18 @@ static uint64_t conn_hash(const struct proxy_lb *lb, uint32_t be, struct slice k
 	return sip_segs(lb->k0, lb->k1, seg, 2);
 }
 
+uint64_t proxy_lb_srv_key(const struct proxy_table *t, uint32_t srv, uint64_t k0, uint64_t k1)
+{
+	const struct proxy_server *sv = &t->srv[srv];
+	struct slice name = t->be[sv->backend].name;
+	uint8_t pre[4];
+	uint32_t nl = (uint32_t)name.len;
+	for (int i = 0; i < 4; i++)
+		pre[i] = (uint8_t)(nl >> (8 * i));
+	struct slice seg[3] = {{(const char *)pre, 4}, name, sv->url};
+	return sip_segs(k0, k1, seg, 3);
+}
+
 static uint32_t conn_find(const struct proxy_lb *lb, uint64_t key, bool *found)
 {
 	uint32_t mask = lb->conn_slots - 1, i = (uint32_t)key & mask;

@@ -115,6 +115,11 @@ int proxy_lb_init_shared(struct proxy_lb *lb, const struct proxy_table *t, struc
  * the old table and new ones count together against the new table's amount. */
 void proxy_lb_carry(struct proxy_lb *to, const struct proxy_lb *from);
 
+/* The health board key of server srv of t (proxy_healthboard.h): SipHash-2-4 under (k0, k1)
+ * of the backend's NAME (its length in 4 bytes, little endian, then its bytes) and the
+ * server's URL, never 0, so every table of every worker names a server alike. */
+uint64_t proxy_lb_srv_key(const struct proxy_table *t, uint32_t srv, uint64_t k0, uint64_t k1);
+
 /* Health checker verdict for server srv. Returns true when the flag changed (log it). */
 bool proxy_lb_set_up(struct proxy_lb *lb, uint32_t srv, bool up);
 

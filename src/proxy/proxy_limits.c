@@ -2,6 +2,7 @@
 #include "proxy/proxy_limits.h"
 
 #include "base/base_err.h"
+#include "proxy/proxy_healthboard.h"
 #include "proxy/proxy_maxconn.h"
 
 #include <stdio.h>
@@ -377,6 +378,11 @@ int proxy_dp_limits_check(const struct proxy_dp_limits *lim, char *msg, size_t c
 			 lim->max_conn_keys, PROXY_MC_MAX_KEYS);
 		return -ERR_PROXY_LIMITS;
 	}
+	if (lim->workers > 1 && lim->table.max_servers > PROXY_HB_MAX_SERVERS) {
+		snprintf(msg, cap, "max_servers %u over %u with several workers (health board)",
+			 lim->table.max_servers, PROXY_HB_MAX_SERVERS);
+		return -ERR_PROXY_LIMITS;
+	}
 	if (lim->max_conns > (1u << 22) || lim->max_upstream_conns > (1u << 22)) {
 		snprintf(msg, cap, "max_conns and max_upstream_conns are capped at 4194304");
 		return -ERR_PROXY_LIMITS;
@@ -430,6 +436,8 @@ void proxy_dp_limits_memory(const struct proxy_dp_limits *lim, const struct prox
 	r->total += r->ratelimit;
 	r->maxconn = sz->maxconn; /* one mapping for the node, shown as a worker's share */
 	r->total += r->maxconn;
+	r->healthboard = sz->healthboard; /* one mapping for the node, a worker's share */
+	r->total += r->healthboard;
 	r->gzip = (size_t)lim->max_gzip_streams * sz->gzip; /* compressor + output buffer each */
 	r->total += r->gzip;
 	r->per_idle_conn = sz->conn + sz->loop_fd + sz->loop_timer;
@@ -475,6 +483,10 @@ int proxy_dp_limits_format(const struct proxy_dp_limits *lim, const struct proxy
 	if (lim->workers > 1)
 		LINE_("maxConn counts", r->maxconn,
 		      "max_conn_keys %u; the node's table / %u workers", lim->max_conn_keys,
+		      lim->workers);
+	if (lim->workers > 1)
+		LINE_("health board", r->healthboard,
+		      "max_servers %u; the node's board / %u workers", lim->table.max_servers,
 		      lim->workers);
 	LINE_("metrics", r->metrics, "max_metric_series %u, max_metric_names %u",
 	      lim->max_metric_series, lim->max_metric_names);

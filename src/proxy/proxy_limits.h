@@ -148,6 +148,7 @@ struct proxy_mem_sizes {
 	size_t fwdauth;      /* one forward auth sub-request */
 	size_t ratelimit;    /* one rate-limit bucket (proxy_ratelimit.h) */
 	size_t maxconn;      /* workers > 1: a worker's share of the node's maxConn table */
+	size_t healthboard;  /* workers > 1: a worker's share of the node's health board */
 	size_t gzip;         /* one compression stream (proxy_gzip_slot_size) */
 };
 
@@ -161,6 +162,7 @@ struct proxy_mem_report {
 	size_t fwdauth;       /* max_forward_auth sub-requests and max_forward_auth_tls slots */
 	size_t ratelimit;     /* max_ratelimit_keys buckets */
 	size_t maxconn;       /* workers > 1: a worker's share of the node's maxConn table */
+	size_t healthboard;   /* workers > 1: a worker's share of the node's health board */
 	size_t gzip;          /* max_gzip_streams compression streams */
 };
 

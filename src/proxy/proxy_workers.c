@@ -19,6 +19,7 @@
 #include "base/base_rand.h"
 #include "base/base_time.h"
 #include "proxy/proxy_engine.h"
+#include "proxy/proxy_healthboard.h"
 #include "proxy/proxy_maxconn.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_monitor.h"
@@ -92,6 +93,9 @@ struct pw_shared {
 	size_t mc_len;
 	const uint64_t *mc_key;
 	uint32_t mc_slot;
+	void *hb; /* the health board (proxy_healthboard.h), hb_len bytes; slot 0 probes */
+	size_t hb_len;
+	const uint64_t *hb_key;
 };
 
 struct pw_worker {
@@ -243,6 +247,10 @@ static int pw_worker_run(const struct proxy_workers_config *cfg, const struct pw
 		ec.mc_key[0] = sh->mc_key[0];
 		ec.mc_key[1] = sh->mc_key[1];
 		ec.mc_slot = sh->mc_slot;
+		ec.hb_shared = sh->hb;
+		ec.hb_shared_bytes = sh->hb_len;
+		ec.hb_key[0] = sh->hb_key[0];
+		ec.hb_key[1] = sh->hb_key[1];
 		ec.reuse_port = true;
 	}
 	char msg[300];
@@ -254,6 +262,10 @@ static int pw_worker_run(const struct proxy_workers_config *cfg, const struct pw
 		free(w);
 		return 1;
 	}
+	if (sh && sh->hb)
+		log_info(sh->mc_slot == 0 ? "health checks: this worker probes for the node"
+					  : "health checks: this worker follows the probing worker",
+			 "worker=%u pid=%d", sh->mc_slot, (int)getpid());
 	int status = 0;
 	const struct proxy_metrics *mine[1] = {proxy_engine_metrics(w->eng)};
 	if ((pw_reload(w, true) < 0 && !cfg->routing_optional) ||
@@ -306,6 +318,12 @@ struct proxy_workers {
 	size_t mc_len;
 	uint64_t mc_key[2];
 	struct proxy_mc mc;
+	/* The node's health verdicts (proxy_healthboard.h), hb_len bytes, NULL with one worker:
+	 * the worker in slot 0 probes and writes them, the others follow. The master does not
+	 * touch it: a prober that dies leaves its last verdicts, which the others keep. */
+	void *hb_mem;
+	size_t hb_len;
+	uint64_t hb_key[2];
 	struct proxy_metrics *parts[PROXY_WORKERS_MAX];
 	struct proxy_monitor *mon;
 	struct pw_slot slot[PROXY_WORKERS_MAX];
@@ -392,6 +410,9 @@ static int pw_spawn(struct proxy_workers *w, uint32_t i)
 			.mc_len = w->mc_len,
 			.mc_key = w->mc_key,
 			.mc_slot = i,
+			.hb = w->hb_mem,
+			.hb_len = w->hb_len,
+			.hb_key = w->hb_key,
 		};
 		_exit(pw_worker_run(&w->cfg, &sh));
 	}
@@ -480,7 +501,8 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 	w->self = getpid();
 	if (rand_os_bytes(w->auth_key, sizeof w->auth_key) < 0 ||
 	    rand_os_bytes(w->rl_key, sizeof w->rl_key) < 0 ||
-	    rand_os_bytes(w->mc_key, sizeof w->mc_key) < 0) {
+	    rand_os_bytes(w->mc_key, sizeof w->mc_key) < 0 ||
+	    rand_os_bytes(w->hb_key, sizeof w->hb_key) < 0) {
 		set_msg(msg, cap, "no entropy for the auth key");
 		free(w);
 		return -ERR_SYS;
@@ -544,11 +566,29 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 			return -ERR_NOMEM;
 		}
 		w->mc_mem = m;
+		/* The health board: one worker probes for the node, the others follow. */
+		w->hb_len = (proxy_hb_bytes(w->lim.table.max_servers) + 4095) / 4096 * 4096;
+		void *h = w->hb_len ? mmap(NULL, w->hb_len, PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+				    : MAP_FAILED;
+		if (h == MAP_FAILED) {
+			set_msg(msg, cap, "cannot map %zu bytes for the health board (max_servers)",
+				w->hb_len);
+			munmap(w->mc_mem, w->mc_len);
+			munmap(w->rl, w->rl_len);
+			munmap(w->al_count, 64);
+			munmap(w->shm, w->shm_len);
+			free(w);
+			return -ERR_NOMEM;
+		}
+		w->hb_mem = h;
 	}
 	if (pw_monitor(&w->cfg, w->cfg.loop, (const struct proxy_metrics *const *)w->parts, nw,
 		       &w->mon) < 0) {
 		set_msg(msg, cap, "--metrics.listen=%s: cannot serve it (see the log)",
 			cfg->metrics_listen);
+		if (w->hb_mem)
+			munmap(w->hb_mem, w->hb_len);
 		if (w->mc_mem)
 			munmap(w->mc_mem, w->mc_len);
 		munmap(w->rl, w->rl_len);
@@ -626,6 +666,8 @@ void proxy_workers_destroy(struct proxy_workers *w)
 		}
 	}
 	proxy_monitor_stop(w->mon);
+	if (w->hb_mem)
+		munmap(w->hb_mem, w->hb_len);
 	if (w->mc_mem)
 		munmap(w->mc_mem, w->mc_len);
 	munmap(w->rl, w->rl_len);

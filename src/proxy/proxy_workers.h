@@ -13,7 +13,11 @@
  *     - with more than one worker, the backends' maxConn counts (proxy_maxconn.h: totals
  *       per (backend name, key) and each worker slot's holdings), so a maxConn bounds the
  *       node's open requests. When a worker ends, the master subtracts what it held from the
- *       totals (proxy_mc_reap) before its replacement can start.
+ *       totals (proxy_mc_reap) before its replacement can start;
+ *     - with more than one worker, the health board (proxy_healthboard.h): the worker in
+ *       slot 0 probes the servers and writes its verdicts there, the others do not probe and
+ *       follow them. A prober that dies is restarted in slot 0 like any worker; meanwhile the
+ *       board keeps its last verdicts and the others keep following them.
  *   Then it forks lim->workers workers. A worker closes every descriptor it inherited except
  *   0..2 and the access log, builds its own loop and engine (SO_REUSEPORT listeners: the
  *   kernel spreads connections over the workers), loads cfg.routing, and serves until

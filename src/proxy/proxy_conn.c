@@ -174,10 +174,9 @@ static void conn_bufs_put(struct proxy_conn *c)
 }
 
 /* Replace s's streaming slot with a large one, data and parse state included. The parser
- * rebases its slices on its next call (http_parse.h: the buffer may move). view (NULL:
- * none) is a request view into s (c->view once routed), moved along. */
-static int stream_grow(struct proxy_engine *e, struct proxy_stream *s, bool request,
-		       struct proxy_req_view *view)
+ * rebases its slices on its next call (http_parse.h: the buffer may move). routed: the
+ * slot's request view (route_frontend's) is valid and moves along. */
+static int stream_grow(struct proxy_engine *e, struct proxy_stream *s, bool request, bool routed)
 {
 	if (s->large)
 		return -ERR_PROXY_LARGE_BUFS_FULL;
@@ -189,6 +188,7 @@ static int stream_grow(struct proxy_engine *e, struct proxy_stream *s, bool requ
 	size_t nh = request ? s->slot->m.req.h.nhdr : s->slot->m.res.h.nhdr;
 	big.slot->m = s->slot->m;
 	big.slot->ck = s->slot->ck;
+	big.slot->view = s->slot->view;
 	memcpy(big.slot->hdr, s->slot->hdr, nh * sizeof(struct http_header));
 	if (request)
 		big.slot->m.req.h.hdr = big.slot->hdr;
@@ -210,7 +210,8 @@ static int stream_grow(struct proxy_engine *e, struct proxy_stream *s, bool requ
 			if (h->value.p >= from && h->value.p <= from + s->end)
 				h->value.p = to + (h->value.p - from);
 		}
-		if (view) {
+		struct proxy_req_view *view = &big.slot->view;
+		if (routed) {
 			struct slice *vs[] = {&view->method, &view->host, &view->path,
 					      &view->query};
 			for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
@@ -619,7 +620,7 @@ static int build_upstream_head(struct proxy_conn *c)
 			return rc;
 		if (c->rs.large)
 			return -ERR_BUF_FULL; /* over even a large buffer: 431 */
-		rc = stream_grow(e, &c->rs, false, NULL);
+		rc = stream_grow(e, &c->rs, false, false);
 		if (rc < 0)
 			return rc; /* no large buffer free: 503 */
 	}
@@ -800,9 +801,9 @@ static bool route_frontend(struct proxy_conn *c)
 {
 	struct proxy_gen *g = c->gen;
 	const struct proxy_table *t = g->t;
-	proxy_fwd_view(c, &c->view); /* kept for the later steps and the upstream head */
+	proxy_fwd_view(c, &c->rq.slot->view); /* kept for the later steps and the upstream head */
 	struct proxy_match m;
-	if (proxy_table_match(t, (uint32_t)c->ep, &c->view, &m) < 0)
+	if (proxy_table_match(t, (uint32_t)c->ep, &c->rq.slot->view, &m) < 0)
 		return conn_local(c, 404, (struct slice){NULL, 0}, false);
 	c->fe = (int)m.fe;
 	c->be = (int)m.be;
@@ -852,7 +853,7 @@ static bool route_backend(struct proxy_conn *c)
 	struct proxy_gen *g = c->gen;
 	const struct proxy_table *t = g->t;
 	const struct http_request *req = &c->rq.slot->m.req;
-	const struct proxy_req_view *v = &c->view; /* route_frontend's */
+	const struct proxy_req_view *v = &c->rq.slot->view; /* route_frontend's */
 	const struct proxy_backend *be = &t->be[c->be];
 	if (t->fe[c->fe].nratesets && rate_limited(c, &t->fe[c->fe], v))
 		return true;
@@ -975,7 +976,7 @@ static bool step_head(struct proxy_conn *c)
 		int rc = http_parse_request(req, (const char *)c->rq.b, c->rq.end, &e->hl_req);
 		if (rc == -ERR_PARTIAL) {
 			if (c->rq.end == c->rq.cap) {
-				int g = stream_grow(e, &c->rq, true, NULL); /* not routed yet */
+				int g = stream_grow(e, &c->rq, true, false); /* not routed yet */
 				if (g == -ERR_PROXY_LARGE_BUFS_FULL && c->rq.large)
 					rc = -ERR_HTTP_HEADERS_TOO_LARGE; /* cannot happen at sane
 									     limits */
@@ -1036,7 +1037,7 @@ static bool pump_request(struct proxy_conn *c)
 	for (int guard = 0; guard < 16; guard++) {
 		bool moved = false;
 		if (!c->rq.done && c->rq.end == c->rq.cap && c->rq.start == c->rq.ready &&
-		    c->rq.parse == c->rq.end && stream_grow(e, &c->rq, true, &c->view) < 0) {
+		    c->rq.parse == c->rq.end && stream_grow(e, &c->rq, true, true) < 0) {
 			/* The head filled the whole buffer: no room left for its body. */
 			return conn_local(c, 503, (struct slice){NULL, 0}, true);
 		}
@@ -1407,7 +1408,7 @@ again:
 						     &e->hl_res);
 			if (rc == -ERR_PARTIAL) {
 				if (c->rs.end == c->rs.cap) {
-					if (stream_grow(e, &c->rs, false, NULL) < 0)
+					if (stream_grow(e, &c->rs, false, false) < 0)
 						return upstream_failed(
 							c, -ERR_PROXY_UPSTREAM_MALFORMED, false);
 					continue;

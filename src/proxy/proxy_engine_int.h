@@ -75,6 +75,11 @@ struct proxy_bslot {
 		struct http_response res;
 	} m;
 	struct http_chunked ck;
+	/* A request slot: the request as the matcher saw it (proxy_fwd_view), slices into this
+	 * buffer; built by route_frontend, read by the later route steps and
+	 * proxy_fwd_request_head, moved by stream_grow with the buffer. Kept here rather than on
+	 * the connection so an idle keep-alive connection (no buffer) does not pay for it. */
+	struct proxy_req_view view;
 	struct http_header hdr[]; /* max_headers entries; data follows */
 };
 
@@ -294,10 +299,6 @@ struct proxy_conn {
 	struct proxy_up *up;
 	int ep, fe, be, srv;
 	struct proxy_rule_hit hit;
-	/* The request as the matcher saw it (proxy_fwd_view), slices into rq: built by
-	 * route_frontend, read by the later route steps and proxy_fwd_request_head; stream_grow
-	 * moves it with the buffer. Valid while the transaction is. */
-	struct proxy_req_view view;
 	uint64_t conn_ref;      /* maxConn reference (proxy_lb_conn_acquire), 0: none */
 	uint64_t res_body_sent; /* body bytes to the client */
 	uint64_t t_start;       /* request start (monotonic ms) */

@@ -296,7 +296,7 @@ int proxy_fwd_request_head(struct proxy_conn *c, struct buf *b)
 	const struct http_header *h = req->h.hdr;
 	size_t n = req->h.nhdr;
 
-	const struct proxy_req_view *v = &c->view; /* route_frontend's (the match's) */
+	const struct proxy_req_view *v = &c->rq.slot->view; /* route_frontend's (the match's) */
 	struct proxy_req_ctx ctx; /* the match is done: the rewrite reads only the path */
 	proxy_req_prepare_path(&ctx, v);
 	struct proxy_rewrite rw;

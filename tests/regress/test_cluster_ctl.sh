@@ -102,7 +102,23 @@ run "$C" deploy --entryPoints="Name:http Address:127.0.0.1:$((BASE + 81))" --def
 new_line() { [ "$(grep -c . "$D/follow.out")" -gt "$N0" ]; }
 check "logs --follow prints the lines logged after it started" wait_for 10 new_line
 check "... and is still running" kill -0 "$FOLLOW"
-kill "$FOLLOW" 2>/dev/null
+# At most 8 readers at once (CTL_LOG_READERS): with 8 following, a 9th is refused; one fewer
+# and it is served.
+FOLLOWERS=("$FOLLOW")
+for _ in 1 2 3 4 5 6 7; do
+  "$C" logs --follow >/dev/null 2>&1 &
+  FOLLOWERS+=($!)
+  REGRESS_PIDS+=($!)
+done
+sleep 1
+run "$C" logs
+check "a 9th log reader is refused (exit 1, naming the cap)" \
+  bash -c '[ "$0" -eq 1 ] && grep -q "8 log readers already" <<<"$1"' "$RC" "$ERR"
+kill "${FOLLOWERS[0]}" 2>/dev/null
+wait "${FOLLOWERS[0]}" 2>/dev/null
+eighth() { "$C" logs >/dev/null 2>&1; }
+check "... with one reader gone, an 8th is served" wait_for 5 eighth
+for p in "${FOLLOWERS[@]}"; do kill "$p" 2>/dev/null; done
 
 DID=$(nodes 0 | awk '/data-node-1/ {print $1}')
 run "$T" rm-node --traefikeesocket="$D/s0.sock" data-node-1

@@ -16,7 +16,7 @@ static char path[128];
 
 static void write_conf(const char *text)
 {
-	if (!dir[0]) {
+	if (!dir[0] || access(dir, F_OK) != 0) { /* a case may have removed it */
 		snprintf(dir, sizeof dir, "/tmp/tee-cf-XXXXXX");
 		REQUIRE(mkdtemp(dir) != NULL);
 	}
@@ -237,5 +237,48 @@ static void refusals(void)
 	rmdir(dir);
 }
 
+/* The file size cap (1 MiB) and the entry point cap (64), each on both sides. */
+static void caps_both_sides(void)
+{
+	static char big[(1u << 20) + 2];
+	const char *ep = "[entryPoints.http]\naddress = \":80\"\n";
+	size_t head = strlen(ep);
+	struct node_args a;
+	for (int over = 0; over < 2; over++) {
+		size_t total = (1u << 20) + (size_t)over;
+		memcpy(big, ep, head);
+		/* comment lines of 64 bytes fill the rest; the last one is cut to size */
+		for (size_t i = head; i < total; i++)
+			big[i] = (i - head) % 64 == 63 || i == total - 1 ? '\n' : '#';
+		big[total] = '\0';
+		int rc = merge(big, NULL, &a);
+		if (!over) {
+			CHECK_EQ_INT(rc, 0);
+			CHECK_EQ_STR(nth(&a, "entryPoints", 0), "Name:http Address::80");
+		} else {
+			CHECK_EQ_INT(rc, -ERR_INVAL);
+			CHECK(strstr(err, "over 1048576 bytes") != NULL);
+		}
+	}
+	for (int n = 64; n <= 65; n++) {
+		size_t o = 0;
+		for (int i = 0; i < n; i++)
+			o += (size_t)snprintf(big + o, sizeof big - o,
+					      "[entryPoints.e%d]\naddress = \":%d\"\n", i,
+					      8000 + i);
+		int rc = merge(big, NULL, &a);
+		if (n == 64) {
+			CHECK_EQ_INT(rc, 0);
+			CHECK(nth(&a, "entryPoints", 63) != NULL);
+			CHECK(nth(&a, "entryPoints", 64) == NULL);
+		} else {
+			CHECK_EQ_INT(rc, -ERR_INVAL);
+			CHECK(strstr(err, "over 64 entry points") != NULL);
+		}
+	}
+	unlink(path);
+	rmdir(dir);
+}
+
 TEST_MAIN(full_configuration, command_line_wins, consul_section, no_configfile_is_identity,
-	  refusals)
+	  refusals, caps_both_sides)

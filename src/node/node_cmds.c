@@ -308,12 +308,15 @@ static int call(const struct node_args *a, const char *method, const char *path,
 	for (int attempt = 0; attempt < 20; attempt++) {
 		api_result_init(res, resp_buf, sizeof resp_buf);
 		st = api_call(&cl, method, path, body, res);
-		bool again = st == 503 && (strcmp(res->code, "RAFT_NOT_LEADER") == 0 ||
-					   strcmp(res->code, "RAFT_TRANSFERRING") == 0);
+		/* Transient refusals of a write: no leader yet, a leadership transfer, or Raft busy
+		 * handing out its previous batch (two writes in a row, e.g. env --rotate=all). */
+		bool busy = st == 503 && strcmp(res->code, "RAFT_BUSY") == 0;
+		bool again = busy || (st == 503 && (strcmp(res->code, "RAFT_NOT_LEADER") == 0 ||
+						    strcmp(res->code, "RAFT_TRANSFERRING") == 0));
 		if (!again)
 			break;
 		api_client_close(&cl);
-		sleep_ms(500);
+		sleep_ms(busy ? 100 : 500);
 	}
 	if (st < 0)
 		return fail(a, 1, "%s", api_client_errmsg(&cl));

@@ -86,6 +86,7 @@ check "env --rotate=control: a new control node token, the data node token kept"
 run "$T" env --traefikeesocket="$SOCK" --rotate=all
 CTL3=$(printf '%s\n' "$OUT" | grep CONTROL_NODE_TOKEN | cut -d '"' -f2)
 DATA3=$(printf '%s\n' "$OUT" | grep DATA_NODE_TOKEN | cut -d '"' -f2)
+[ "$RC" -eq 0 ] || echo "# rotate=all: rc=$RC err=$ERR out=$OUT"
 check "env --rotate=all: both tokens new" \
   bash -c '[ "$0" -eq 0 ] && [ "$1" != "$2" ] && [ "$3" != "$4" ] && [ -n "$1$3" ]' "$RC" "$CTL3" "$CTL2" "$DATA3" "$DATA2"
 

@@ -70,8 +70,10 @@ check "maxConn 3 with two workers: exactly 3 of 12 concurrent requests are serve
   [ "$PASS" -eq 3 ]
 check "... and the other 9 get 429" [ "$LIMITED" -eq 9 ]
 spread=$(python3 -c 'import sys; a=sys.argv[1].split(); b=sys.argv[2].split()
-print(sum(1 for x, y in zip(a, b) if int(y) - int(x) >= 3))' "$A0" "$A1")
-check "... over both workers, each of which took at least 3 connections (accepted $A0 -> $A1)" \
+print(sum(1 for x, y in zip(a, b) if int(y) - int(x) >= 1))' "$A0" "$A1")
+# Both workers took some of the 12 (the kernel's spread varies: 2 and 10 was seen under load);
+# with counts per worker that alone would admit min(a,3) + min(b,3) > 3.
+check "... over both workers, each of which took some of the connections (accepted $A0 -> $A1)" \
   [ "$spread" -eq 2 ]
 burst 5 1500
 check "released when they end: 3 of 5 concurrent requests served again (got $CODES)" \

@@ -6,7 +6,7 @@
 # killed by PID when the script exits, whatever happens.
 set -u
 REGRESS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN="$REGRESS_TOP/build/bin"
+BIN="${TEE_REGRESS_BIN:-$REGRESS_TOP/build/bin}" # TEE_REGRESS_BIN: a snapshot of build/bin (a rebuild mid-run swaps binaries)
 REGRESS_NAME=$(basename "$0" .sh)
 REGRESS_FAILED=0
 REGRESS_PIDS=()

@@ -186,6 +186,8 @@ SPORT[ours]=$TES; SPORT[nginx]=$NGS; SPORT[haproxy]=$HPS
 proxies="ours nginx haproxy"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The machine's ticks: "idle total" (idle + iowait, and all states) from /proc/stat.
+sys_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, t; exit }' /proc/stat; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 calc() { awk "BEGIN { $1 }"; }
@@ -275,7 +277,7 @@ if selected hs; then
 fi
 
 # --- the matrix --------------------------------------------------------------------------------
-declare -A REQS TIME TICKS P50 P99 RSS ERRS
+declare -A REQS TIME TICKS P50 P99 RSS ERRS UTICKS IDLE_T ALL_T
 one_run() { # one_run PROXY CASE WARMUP(0/1): one wrk run, accumulated into the tables
   local p=$1 c=$2 warm=$3 mode conn body url hdr=() out t0 t1 n d k
   IFS=- read -r mode conn body _ <<<"$c"
@@ -289,10 +291,18 @@ one_run() { # one_run PROXY CASE WARMUP(0/1): one wrk run, accumulated into the 
   local secs=$SECS
   # 1000 new TLS connections take seconds of handshakes before the first request: run longer
   if [ "$mode" = tls ] && [ "$n" -ge 1000 ]; then secs=$((SECS * 3 > 12 ? SECS * 3 : 12)); fi
+  local u0 u1 i0 a0 i1 a1
+  read -r i0 a0 <<<"$(sys_ticks)"
+  u0=$(cpu_ticks "$up_pid")
   t0=$(cpu_ticks "${PID[$p]}")
   out=$(wrk -t1 -c"$n" -d"${secs}s" --timeout 10s --latency "${hdr[@]}" "$url" 2>&1)
   t1=$(cpu_ticks "${PID[$p]}")
+  u1=$(cpu_ticks "$up_pid")
+  read -r i1 a1 <<<"$(sys_ticks)"
   k="$c/$p"
+  UTICKS[$k]=$(( ${UTICKS[$k]:-0} + u1 - u0 ))
+  IDLE_T[$k]=$(( ${IDLE_T[$k]:-0} + i1 - i0 ))
+  ALL_T[$k]=$(( ${ALL_T[$k]:-0} + a1 - a0 ))
   d=$(echo "$out" | awk '/requests in/ {print $1}')
   [ -n "$d" ] || d=0
   REQS[$k]=$(( ${REQS[$k]:-0} + d ))
@@ -352,6 +362,20 @@ if [ ${#run_cases[@]} -gt 0 ]; then
       "$(calc "printf \"%.2f\", ${P99[$c/haproxy]} / $ROUNDS")" "${behind:--}"
   done
   echo "(req/s: all rounds; o/ng, o/hp: ours over the peer (req/s: higher is better; us/req: lower is better); p99 in ms)"
+  # wrk, the upstream and the proxy share the cores: req/s is bounded by what all of them spend
+  # per request and by the time the cores sit idle waiting for each other's wake-ups.
+  echo
+  echo "system view: the upstream's CPU us per request and the cores' idle share while each proxy ran"
+  printf '%-22s %8s %8s %8s | %6s %6s %6s\n' case "up:our" "up:ng" "up:hp" "id:our" "id:ng" "id:hp"
+  for c in "${run_cases[@]}"; do
+    line=""
+    for p in $proxies; do line="$line $(printf '%8s' "$(us_req "${UTICKS[$c/$p]:-0}" "${REQS[$c/$p]}")")"; done
+    line="$line |"
+    for p in $proxies; do
+      line="$line $(printf '%6s' "$(calc "if (${ALL_T[$c/$p]:-0} > 0) printf \"%.1f%%\", 100 * ${IDLE_T[$c/$p]:-0} / ${ALL_T[$c/$p]}; else print \"-\"")")"
+    done
+    printf '%-22s%s\n' "$c" "$line"
+  done
 fi
 yes_no() { if [ "$1" = 1 ]; then echo "MET"; else echo "NOT MET"; fi; }
 echo "targets:"

@@ -3,6 +3,7 @@
 
 #include "base/base_err.h"
 #include "base/base_log.h"
+#include "proxy/proxy_breaker_shared.h"
 #include "proxy/proxy_engine_int.h"
 
 #include <assert.h>
@@ -574,7 +575,10 @@ int proxy_breaker_validate(struct slice expr, char *msg, size_t cap)
  * A ring of n buckets of `period` ms, `cols` counters each. The bucket of period index e
  * is e % n; ep1 remembers which index a bucket holds (plus one), so a bucket left from an
  * earlier lap is cleared when reused and ignored when summed: the window is the current
- * period and the n - 1 before it, as memmetrics' RollingCounter. */
+ * period and the n - 1 before it, as memmetrics' RollingCounter.
+ *
+ * Everything below works on a breaker's core (struct proxy_breaker_core): the inline one of a
+ * private breaker, or the node's in a shared slot, under the slot's lock (enter / leave). */
 
 static uint32_t *ring_slot(uint64_t *ep1, uint32_t *v, size_t n, size_t cols, uint64_t period,
 			   uint64_t now)
@@ -598,55 +602,52 @@ static uint64_t ring_sum(const uint64_t *ep1, const uint32_t *v, size_t n, size_
 	return s;
 }
 
-static uint64_t win_sum(struct proxy_breaker *b, uint64_t now, size_t col)
+static uint64_t win_sum(const struct proxy_breaker_core *s, uint64_t now, size_t col)
 {
-	return ring_sum(b->win.ep1, &b->win.v[0][0], PROXY_BREAKER_BUCKETS, PB_COLS,
+	return ring_sum(s->win.ep1, &s->win.v[0][0], PROXY_BREAKER_BUCKETS, PB_COLS,
 			PROXY_BREAKER_BUCKET_MS, now, col);
 }
 
-static uint64_t lwin_sum(struct proxy_breaker *b, uint64_t now, size_t col)
+static uint64_t lwin_sum(const struct proxy_breaker_core *s, uint64_t now, size_t col)
 {
-	return ring_sum(b->lwin.ep1, &b->lwin.v[0][0], PROXY_BREAKER_LBUCKETS, PB_LCOLS,
+	return ring_sum(s->lwin.ep1, &s->lwin.v[0][0], PROXY_BREAKER_LBUCKETS, PB_LCOLS,
 			PROXY_BREAKER_LBUCKET_MS, now, col);
 }
 
-uint64_t proxy_breaker_requests(struct proxy_breaker *b, uint64_t now_ms)
+static double neterr_ratio(const struct proxy_breaker_core *s, uint64_t now)
 {
-	return win_sum(b, now_ms, 0);
-}
-
-double proxy_breaker_neterr_ratio(struct proxy_breaker *b, uint64_t now_ms)
-{
-	uint64_t total = win_sum(b, now_ms, 0);
+	uint64_t total = win_sum(s, now, 0);
 	if (total == 0)
 		return 0;
-	return (double)win_sum(b, now_ms, 1) / (double)total;
+	return (double)win_sum(s, now, 1) / (double)total;
 }
 
 /* ResponseCodeRatio of comparison k: 0 when the divisor range saw nothing (oxy). */
-double proxy_breaker_code_ratio(struct proxy_breaker *b, uint32_t k, uint64_t now_ms)
+static double code_ratio(const struct proxy_breaker_prog *p, const struct proxy_breaker_core *s,
+			 uint32_t k, uint64_t now)
 {
-	const struct proxy_breaker_cmp *c = &b->prog.cmp[k];
-	uint64_t den = win_sum(b, now_ms, 2 + (size_t)c->slot + 1);
+	const struct proxy_breaker_cmp *c = &p->cmp[k];
+	uint64_t den = win_sum(s, now, 2 + (size_t)c->slot + 1);
 	if (den == 0)
 		return 0;
-	return (double)win_sum(b, now_ms, 2 + c->slot) / (double)den;
+	return (double)win_sum(s, now, 2 + c->slot) / (double)den;
 }
 
 /* Where LatencyAtQuantileMS(q) of comparison k stands against its constant K: -1 below, 0
  * equal, 1 above. The value is the smallest latency v with count(latency <= v) >= rank, rank =
  * round(q / 100 x requests), 0 when rank is 0 (no requests: as HdrHistogram's
  * ValueAtQuantile); so v < K iff count(< K) >= rank, v == K iff count(< K + 1) >= rank. */
-int64_t proxy_breaker_latency_ms_cmp(struct proxy_breaker *b, uint32_t k, uint64_t now_ms)
+static int64_t latency_cmp(const struct proxy_breaker_prog *p, const struct proxy_breaker_core *s,
+			   uint32_t k, uint64_t now)
 {
-	const struct proxy_breaker_cmp *c = &b->prog.cmp[k];
-	uint64_t total = lwin_sum(b, now_ms, 0);
+	const struct proxy_breaker_cmp *c = &p->cmp[k];
+	uint64_t total = lwin_sum(s, now, 0);
 	int64_t rank = (int64_t)((c->q / 100.0) * (double)total + 0.5);
 	if (rank <= 0)
 		return c->ival == 0 ? 0 : -1;
-	if ((int64_t)lwin_sum(b, now_ms, 1 + (size_t)c->slot) >= rank)
+	if ((int64_t)lwin_sum(s, now, 1 + (size_t)c->slot) >= rank)
 		return -1;
-	if ((int64_t)lwin_sum(b, now_ms, 1 + (size_t)c->slot + 1) >= rank)
+	if ((int64_t)lwin_sum(s, now, 1 + (size_t)c->slot + 1) >= rank)
 		return 0;
 	return 1;
 }
@@ -663,11 +664,11 @@ static bool fcmp(double a, uint8_t op, double k)
 	}
 }
 
-bool proxy_breaker_eval(struct proxy_breaker *b, uint64_t now_ms)
+static bool eval(const struct proxy_breaker_prog *p, const struct proxy_breaker_core *s,
+		 uint64_t now)
 {
 	bool st[2 * PROXY_BREAKER_MAX_FUNCS];
 	size_t sp = 0;
-	const struct proxy_breaker_prog *p = &b->prog;
 	for (uint32_t i = 0; i < p->ncode; i++) {
 		uint8_t op = p->code[i];
 		if (op == PB_CODE_AND || op == PB_CODE_OR) {
@@ -679,15 +680,71 @@ bool proxy_breaker_eval(struct proxy_breaker *b, uint64_t now_ms)
 		const struct proxy_breaker_cmp *c = &p->cmp[op];
 		bool r;
 		if (c->fn == PB_NETERR)
-			r = fcmp(proxy_breaker_neterr_ratio(b, now_ms), c->op, c->fval);
+			r = fcmp(neterr_ratio(s, now), c->op, c->fval);
 		else if (c->fn == PB_CODES)
-			r = fcmp(proxy_breaker_code_ratio(b, op, now_ms), c->op, c->fval);
+			r = fcmp(code_ratio(p, s, op, now), c->op, c->fval);
 		else
-			r = fcmp((double)proxy_breaker_latency_ms_cmp(b, op, now_ms), c->op, 0);
+			r = fcmp((double)latency_cmp(p, s, op, now), c->op, 0);
 		assert(sp < sizeof st / sizeof st[0]);
 		st[sp++] = r;
 	}
 	return sp == 1 && st[0];
+}
+
+/* The core a call works on: the inline one, or the node's with its slot locked and now moved
+ * to the latest time any worker gave it (proxy_cbs_lock). Every enter has its leave. */
+static struct proxy_breaker_core *enter(struct proxy_breaker *b, uint64_t *now)
+{
+	if (!b->shared)
+		return &b->core;
+	*now = proxy_cbs_lock(b->sh.cbs, b->sh.slot, *now);
+	return &b->sh.slot->core;
+}
+
+static void leave(struct proxy_breaker *b)
+{
+	if (b->shared)
+		proxy_cbs_unlock(b->sh.cbs, b->sh.slot);
+}
+
+uint64_t proxy_breaker_requests(struct proxy_breaker *b, uint64_t now_ms)
+{
+	const struct proxy_breaker_core *s = enter(b, &now_ms);
+	uint64_t r = win_sum(s, now_ms, 0);
+	leave(b);
+	return r;
+}
+
+double proxy_breaker_neterr_ratio(struct proxy_breaker *b, uint64_t now_ms)
+{
+	const struct proxy_breaker_core *s = enter(b, &now_ms);
+	double r = neterr_ratio(s, now_ms);
+	leave(b);
+	return r;
+}
+
+double proxy_breaker_code_ratio(struct proxy_breaker *b, uint32_t k, uint64_t now_ms)
+{
+	const struct proxy_breaker_core *s = enter(b, &now_ms);
+	double r = code_ratio(&b->prog, s, k, now_ms);
+	leave(b);
+	return r;
+}
+
+int64_t proxy_breaker_latency_ms_cmp(struct proxy_breaker *b, uint32_t k, uint64_t now_ms)
+{
+	const struct proxy_breaker_core *s = enter(b, &now_ms);
+	int64_t r = latency_cmp(&b->prog, s, k, now_ms);
+	leave(b);
+	return r;
+}
+
+bool proxy_breaker_eval(struct proxy_breaker *b, uint64_t now_ms)
+{
+	const struct proxy_breaker_core *s = enter(b, &now_ms);
+	bool r = eval(&b->prog, s, now_ms);
+	leave(b);
+	return r;
 }
 
 /* ---- the state machine ---------------------------------------------------------------------- */
@@ -702,10 +759,27 @@ const char *proxy_breaker_state_name(uint8_t state)
 	}
 }
 
-static void metrics_reset(struct proxy_breaker *b)
+uint8_t proxy_breaker_state(struct proxy_breaker *b)
 {
-	memset(&b->win, 0, sizeof b->win);
-	memset(&b->lwin, 0, sizeof b->lwin);
+	uint64_t now = 0; /* moves no clock: the slot's latest stays */
+	const struct proxy_breaker_core *s = enter(b, &now);
+	uint8_t st = s->state;
+	leave(b);
+	return st;
+}
+
+/* A state change made under the slot's lock, counted and logged after leave (a shared
+ * slot's lock is not held across a log write). */
+struct pb_event {
+	uint8_t kind; /* 0: none, else 1 + the new state (enum proxy_breaker_state) */
+	uint64_t requests;
+	double neterr;
+};
+
+static void metrics_reset(struct proxy_breaker_core *s)
+{
+	memset(&s->win, 0, sizeof s->win);
+	memset(&s->lwin, 0, sizeof s->lwin);
 }
 
 void proxy_breaker_init(struct proxy_breaker *b, const struct proxy_breaker_prog *p,
@@ -714,76 +788,108 @@ void proxy_breaker_init(struct proxy_breaker *b, const struct proxy_breaker_prog
 	memset(b, 0, sizeof *b);
 	b->prog = *p;
 	b->name = name;
-	b->state = PB_STANDBY;
+	b->core.state = PB_STANDBY;
 }
 
-static void trip(struct proxy_breaker *b, uint64_t now)
+void proxy_breaker_init_shared(struct proxy_breaker *b, const struct proxy_breaker_prog *p,
+			       struct slice name, struct proxy_cbs *cbs,
+			       struct proxy_cbs_slot *slot, uint32_t idx)
 {
-	b->state = PB_TRIPPED;
-	b->until = now + PROXY_BREAKER_FALLBACK_MS;
-	b->trips++;
-	if (b->metrics)
-		proxy_metrics_breaker(b->metrics, b->m_be, true);
+	memset(b, 0, sizeof *b);
+	b->prog = *p;
+	b->name = name;
+	b->shared = 1;
+	b->sh.cbs = cbs;
+	b->sh.slot = slot;
+	b->sh.idx = idx;
+}
+
+static void trip(struct proxy_breaker_core *s, uint64_t now, struct pb_event *ev)
+{
+	s->state = PB_TRIPPED;
+	s->until = now + PROXY_BREAKER_FALLBACK_MS;
+	s->trips++;
+	ev->kind = 1 + PB_TRIPPED;
+	ev->requests = win_sum(s, now, 0);
+	ev->neterr = neterr_ratio(s, now);
+	metrics_reset(s);
+}
+
+static void emit_event(struct proxy_breaker *b, const struct pb_event *ev)
+{
+	if (!ev->kind)
+		return;
 	char q[96];
 	char nm[96];
 	snprintf(nm, sizeof nm, "%.*s", (int)(b->name.len < 80 ? b->name.len : 80), b->name.p);
-	log_warn("circuit breaker tripped: requests to the backend are answered 503",
-		 "backend=%s state=tripped fallback_ms=%d requests=%llu neterr_ratio=%.3f",
-		 log_q(q, sizeof q, nm), PROXY_BREAKER_FALLBACK_MS,
-		 (unsigned long long)win_sum(b, now, 0), proxy_breaker_neterr_ratio(b, now));
-	metrics_reset(b);
+	if (ev->kind == 1 + PB_TRIPPED) {
+		if (b->metrics)
+			proxy_metrics_breaker(b->metrics, b->m_be, true);
+		log_warn("circuit breaker tripped: requests to the backend are answered 503",
+			 "backend=%s state=tripped fallback_ms=%d requests=%llu neterr_ratio=%.3f",
+			 log_q(q, sizeof q, nm), PROXY_BREAKER_FALLBACK_MS,
+			 (unsigned long long)ev->requests, ev->neterr);
+	} else {
+		log_info(ev->kind == 1 + PB_RECOVERING
+				 ? "circuit breaker recovering: letting a growing "
+				   "share of requests through"
+				 : "circuit breaker back to standby",
+			 "backend=%s state=%s", log_q(q, sizeof q, nm),
+			 proxy_breaker_state_name((uint8_t)(ev->kind - 1)));
+	}
 }
 
-static void log_state(struct proxy_breaker *b, const char *what)
+static bool core_allow(struct proxy_breaker_core *s, uint64_t now_ms, struct pb_event *ev)
 {
-	char q[96];
-	char nm[96];
-	snprintf(nm, sizeof nm, "%.*s", (int)(b->name.len < 80 ? b->name.len : 80), b->name.p);
-	log_info(what, "backend=%s state=%s", log_q(q, sizeof q, nm),
-		 proxy_breaker_state_name(b->state));
-}
-
-bool proxy_breaker_allow(struct proxy_breaker *b, uint64_t now_ms)
-{
-	if (b->state == PB_STANDBY)
+	if (s->state == PB_STANDBY)
 		return true;
-	if (b->state == PB_TRIPPED) {
-		if (now_ms < b->until) {
-			b->fallbacks++;
+	if (s->state == PB_TRIPPED) {
+		if (now_ms < s->until) {
+			s->fallbacks++;
 			return false;
 		}
-		b->state = PB_RECOVERING;
-		b->until = now_ms + PROXY_BREAKER_RECOVERY_MS;
-		b->rc_start = now_ms;
-		b->rc_allowed = b->rc_denied = 0;
-		log_state(
-			b,
-			"circuit breaker recovering: letting a growing share of requests through");
+		s->state = PB_RECOVERING;
+		s->until = now_ms + PROXY_BREAKER_RECOVERY_MS;
+		s->rc_start = now_ms;
+		s->rc_allowed = s->rc_denied = 0;
+		ev->kind = 1 + PB_RECOVERING;
 	}
-	if (now_ms > b->until) {
-		b->state = PB_STANDBY;
-		log_state(b, "circuit breaker back to standby");
+	if (now_ms > s->until) {
+		s->state = PB_STANDBY;
+		ev->kind = 1 + PB_STANDBY;
 		return true;
 	}
 	/* oxy's ratioController: the share allowed since Recovering began, counting this
 	 * request, must stay under 0.5 x elapsed / recovery (0 at the start, 1/2 at the end:
 	 * at a steady rate the pass rate itself rises from 0 to 1). */
-	double target = 0.5 * (double)(now_ms - b->rc_start) / (double)PROXY_BREAKER_RECOVERY_MS;
-	double share = (double)(b->rc_allowed + 1) / (double)(b->rc_allowed + 1 + b->rc_denied);
+	double target = 0.5 * (double)(now_ms - s->rc_start) / (double)PROXY_BREAKER_RECOVERY_MS;
+	double share = (double)(s->rc_allowed + 1) / (double)(s->rc_allowed + 1 + s->rc_denied);
 	if (share < target) {
-		b->rc_allowed++;
+		s->rc_allowed++;
 		return true;
 	}
-	b->rc_denied++;
-	b->fallbacks++;
+	s->rc_denied++;
+	s->fallbacks++;
 	return false;
 }
 
-void proxy_breaker_record(struct proxy_breaker *b, int status, uint64_t latency_ms, uint64_t now_ms)
+bool proxy_breaker_allow(struct proxy_breaker *b, uint64_t now_ms)
 {
-	const struct proxy_breaker_prog *p = &b->prog;
+	if (!b->shared && b->core.state == PB_STANDBY)
+		return true;
+	struct pb_event ev = {0};
+	struct proxy_breaker_core *s = enter(b, &now_ms);
+	bool ok = core_allow(s, now_ms, &ev);
+	leave(b);
+	emit_event(b, &ev);
+	return ok;
+}
+
+static void core_record(const struct proxy_breaker_prog *p, struct proxy_breaker_core *s,
+			int status, uint64_t latency_ms, uint64_t now_ms, struct pb_event *ev)
+{
 	if (status > 0) {
-		uint32_t *v = ring_slot(b->win.ep1, &b->win.v[0][0], PROXY_BREAKER_BUCKETS, PB_COLS,
+		uint32_t *v = ring_slot(s->win.ep1, &s->win.v[0][0], PROXY_BREAKER_BUCKETS, PB_COLS,
 					PROXY_BREAKER_BUCKET_MS, now_ms);
 		v[0]++;
 		if (status == 502 || status == 504)
@@ -791,38 +897,64 @@ void proxy_breaker_record(struct proxy_breaker *b, int status, uint64_t latency_
 		for (uint32_t i = 0; i < p->nranges; i++)
 			if (status >= p->range_lo[i] && status < p->range_hi[i])
 				v[2 + i]++;
-		uint32_t *l = ring_slot(b->lwin.ep1, &b->lwin.v[0][0], PROXY_BREAKER_LBUCKETS,
+		uint32_t *l = ring_slot(s->lwin.ep1, &s->lwin.v[0][0], PROXY_BREAKER_LBUCKETS,
 					PB_LCOLS, PROXY_BREAKER_LBUCKET_MS, now_ms);
 		l[0]++;
 		for (uint32_t i = 0; i < p->nthr; i++)
 			if (latency_ms < p->thr_ms[i])
 				l[1 + i]++;
 	}
-	/* oxy checkAndSet: at most once per check period, never while Tripped. */
-	if (now_ms < b->next_check)
+	/* oxy checkAndSet: at most once per check period, never while Tripped. Shared, the
+	 * period is the node's: one worker checks, the others find next_check ahead. */
+	if (now_ms < s->next_check)
 		return;
-	b->next_check = now_ms + PROXY_BREAKER_CHECK_MS;
-	if (b->state == PB_TRIPPED)
+	s->next_check = now_ms + PROXY_BREAKER_CHECK_MS;
+	if (s->state == PB_TRIPPED)
 		return;
-	if (proxy_breaker_eval(b, now_ms))
-		trip(b, now_ms);
+	if (eval(p, s, now_ms))
+		trip(s, now_ms, ev);
+}
+
+void proxy_breaker_record(struct proxy_breaker *b, int status, uint64_t latency_ms, uint64_t now_ms)
+{
+	struct pb_event ev = {0};
+	struct proxy_breaker_core *s = enter(b, &now_ms);
+	core_record(&b->prog, s, status, latency_ms, now_ms, &ev);
+	leave(b);
+	emit_event(b, &ev);
 }
 
 /* ---- engine glue -------------------------------------------------------------------------- */
+
+/* The worker's view of the node's breakers (proxy_breaker_use_shared): set once, before the
+ * engine starts, by a worker of a node with several workers; NULL otherwise. The one mutable
+ * global of this module: the engine's headers carry no field for it. */
+static struct proxy_cbs *pb_shared;
+
+void proxy_breaker_use_shared(struct proxy_cbs *cbs)
+{
+	pb_shared = cbs;
+}
 
 size_t proxy_breaker_bytes_max(const struct proxy_limits *lim)
 {
 	return (size_t)lim->max_backends * sizeof(struct proxy_breaker);
 }
 
-int proxy_breaker_gen_build(struct proxy_gen *g, char *msg, size_t cap)
+static uint32_t gen_count(const struct proxy_table *t)
 {
-	const struct proxy_table *t = g->t;
 	uint32_t n = 0;
-	g->cb_mem = NULL;
 	for (uint32_t i = 0; i < t->nbe; i++)
 		if (t->be[i].cb_expression.len)
 			n++;
+	return n;
+}
+
+int proxy_breaker_gen_build(struct proxy_gen *g, char *msg, size_t cap)
+{
+	const struct proxy_table *t = g->t;
+	uint32_t n = gen_count(t);
+	g->cb_mem = NULL;
 	if (n == 0)
 		return 0;
 	struct proxy_breaker *bs = calloc(n, sizeof *bs);
@@ -831,7 +963,11 @@ int proxy_breaker_gen_build(struct proxy_gen *g, char *msg, size_t cap)
 		return -ERR_NOMEM;
 	}
 	g->cb_mem = bs;
-	uint32_t k = 0;
+	/* Shared: the breakers of this (document revision, node load epoch) — the same for
+	 * every worker building its table for this reload (proxy_breaker_shared.h, "Keys"). */
+	struct proxy_cbs *cbs = pb_shared;
+	uint64_t epoch = cbs ? proxy_cbs_epoch(cbs) : 0;
+	uint32_t k = 0, joined = 0, full = 0;
 	for (uint32_t i = 0; i < t->nbe; i++) {
 		const struct proxy_backend *be = &t->be[i];
 		if (!be->cb_expression.len)
@@ -844,7 +980,21 @@ int proxy_breaker_gen_build(struct proxy_gen *g, char *msg, size_t cap)
 				 (int)be->name.len, be->name.p, why);
 			return -ERR_PROXY_CONFIG;
 		}
-		proxy_breaker_init(&bs[k], &prog, be->name);
+		uint32_t idx = 0;
+		struct proxy_cbs_slot *sl = NULL;
+		int r = -1;
+		if (cbs)
+			r = proxy_cbs_get(
+				cbs,
+				proxy_cbs_key(cbs, be->name, be->cb_expression, t->revision, epoch),
+				&idx, &sl);
+		if (r >= 0) {
+			proxy_breaker_init_shared(&bs[k], &prog, be->name, cbs, sl, idx);
+			joined += r == 0;
+		} else {
+			full += cbs != NULL;
+			proxy_breaker_init(&bs[k], &prog, be->name);
+		}
 		if (g->eng && g->eng->metrics) {
 			bs[k].metrics = g->eng->metrics;
 			bs[k].m_be = g->be[i].m_be;
@@ -853,6 +1003,15 @@ int proxy_breaker_gen_build(struct proxy_gen *g, char *msg, size_t cap)
 		}
 		g->be[i].cb = &bs[k++];
 	}
+	if (cbs)
+		log_info("circuit breakers: the node's, shared by its workers",
+			 "breakers=%u joined=%u fresh=%u private=%u revision=%llu epoch=%llu", n,
+			 joined, n - joined - full, full, (unsigned long long)t->revision,
+			 (unsigned long long)epoch);
+	if (full)
+		log_warn("circuit breakers: the node's table is full; these backends keep a "
+			 "breaker per worker for this table",
+			 "private=%u", full);
 	return 0;
 }
 
@@ -860,15 +1019,27 @@ uint32_t proxy_breaker_gen_tripped(const struct proxy_gen *g, uint64_t now_ms)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; g && i < g->t->nbe; i++) {
-		const struct proxy_breaker *b = g->be[i].cb;
-		if (b && b->state == PB_TRIPPED && now_ms < b->until)
+		struct proxy_breaker *b = g->be[i].cb;
+		if (!b)
+			continue;
+		uint64_t now = now_ms;
+		const struct proxy_breaker_core *s = enter(b, &now);
+		if (s->state == PB_TRIPPED && now < s->until)
 			n++;
+		leave(b);
 	}
 	return n;
 }
 
 void proxy_breaker_gen_free(struct proxy_gen *g)
 {
+	struct proxy_breaker *bs = g->cb_mem;
+	if (bs && g->t) {
+		uint32_t n = gen_count(g->t);
+		for (uint32_t k = 0; k < n; k++)
+			if (bs[k].shared)
+				proxy_cbs_put(bs[k].sh.cbs, bs[k].sh.idx);
+	}
 	free(g->cb_mem);
 	g->cb_mem = NULL;
 }

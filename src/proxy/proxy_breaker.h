@@ -10,6 +10,9 @@
  *   expression, fixed size (a few KiB), so memory is bounded by the number of backends.
  *   Nothing here allocates, reads a clock or logs but state changes: the engine passes its
  *   loop's monotonic milliseconds. Single-threaded, like the event loop that drives it.
+ *   With several workers (proxy_breaker_use_shared) a breaker is a handle to the node's state
+ *   in a table shared by the worker processes (proxy_breaker_shared.h): the same calls lock
+ *   it, and log after unlocking.
  *
  * Expression language (the Go expression subset oxy's predicate parser accepts)
  *   NetworkErrorRatio()                  network errors / requests (float)
@@ -103,22 +106,50 @@ struct proxy_breaker_lwin {
 	uint32_t v[PROXY_BREAKER_LBUCKETS][PB_LCOLS];
 };
 
+/* Everything of a breaker that changes while requests flow. Pointer-free and position-free,
+ * so that it can live in memory shared by the worker processes of a node
+ * (proxy_breaker_shared.h); a private breaker holds it inline (the same fields, named
+ * directly: b->state). */
+#define PROXY_BREAKER_CORE_FIELDS                                            \
+	uint8_t state;  /* enum proxy_breaker_state */                       \
+	uint64_t until; /* Tripped / Recovering: when the state ends (ms) */ \
+	uint64_t next_check;                                                 \
+	uint64_t rc_start; /* Recovering: ratio controller */                \
+	uint64_t rc_allowed, rc_denied;                                      \
+	uint64_t trips;     /* times tripped */                              \
+	uint64_t fallbacks; /* requests answered by the fallback (503) */    \
+	struct proxy_breaker_win win;                                        \
+	struct proxy_breaker_lwin lwin;
+
+struct proxy_breaker_core {
+	PROXY_BREAKER_CORE_FIELDS
+};
+
+struct proxy_cbs;
+struct proxy_cbs_slot;
+
 struct proxy_breaker {
 	struct proxy_breaker_prog prog;
 	struct slice name; /* the backend's (for log lines); memory owned by the caller */
-	uint8_t state;     /* enum proxy_breaker_state */
-	uint64_t until;    /* Tripped / Recovering: when the state ends (ms) */
-	uint64_t next_check;
-	uint64_t rc_start; /* Recovering: ratio controller */
-	uint64_t rc_allowed, rc_denied;
-	uint64_t trips;     /* times tripped */
-	uint64_t fallbacks; /* requests answered by the fallback (503) */
 	/* The engine's registry and the backend's name id in it (proxy_breaker_gen_build), or
 	 * NULL: a trip also counts traefikee_breaker_trips_total{backend}. */
 	struct proxy_metrics *metrics;
 	int m_be;
-	struct proxy_breaker_win win;
-	struct proxy_breaker_lwin lwin;
+	/* 0: private, the state is the inline core below. 1: the node's, in a slot of the
+	 * shared table (proxy_breaker_shared.h) that sh names; the inline core is not used
+	 * (its bytes hold sh), so the struct is the same size either way. */
+	uint32_t shared;
+	union {
+		struct {
+			PROXY_BREAKER_CORE_FIELDS
+		};
+		struct proxy_breaker_core core;
+		struct {
+			struct proxy_cbs *cbs;       /* this process's view of the table */
+			struct proxy_cbs_slot *slot; /* the node's breaker */
+			uint32_t idx;                /* its index, for proxy_cbs_put */
+		} sh;
+	};
 };
 
 /* Compile expr. 0, or -ERR_PROXY_CONFIG with a one-line reason in msg (no key path: the
@@ -145,6 +176,14 @@ double proxy_breaker_code_ratio(struct proxy_breaker *b, uint32_t k, uint64_t no
 int64_t proxy_breaker_latency_ms_cmp(struct proxy_breaker *b, uint32_t k, uint64_t now_ms);
 uint64_t proxy_breaker_requests(struct proxy_breaker *b, uint64_t now_ms);
 const char *proxy_breaker_state_name(uint8_t state);
+/* The state as of the last call (any mode; shared: read under the slot's lock). */
+uint8_t proxy_breaker_state(struct proxy_breaker *b);
+
+/* Make b the handle of the node's breaker in slot (proxy_cbs_get, which initialised the
+ * slot's core when it claimed it); prog, name as proxy_breaker_init. */
+void proxy_breaker_init_shared(struct proxy_breaker *b, const struct proxy_breaker_prog *p,
+			       struct slice name, struct proxy_cbs *cbs,
+			       struct proxy_cbs_slot *slot, uint32_t idx);
 
 /* ---- engine glue (proxy_engine.c) ---- */
 struct proxy_gen;
@@ -154,10 +193,19 @@ size_t proxy_breaker_bytes_max(const struct proxy_limits *lim);
 /* A breaker for every backend of g's table with an expression: g->cb_mem (malloc'd at load
  * time, the control path; NULL when no backend has one) and g->be[i].cb, each counting its
  * trips in the engine's registry under g->be[i].m_be (whose series is made here, at 0).
+ * With a shared table (proxy_breaker_use_shared) each is a handle to the node's breaker of
+ * proxy_cbs_key(backend name, expression, the table's revision, the node's load epoch):
+ * joined when another worker (or an earlier table of this one) made it, claimed fresh in
+ * Standby otherwise; a full table leaves that backend a private breaker (logged).
  * 0, or -ERR_NOMEM / -ERR_PROXY_CONFIG with msg set. */
 int proxy_breaker_gen_build(struct proxy_gen *g, char *msg, size_t cap);
 /* Breakers of g Tripped at now_ms (as proxy_breaker_allow would see them), for SIGUSR1. */
 uint32_t proxy_breaker_gen_tripped(const struct proxy_gen *g, uint64_t now_ms);
+/* Gives g's references to shared breakers back (proxy_cbs_put), then frees g->cb_mem. */
 void proxy_breaker_gen_free(struct proxy_gen *g);
+/* This process's view of the node's shared breaker table (proxy_breaker_shared.h), set once by
+ * a worker of a node with several workers before its engine starts, or NULL (the default:
+ * private breakers). proxy_breaker_gen_build uses it. */
+void proxy_breaker_use_shared(struct proxy_cbs *cbs);
 
 #endif

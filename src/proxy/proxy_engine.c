@@ -26,6 +26,7 @@
 #include "pki/pki_key.h"
 #include "pki/pki_pem.h"
 #include "proxy/proxy_breaker.h"
+#include "proxy/proxy_breaker_shared.h"
 #include "proxy/proxy_monitor.h"
 #include "proxy/proxy_pp.h"
 
@@ -696,7 +697,8 @@ static int gen_build(struct proxy_engine *e, struct proxy_gen *g, char *msg, siz
 	}
 	if (e->cur)
 		proxy_lb_carry(&g->lb, &e->cur->lb); /* health and drr state survive a reload */
-	/* circuit breakers (proxy_breaker.h): fresh at every load, as Traefik v1 rebuilds them */
+	/* circuit breakers (proxy_breaker.h): fresh at every load, as Traefik v1 rebuilds them
+	 * (several workers: once per load for the node, proxy_breaker_shared.h) */
 	int cbrc = proxy_breaker_gen_build(g, msg, cap);
 	if (cbrc < 0)
 		return cbrc;
@@ -1318,6 +1320,14 @@ void proxy_engine_mem_sizes(const struct proxy_dp_limits *lim, struct proxy_mem_
 		      proxy_scratch_tokens(&lim->table) * sizeof(json_tok) +
 		      lim->table.max_doc_bytes;
 	out->fixed = sizeof(struct proxy_engine) + sizeof(struct proxy_re_work) + (64 << 10);
+	/* several workers: the node's circuit breakers (proxy_breaker_shared.h; proxy_workers.c
+	 * maps them page-rounded), a worker's share, counted with the fixed state (each table
+	 * still holds its handles, out->table) */
+	if (lim->workers > 1)
+		out->fixed += ((proxy_cbs_bytes(lim->table.max_backends, lim->max_tables) + 4095) /
+				       4096 * 4096 +
+			       lim->workers - 1) /
+			      lim->workers;
 	/* per buffer slot: the parse state and header array ride with the data */
 	out->buf_overhead = slot_hdr_bytes(lim->max_headers);
 }

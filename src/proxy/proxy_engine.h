@@ -159,4 +159,12 @@ void proxy_engine_log_stats(struct proxy_engine *e);
 int proxy_engine_check_doc(const struct proxy_dp_limits *lim, const char *doc, size_t len,
 			   char *msg, size_t cap);
 
+/* Each server of the current table's health-checked backends (the ones proxy_health.c
+ * probes) with the verdict the engine routes by: fn(arg, backend name, server URL, up), in
+ * table order. Read-only; the slices live until the next proxy_engine_load. Returns the
+ * number of servers visited (0: no table yet). */
+typedef void (*proxy_engine_health_fn)(void *arg, struct slice backend, struct slice url, bool up);
+uint32_t proxy_engine_health_each(const struct proxy_engine *e, proxy_engine_health_fn fn,
+				  void *arg);
+
 #endif

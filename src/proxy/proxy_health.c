@@ -442,3 +442,22 @@ void proxy_health_stop(struct proxy_gen *g)
 		p = next;
 	}
 }
+
+uint32_t proxy_engine_health_each(const struct proxy_engine *e, proxy_engine_health_fn fn,
+				  void *arg)
+{
+	const struct proxy_gen *g = e->cur;
+	uint32_t n = 0;
+	if (!g || !g->t)
+		return 0;
+	for (uint32_t i = 0; i < g->t->nbe; i++) {
+		const struct proxy_backend *b = &g->t->be[i];
+		if (!hc_enabled(b, false))
+			continue;
+		for (uint32_t s = b->first_server; s < b->first_server + b->nservers; s++) {
+			fn(arg, b->name, g->t->srv[s].url, g->lb.srv[s].up);
+			n++;
+		}
+	}
+	return n;
+}

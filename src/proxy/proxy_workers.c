@@ -18,6 +18,8 @@
 #include "base/base_log.h"
 #include "base/base_rand.h"
 #include "base/base_time.h"
+#include "proxy/proxy_breaker.h"
+#include "proxy/proxy_breaker_shared.h"
 #include "proxy/proxy_engine.h"
 #include "proxy/proxy_healthboard.h"
 #include "proxy/proxy_maxconn.h"
@@ -96,6 +98,9 @@ struct pw_shared {
 	void *hb; /* the health board (proxy_healthboard.h), hb_len bytes; slot 0 probes */
 	size_t hb_len;
 	const uint64_t *hb_key;
+	void *cb; /* the circuit breakers (proxy_breaker_shared.h), cb_len bytes, or NULL */
+	size_t cb_len;
+	const uint64_t *cb_key;
 };
 
 struct pw_worker {
@@ -104,7 +109,8 @@ struct pw_worker {
 	struct proxy_monitor *mon; /* a worker alone serves --metrics.listen itself */
 	const struct proxy_workers_config *cfg;
 	struct loop_timer_id retry;
-	uint32_t retry_ms; /* next retry delay after a transient refusal; 0: none pending */
+	uint32_t retry_ms;    /* next retry delay after a transient refusal; 0: none pending */
+	struct proxy_cbs cbs; /* this worker's view of the node's breakers (cbs.head: attached) */
 };
 
 static bool transient(int rc)
@@ -254,10 +260,26 @@ static int pw_worker_run(const struct proxy_workers_config *cfg, const struct pw
 		ec.reuse_port = true;
 	}
 	char msg[300];
+	/* The node's circuit breakers: every table this worker builds takes handles to them
+	 * (proxy_breaker_gen_build), keyed by the load epoch the master hands out. */
+	if (sh && sh->cb) {
+		rc = proxy_cbs_attach(&w->cbs, sh->cb, sh->cb_len, cfg->lim->table.max_backends,
+				      cfg->lim->max_tables, sh->mc_slot, sh->cb_key[0],
+				      sh->cb_key[1]);
+		if (rc < 0) {
+			log_error("shared circuit breakers", "err=%s", err_name(rc));
+			loop_fini(&w->loop);
+			free(w);
+			return 1;
+		}
+		proxy_breaker_use_shared(&w->cbs);
+	}
 	rc = proxy_engine_create(&ec, &w->eng, msg, sizeof msg);
 	if (rc < 0) {
 		char q[320];
 		log_error("proxy engine", "err=%s msg=%s", err_name(rc), log_q(q, sizeof q, msg));
+		proxy_breaker_use_shared(NULL);
+		proxy_cbs_detach(&w->cbs);
 		loop_fini(&w->loop);
 		free(w);
 		return 1;
@@ -280,7 +302,9 @@ static int pw_worker_run(const struct proxy_workers_config *cfg, const struct pw
 			status = 1;
 	}
 	proxy_monitor_stop(w->mon);
-	proxy_engine_destroy(w->eng);
+	proxy_engine_destroy(w->eng); /* its tables give their breaker handles back */
+	proxy_breaker_use_shared(NULL);
+	proxy_cbs_detach(&w->cbs);
 	loop_fini(&w->loop);
 	free(w);
 	return status;
@@ -324,6 +348,15 @@ struct proxy_workers {
 	void *hb_mem;
 	size_t hb_len;
 	uint64_t hb_key[2];
+	/* The node's circuit breakers (proxy_breaker_shared.h), cb_len bytes, NULL with one
+	 * worker: the tail of the health board's mapping (hb_mem + hb_board_len; hb_len covers
+	 * both, so one munmap frees both). cbs is the master's view: it advances the load epoch
+	 * before forwarding a reload, and clears a dead worker's references (proxy_cbs_reap). */
+	size_t hb_board_len;
+	void *cb_mem;
+	size_t cb_len;
+	uint64_t cb_key[2];
+	struct proxy_cbs cbs;
 	struct proxy_metrics *parts[PROXY_WORKERS_MAX];
 	struct proxy_monitor *mon;
 	struct pw_slot slot[PROXY_WORKERS_MAX];
@@ -411,8 +444,11 @@ static int pw_spawn(struct proxy_workers *w, uint32_t i)
 			.mc_key = w->mc_key,
 			.mc_slot = i,
 			.hb = w->hb_mem,
-			.hb_len = w->hb_len,
+			.hb_len = w->hb_board_len,
 			.hb_key = w->hb_key,
+			.cb = w->cb_mem,
+			.cb_len = w->cb_len,
+			.cb_key = w->cb_key,
 		};
 		_exit(pw_worker_run(&w->cfg, &sh));
 	}
@@ -464,6 +500,12 @@ static void pw_child(struct loop *l, pid_t pid, int status, void *arg)
 			log_warn("maxConn counts of an ended worker released",
 				 "worker=%u pid=%d counts=%llu", i, (int)pid,
 				 (unsigned long long)freed);
+		/* Likewise its references to the node's circuit breakers (their state stays: the
+		 * other workers' tables, and its replacement's, may hold them). */
+		uint32_t cbfreed = w->cb_mem ? proxy_cbs_reap(&w->cbs, i) : 0;
+		if (cbfreed)
+			log_info("circuit breaker references of an ended worker released",
+				 "worker=%u pid=%d breakers=%u", i, (int)pid, cbfreed);
 		if (w->stopping)
 			break;
 		uint64_t lived = loop_now_ms(l) - s->started;
@@ -502,7 +544,8 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 	if (rand_os_bytes(w->auth_key, sizeof w->auth_key) < 0 ||
 	    rand_os_bytes(w->rl_key, sizeof w->rl_key) < 0 ||
 	    rand_os_bytes(w->mc_key, sizeof w->mc_key) < 0 ||
-	    rand_os_bytes(w->hb_key, sizeof w->hb_key) < 0) {
+	    rand_os_bytes(w->hb_key, sizeof w->hb_key) < 0 ||
+	    rand_os_bytes(w->cb_key, sizeof w->cb_key) < 0) {
 		set_msg(msg, cap, "no entropy for the auth key");
 		free(w);
 		return -ERR_SYS;
@@ -566,13 +609,35 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 			return -ERR_NOMEM;
 		}
 		w->mc_mem = m;
-		/* The health board: one worker probes for the node, the others follow. */
-		w->hb_len = (proxy_hb_bytes(w->lim.table.max_servers) + 4095) / 4096 * 4096;
-		void *h = w->hb_len ? mmap(NULL, w->hb_len, PROT_READ | PROT_WRITE,
-					   MAP_SHARED | MAP_ANONYMOUS, -1, 0)
-				    : MAP_FAILED;
+		/* The health board: one worker probes for the node, the others follow. Its mapping
+		 * also holds the node's circuit breakers (after the board, page-aligned): every
+		 * worker records into and decides from one breaker per backend. Pages are touched
+		 * only as breakers are used. */
+		w->hb_board_len = (proxy_hb_bytes(w->lim.table.max_servers) + 4095) / 4096 * 4096;
+		w->cb_len = (proxy_cbs_bytes(w->lim.table.max_backends, w->lim.max_tables) + 4095) /
+			    4096 * 4096;
+		w->hb_len = w->hb_board_len + w->cb_len;
+		void *h = w->hb_board_len ? mmap(NULL, w->hb_len, PROT_READ | PROT_WRITE,
+						 MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+					  : MAP_FAILED;
+		if (h != MAP_FAILED && w->cb_len) {
+			w->cb_mem = (unsigned char *)h + w->hb_board_len;
+			if (proxy_cbs_attach(&w->cbs, w->cb_mem, w->cb_len,
+					     w->lim.table.max_backends, w->lim.max_tables,
+					     PROXY_CBS_MASTER, w->cb_key[0], w->cb_key[1]) < 0)
+				w->cb_mem = NULL;
+		}
+		if (h != MAP_FAILED && !w->cb_mem)
+			log_warn("circuit breakers stay per worker: max_backends x max_tables is "
+				 "over "
+				 "the shared table's cap",
+				 "max_backends=%u max_tables=%u", w->lim.table.max_backends,
+				 w->lim.max_tables);
 		if (h == MAP_FAILED) {
-			set_msg(msg, cap, "cannot map %zu bytes for the health board (max_servers)",
+			set_msg(msg, cap,
+				"cannot map %zu bytes for the health board and the circuit "
+				"breakers "
+				"(max_servers, max_backends x max_tables)",
 				w->hb_len);
 			munmap(w->mc_mem, w->mc_len);
 			munmap(w->rl, w->rl_len);
@@ -609,7 +674,7 @@ int proxy_workers_start(const struct proxy_workers_config *cfg, struct proxy_wor
 			return -ERR_SYS;
 		}
 	}
-	log_info("workers started", "workers=%u", nw);
+	log_info("workers started", "workers=%u breaker_table_bytes=%zu", nw, w->cb_len);
 	*out = w;
 	return 0;
 }
@@ -618,6 +683,10 @@ void proxy_workers_signal(struct proxy_workers *w, int signo)
 {
 	if (!w)
 		return;
+	/* A reload: the next load epoch first, so every worker building its table for this
+	 * reload keys its circuit breakers with it (proxy_breaker_shared.h, "Keys"). */
+	if (signo == SIGHUP && w->cb_mem)
+		proxy_cbs_epoch_advance(&w->cbs);
 	for (uint32_t i = 0; i < w->lim.workers; i++)
 		if (w->slot[i].pid > 0)
 			kill(w->slot[i].pid, signo);
@@ -674,4 +743,25 @@ void proxy_workers_destroy(struct proxy_workers *w)
 	munmap(w->al_count, 64);
 	munmap(w->shm, w->shm_len);
 	free(w);
+}
+
+#include "proxy/proxy_lb.h" /* proxy_lb_srv_key, for proxy_workers_health_get */
+
+int proxy_workers_health_get(const struct proxy_workers *w, struct slice backend, struct slice url,
+			     bool *up)
+{
+	struct proxy_hb hb;
+	struct proxy_hb_verdict v;
+	if (!w->hb_mem || proxy_hb_attach(&hb, w->hb_mem, w->hb_len, w->lim.table.max_servers,
+					  false, w->hb_key[0], w->hb_key[1]) < 0)
+		return -ERR_INVAL;
+	/* The key the workers use (proxy_lb_srv_key), from a one-server table. */
+	struct proxy_backend be = {.name = backend};
+	struct proxy_server sv = {.url = url};
+	struct proxy_table t = {.be = &be, .nbe = 1, .srv = &sv, .nsrv = 1};
+	int rc = proxy_hb_get(&hb, proxy_lb_srv_key(&t, 0, hb.k0, hb.k1), &v);
+	if (rc < 0)
+		return rc;
+	*up = v.up;
+	return 0;
 }

@@ -100,4 +100,10 @@ int proxy_workers_run_one(const struct proxy_workers_config *cfg);
 int proxy_workers_read_doc(const char *path, size_t max, char **out, size_t *len, char *msg,
 			   size_t cap);
 
+/* The master: the health board's last verdict for server url of backend (the prober's,
+ * proxy_healthboard.h). 0 and *up, -ERR_NOTFOUND (not judged yet, or a write racing this
+ * read), -ERR_INVAL (one worker: no board). Read-only. */
+int proxy_workers_health_get(const struct proxy_workers *w, struct slice backend, struct slice url,
+			     bool *up);
+
 #endif

@@ -36,6 +36,7 @@
 #include "base/base_log.h"
 #include "cluster/cluster_backup.h"
 #include "node/node_control.h"
+#include "node/node_joinlimit.h"
 #include "node/node_web.h"
 #include "pki/pki_pem.h"
 #include "pki/pki_token.h"
@@ -827,9 +828,126 @@ static int propose_with_cert(struct ctl *c, struct api_resp *resp, const struct 
 	return drc;
 }
 
+/* Failed joins per client address (node_joinlimit.h). They are counted on the node the client
+ * talks to: a follower checks the proof of a join it passes on itself (the leader's answer is
+ * still the one the client gets), and the leader does not count joins a follower passed on
+ * under the follower's address. One table per process, set up on the first join. */
+static struct joinlimit join_limit;
+
+static struct joinlimit *join_limiter(void)
+{
+	if (join_limit.burst)
+		return &join_limit;
+	uint32_t burst = JOINLIMIT_BURST_DEFAULT, refill_ms = JOINLIMIT_REFILL_MS_DEFAULT;
+	const char *env = getenv(JOINLIMIT_ENV);
+	if (env && *env && joinlimit_parse_params(env, &burst, &refill_ms) == 0)
+		log_warn("join limit set by " JOINLIMIT_ENV " (for tests)", "burst=%u refill=%us",
+			 burst, refill_ms / 1000);
+	joinlimit_init(&join_limit, burst, refill_ms);
+	return &join_limit;
+}
+
+/* Count a failed join by src; the first time it runs out, say so (once: node_joinlimit.h). */
+static void join_failed(const struct joinlimit_key *src, uint64_t now_ms)
+{
+	struct joinlimit_answer a;
+	joinlimit_fail(join_limiter(), src, now_ms, &a);
+	if (a.report) {
+		char who[JOINLIMIT_KEY_TEXT];
+		joinlimit_key_text(src, who);
+		log_warn("join attempts limited: too many failed joins from one address",
+			 "addr=%s failures=%u retryIn=%llus", who, a.fails,
+			 (unsigned long long)((a.wait_ms + 999) / 1000));
+	}
+}
+
+/* 429 for src, out of failed attempts (or the table, out of budget for newcomers): Retry-After
+ * and {"error","code","retryAfterSeconds"}. The join itself is not looked at. */
+static int join_refuse(struct api_resp *resp, const struct joinlimit_key *src,
+		       const struct joinlimit_answer *a)
+{
+	char who[JOINLIMIT_KEY_TEXT], msg[API_ERRMSG_MAX], secs[24];
+	unsigned long long s = (a->wait_ms + 999) / 1000;
+	joinlimit_key_text(src, who);
+	if (a->verdict == JOINLIMIT_SATURATED) {
+		if (a->report)
+			log_warn("join attempts limited: too many addresses made failed joins; "
+				 "refusing joins from new addresses",
+				 "addresses=%d retryIn=%llus", JOINLIMIT_SLOTS, s);
+		snprintf(msg, sizeof msg,
+			 "too many addresses made failed join attempts; joins from %s are "
+			 "refused for now; retry in %llu s",
+			 who, s);
+	} else {
+		snprintf(msg, sizeof msg,
+			 "%s made too many failed join attempts (%u); retry in %llu s", who,
+			 a->fails, s);
+	}
+	snprintf(secs, sizeof secs, "%llu", s);
+	struct json_writer *w = api_resp_json(resp);
+	resp->status = 429;
+	json_w_obj_begin(w);
+	json_w_key(w, "error");
+	json_w_str(w, msg);
+	json_w_key(w, "code");
+	json_w_str(w, err_name(-ERR_AGAIN));
+	json_w_key(w, "retryAfterSeconds");
+	json_w_uint(w, s);
+	json_w_obj_end(w);
+	api_resp_header(resp, "Retry-After", secs);
+	return API_DONE;
+}
+
+/* Check proof (for role, nonce and pub) against the role's token verifier this node holds.
+ * 0 (with ca: the CA loaded into *ca, for the caller to wipe), -ERR_PKI_BAD_PROOF, or another
+ * error (with ca: *ca wiped). */
+static int join_proof_check(struct ctl *c, int role, const uint8_t *nonce, const uint8_t *pub,
+			    const uint8_t *proof, struct pki_ca *ca)
+{
+	static struct cluster_tokens tk;
+	struct store_txn t;
+	struct slice ca_cert, ca_key;
+	unsigned char digest[PKI_CA_DIGEST_LEN];
+	int rc = cluster_sm_tokens(&c->sm, NULL, &tk);
+	if (rc < 0)
+		return rc;
+	if ((rc = store_txn_begin(&c->store, &t, STORE_TXN_READ)) < 0) {
+		pki_wipe(&tk, sizeof tk);
+		return rc;
+	}
+	rc = cluster_sm_ca(&c->sm, &t, &ca_cert, &ca_key);
+	if (rc == 0) {
+		pki_ca_digest(ca_cert.p, ca_cert.len, digest);
+		if (ca)
+			rc = pki_ca_load(ca, ca_cert.p, ca_cert.len, ca_key.p, ca_key.len);
+	}
+	store_txn_abort(&t);
+	if (rc == 0) {
+		const unsigned char *ver =
+			role == CLUSTER_ROLE_CONTROL ? tk.control.verifier : tk.data.verifier;
+		enum pki_role pr = role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL : PKI_ROLE_DATA;
+		if (pki_token_verify_proof(ver, pr, digest, nonce, pub, proof) < 0)
+			rc = -ERR_PKI_BAD_PROOF;
+	}
+	pki_wipe(&tk, sizeof tk);
+	if (rc < 0 && ca)
+		pki_ca_wipe(ca);
+	return rc;
+}
+
 static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 {
 	struct ctl *c = arg;
+	struct joinlimit_key src;
+	uint64_t now_ms = loop_now_ms(&c->loop);
+	bool counted = req->peer->kind != API_PEER_CONTROL &&
+		       joinlimit_key_from_addr(req->peer->addr, &src) == 0;
+	if (counted) {
+		struct joinlimit_answer la;
+		joinlimit_check(join_limiter(), &src, now_ms, &la);
+		if (la.verdict != JOINLIMIT_OK)
+			return join_refuse(resp, &src, &la);
+	}
 	char role_s[16], name[CLUSTER_NODE_NAME_MAX + 1], adv[NODE_ADDR_MAX];
 	char pub_h[2 * PKI_KEY_PUB_LEN + 1], nonce_h[2 * PKI_NONCE_LEN + 1],
 		proof_h[2 * PKI_PROOF_LEN + 1];
@@ -847,61 +965,52 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 	if (!role || nn <= 0 || na <= 0 || np < 0 || no < 0 || nf < 0 ||
 	    node_unhex(pub_h, (size_t)np, pub, sizeof pub) < 0 ||
 	    node_unhex(nonce_h, (size_t)no, nonce, sizeof nonce) < 0 ||
-	    node_unhex(proof_h, (size_t)nf, proof, sizeof proof) < 0)
+	    node_unhex(proof_h, (size_t)nf, proof, sizeof proof) < 0) {
+		if (counted)
+			join_failed(&src, now_ms);
 		return api_resp_error(resp, 400, -ERR_INVAL,
 				      "want {\"role\",\"name\",\"advertise\",\"pub\",\"nonce\","
 				      "\"proof\"}");
+	}
 	if (!cluster_name_valid(slice_from_cstr(name), CLUSTER_NODE_NAME_MAX))
 		return api_resp_error(resp, 400, -ERR_INVAL, "node name not allowed");
-	if (!ctl_is_leader(c))
+	if (!ctl_is_leader(c)) {
+		int vrc = counted ? nonce_check(c, nonce) : 0;
+		if (counted && vrc == 0)
+			vrc = join_proof_check(c, role, nonce, pub, proof, NULL);
+		if (vrc == -ERR_PKI_BAD_PROOF)
+			join_failed(&src, now_ms);
 		return forward(c, req, resp);
+	}
 
 	int rc = nonce_check(c, nonce);
-	if (rc < 0)
+	if (rc < 0) {
+		if (counted && rc == -ERR_PKI_BAD_PROOF)
+			join_failed(&src, now_ms);
 		return api_resp_error(resp, 403, rc == -ERR_TIMEOUT ? rc : -ERR_PKI_BAD_PROOF,
 				      rc == -ERR_TIMEOUT ? "join challenge expired; retry"
 							 : "join challenge not issued by this "
 							   "cluster");
-	static struct cluster_tokens tk;
-	struct store_txn t;
-	struct slice ca_cert, ca_key;
+	}
 	static struct pki_ca ca;
-	unsigned char digest[PKI_CA_DIGEST_LEN];
-	if ((rc = cluster_sm_tokens(&c->sm, NULL, &tk)) < 0)
-		return rc;
-	if ((rc = store_txn_begin(&c->store, &t, STORE_TXN_READ)) < 0)
-		return rc;
-	rc = cluster_sm_ca(&c->sm, &t, &ca_cert, &ca_key);
-	if (rc == 0) {
-		pki_ca_digest(ca_cert.p, ca_cert.len, digest);
-		rc = pki_ca_load(&ca, ca_cert.p, ca_cert.len, ca_key.p, ca_key.len);
-	}
-	store_txn_abort(&t);
-	if (rc < 0) {
-		pki_wipe(&tk, sizeof tk);
-		return rc;
-	}
-	const unsigned char *ver =
-		role == CLUSTER_ROLE_CONTROL ? tk.control.verifier : tk.data.verifier;
-	rc = pki_token_verify_proof(ver,
-				    role == CLUSTER_ROLE_CONTROL ? PKI_ROLE_CONTROL : PKI_ROLE_DATA,
-				    digest, nonce, pub, proof);
-	pki_wipe(&tk, sizeof tk);
+	rc = join_proof_check(c, role, nonce, pub, proof, &ca);
 	char q[80];
-	if (rc < 0) {
-		pki_ca_wipe(&ca);
+	if (rc == -ERR_PKI_BAD_PROOF) {
 		log_warn("join refused: bad token proof", "peer=%s role=%s name=%s",
 			 req->peer->addr, role_s, log_q(q, sizeof q, name));
+		if (counted)
+			join_failed(&src, now_ms);
 		return api_resp_error(resp, 403, -ERR_PKI_BAD_PROOF,
 				      "the join token is not valid for a %s node of this cluster",
 				      role_s);
 	}
+	if (rc < 0)
+		return rc;
 	if (pki_key_pub_check(pub, sizeof pub) < 0) {
 		pki_ca_wipe(&ca);
 		return api_resp_error(resp, 400, -ERR_PKI_KEY,
 				      "the public key is not a P-256 point");
 	}
-
 	/* Issue the certificate now; the node exists once NODE_JOIN commits. */
 	char id[ID_LEN + 1];
 	uint8_t der[PKI_CERT_MAX];

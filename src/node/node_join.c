@@ -14,7 +14,10 @@
  *   6. the answer is checked (the CA is the pinned one, the certificate carries our key) and
  *      from then on every connection is mutual TLS with that certificate.
  * A refused proof (403) ends the attempt at once; unreachable peers and a cluster that is
- * still being created are retried every second for up to a minute.
+ * still being created are retried every second for up to a minute. A control node that
+ * answers 429 (too many failed joins from this address: node_joinlimit.h) is asked again
+ * only after the Retry-After it gives, within that minute; when every control node asks
+ * for a wait past the minute the join gives up at once, saying how long to wait.
  *
  * Blocking (api_client): runs before the daemon's loop starts.
  */
@@ -106,6 +109,19 @@ bad:
 	return -ERR_PARSE;
 }
 
+/* The wait a 429 answer asks for, in seconds: its "retryAfterSeconds" (the control node also
+ * sends it as Retry-After), kept within 1 s .. 1 h; 6 s when it is missing. */
+static uint64_t retry_after_s(const char *body, size_t len)
+{
+	static json_tok t16[16];
+	struct json_doc d;
+	int64_t s = -1;
+	if (json_parse(&d, body, len, t16, 16) < 0 ||
+	    json_get_int(&d, json_obj_get(&d, JSON_ROOT, "retryAfterSeconds"), &s) < 0)
+		return 6;
+	return s < 1 ? 1 : s > 3600 ? 3600 : (uint64_t)s;
+}
+
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -159,10 +175,13 @@ int node_join(const struct node_opts *o, const char *token_text, int role,
 
 	char last[400] = "no peer answered";
 	uint64_t deadline = time_mono_ms() + JOIN_WAIT_MS;
+	uint64_t not_before[NODE_PEERS_MAX] = {0}; /* a 429's Retry-After, per peer */
 	bool logged = false;
 	rc = -ERR_API_CONNECT;
 	while (time_mono_ms() < deadline) {
 		for (size_t i = 0; i < o->npeers; i++) {
+			if (time_mono_ms() < not_before[i])
+				continue; /* it asked us to wait */
 			struct api_result res;
 			api_result_init(&res, body, sizeof body);
 			if (api_client_init_pinned(&cl, o->peers[i], tok.ca_digest) < 0) {
@@ -226,14 +245,40 @@ int node_join(const struct node_opts *o, const char *token_text, int role,
 				rc = st == 403 ? -ERR_PKI_BAD_PROOF : -ERR_INVAL;
 				goto done;
 			}
+			if (st == 429) {
+				uint64_t w = retry_after_s(body, res.len);
+				not_before[i] = time_mono_ms() + w * 1000;
+				snprintf(last, sizeof last, "%s: %s", o->peers[i],
+					 res.error[0] ? res.error : "429 Too Many Requests");
+				log_warn("join refused for now: too many failed join attempts from "
+					 "this address; waiting before asking again",
+					 "peer=%s wait=%llus", o->peers[i], (unsigned long long)w);
+				continue;
+			}
 			if (st >= 0)
 				snprintf(last, sizeof last, "%s: %s", o->peers[i], res.error);
+		}
+		/* Every peer asks for a wait: sleep until the first of them allows a try, or give
+		 * up now if none will within the minute. */
+		uint64_t now = time_mono_ms(), soonest = UINT64_MAX;
+		for (size_t i = 0; i < o->npeers; i++)
+			soonest = not_before[i] < soonest ? not_before[i] : soonest;
+		if (soonest > now && soonest >= deadline) {
+			unsigned long long wait_s = (soonest - now + 999) / 1000;
+			snprintf(err, cap,
+				 "cannot join the cluster: the control nodes refuse joins from "
+				 "this address for now, after too many failed join attempts "
+				 "from it (check the token); try again in %llu s (last answer: "
+				 "%s)",
+				 wait_s, last);
+			rc = -ERR_AGAIN;
+			goto done;
 		}
 		if (!logged) {
 			log_warn("cannot join yet; retrying for a minute", "last=\"%s\"", last);
 			logged = true;
 		}
-		sleep_ms(1000);
+		sleep_ms(soonest > now && soonest - now < 60000 ? (unsigned)(soonest - now) : 1000);
 	}
 	snprintf(err, cap, "cannot join the cluster: %s", last);
 	rc = -ERR_API_CONNECT;

@@ -534,6 +534,7 @@ static void on_status(struct loop *l, void *arg)
 {
 	struct ctl *c = arg;
 	ctl_api_heartbeat(c);
+	ctl_health_tick(c);
 	if (ctl_is_leader(c))
 		ctl_leader_pass(c);
 	/* The bootstrap node stops once it handed leadership over (the new leader removes it
@@ -610,6 +611,7 @@ static const struct tls_client_config *ctl_renewed(void *arg, const struct node_
 		if (c->peers[i].used)
 			node_link_set_tls(&c->peers[i].link, &t->cli);
 	node_link_set_tls(&c->fwd, &t->cli);
+	ctl_health_set_tls(c, &t->cli);
 	/* Connections that used the set before the current one finished their handshakes long
 	 * ago (a renewal is weeks apart; at least half a minute with test lifetimes), and
 	 * BearSSL reads a configuration only while handshaking. */
@@ -857,6 +859,7 @@ static void ctl_teardown(struct ctl *c)
 	if (c->api_init)
 		api_server_fini(&c->api);
 	ctl_web_fini(c);
+	ctl_health_fini(c);
 	for (int i = 0; i < NODE_PEERS_MAX; i++)
 		if (c->peers[i].used)
 			ctl_transport_fini(&c->peers[i]);

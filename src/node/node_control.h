@@ -213,6 +213,9 @@ struct ctl {
 	int64_t join_deadline_ms; /* joined during a bootstrap: give up at (loop ms), 0: none */
 
 	struct node_web *web; /* --api: dashboard and JSON API state (node_web.c), or NULL */
+	/* Data nodes' health reports (node_health_report.h; node_ctl_api.c): memory only, never
+	 * Raft. Allocated by ctl_api_start, NULL before. */
+	struct ctl_health *health;
 	/* after-ready actions */
 	bool want_peers_refresh;
 	bool want_routing_reload;
@@ -267,6 +270,11 @@ void ctl_pending_done(struct ctl *c, struct ctl_pending *p, const struct cluster
 void ctl_pending_fail(struct ctl *c, struct ctl_pending *p, int err, const char *msg);
 int ctl_fwd_submit(struct ctl *c, const struct api_handle *h, bool internal, const char *method,
 		   const char *path, const void *body, size_t len);
+/* Health reports: every second, copies still owed to the other control nodes go out; the
+ * copy link takes a renewed certificate; fini frees the table. */
+void ctl_health_tick(struct ctl *c);
+void ctl_health_set_tls(struct ctl *c, const struct tls_client_config *tls);
+void ctl_health_fini(struct ctl *c);
 
 /* node_ctl_leader.c */
 void ctl_leader_pass(struct ctl *c);

@@ -37,6 +37,7 @@
 #include "cluster/cluster_backup.h"
 #include "node/node_control.h"
 #include "node/node_joinlimit.h"
+#include "node/node_health_report.h"
 #include "node/node_web.h"
 #include "pki/pki_pem.h"
 #include "pki/pki_token.h"
@@ -1145,6 +1146,359 @@ static int h_seen(struct api_req *req, struct api_resp *resp, void *arg)
 	return API_DONE;
 }
 
+/* --- Health reports (node_health_report.h) --------------------------------------------- */
+
+/* POST /nodes/health from a data node (its own certificate) keeps its latest verdicts here,
+ * in memory only (they flap: never Raft), and owes one copy to each other control node
+ * (POST /nodes/health/copy, control certificates; a copy is kept, never copied again). One
+ * link sends the copies, one at a time, the latest report of a node each time (a newer
+ * report replaces what was owed); a copy that fails is dropped: the data node reports again
+ * within NHR_PERIOD_MS. GET /api/health (--api) joins the reports with the committed routing
+ * document for the dashboard. */
+struct ctl_health {
+	struct nhr_table tab;
+	struct nhr_report rep; /* scratch for one parse */
+	json_tok *toks;        /* NHR_TOKENS */
+	struct node_link fwd;
+	bool fwd_init;
+	int fwd_peer;  /* copy in flight to this peer slot, -1: none */
+	int last_peer; /* where the link was last: copies to it go first */
+	uint8_t *copy; /* NHR_COPY_MAX */
+	/* GET /api/health: the committed document's health-checked servers */
+	json_tok *doc_toks; /* NODE_WEB_TOKENS, on the first GET */
+	struct nhr_srvlist *list;
+	uint64_t list_rev;
+	int list_err;
+	struct {
+		char id[ID_LEN + 1];
+		char name[CLUSTER_NODE_NAME_MAX + 1];
+	} dn[CTL_MAX_NODES];
+	uint32_t ndn;
+	uint64_t copies, copy_failures;
+};
+
+static void health_pump(struct ctl *c);
+
+static void health_fwd_resp(struct node_link *k, int status, struct slice body, void *arg)
+{
+	struct ctl *c = arg;
+	c->health->fwd_peer = -1;
+	if (status != 200) {
+		c->health->copy_failures++;
+		log_debug("health report copy refused", "addr=%s status=%d", k->addr, status);
+	}
+	health_pump(c);
+}
+
+static void health_fwd_err(struct node_link *k, int err, const char *why, void *arg)
+{
+	struct ctl *c = arg;
+	c->health->fwd_peer = -1;
+	c->health->copy_failures++;
+	log_debug("health report copy not sent", "addr=%s err=%s", k->addr, err_name(err));
+}
+
+/* Send the next copy owed, to the peer the link is on first. */
+static void health_pump(struct ctl *c)
+{
+	struct ctl_health *h = c->health;
+	if (!h || !h->fwd_init || h->fwd_peer >= 0 ||
+	    (h->fwd.has_addr && !node_link_can_send(&h->fwd)))
+		return;
+	uint64_t now = loop_now_ms(&c->loop);
+	for (int k = 0; k < NODE_PEERS_MAX; k++) {
+		int pi = (h->last_peer + k) % NODE_PEERS_MAX;
+		struct ctl_peer *p = &c->peers[pi];
+		uint32_t bit = 1u << pi;
+		bool live = p->used && p->addr[0];
+		for (size_t i = 0; i < NHR_NODES_MAX; i++) {
+			struct nhr_node *n = &h->tab.node[i];
+			if (!n->used || !(n->fwd & bit))
+				continue;
+			n->fwd &= ~bit; /* once: a failure is not retried */
+			if (!live)
+				continue;
+			struct buf b;
+			buf_init(&b, h->copy, NHR_COPY_MAX);
+			if (nhr_copy_write(&b, n, now) < 0 ||
+			    node_link_set_addr(&h->fwd, p->addr, p->node_id) < 0 ||
+			    node_link_request(&h->fwd, "POST", "/nodes/health/copy",
+					      "Content-Type: application/json\r\n", b.data,
+					      b.len) < 0) {
+				h->copy_failures++;
+				continue;
+			}
+			h->fwd_peer = pi;
+			h->last_peer = pi;
+			h->copies++;
+			return;
+		}
+	}
+}
+
+void ctl_health_tick(struct ctl *c)
+{
+	health_pump(c);
+}
+
+void ctl_health_set_tls(struct ctl *c, const struct tls_client_config *tls)
+{
+	if (c->health && c->health->fwd_init)
+		node_link_set_tls(&c->health->fwd, tls);
+}
+
+void ctl_health_fini(struct ctl *c)
+{
+	struct ctl_health *h = c->health;
+	if (!h)
+		return;
+	if (h->fwd_init)
+		node_link_fini(&h->fwd);
+	nhr_table_fini(&h->tab);
+	free(h->toks);
+	free(h->copy);
+	free(h->doc_toks);
+	free(h->list);
+	free(h);
+	c->health = NULL;
+}
+
+static int health_start(struct ctl *c)
+{
+	struct ctl_health *h = calloc(1, sizeof *h);
+	if (!h)
+		return -ERR_NOMEM;
+	c->health = h;
+	nhr_table_init(&h->tab);
+	h->fwd_peer = -1;
+	h->toks = malloc(NHR_TOKENS * sizeof *h->toks);
+	h->copy = malloc(NHR_COPY_MAX);
+	if (!h->toks || !h->copy)
+		return -ERR_NOMEM;
+	struct node_link_config lc = {
+		.loop = &c->loop,
+		.rng = &c->rng,
+		.tls = &c->tls->cli,
+		.out_cap = NHR_COPY_MAX + 1024,
+		.in_cap = 4096,
+		.connect_timeout_ms = 3000,
+		.response_timeout_ms = 5000,
+		.on_resp = health_fwd_resp,
+		.on_err = health_fwd_err,
+		.arg = c,
+	};
+	int rc = node_link_init(&h->fwd, &lc);
+	if (rc < 0)
+		return rc;
+	h->fwd_init = true;
+	return 0;
+}
+
+/* 0 when id is a data node of the node table, else the answer's status (403, 500). */
+static int health_data_node(struct ctl *c, const char *id)
+{
+	struct cluster_node n;
+	int rc = cluster_sm_node_get(&c->sm, NULL, slice_from_cstr(id), &n);
+	if (rc == -ERR_NOTFOUND || (rc == 0 && n.role != CLUSTER_ROLE_DATA))
+		return 403;
+	return rc < 0 ? 500 : 0;
+}
+
+static int health_parse_error(struct api_resp *resp, int rc, const char *msg)
+{
+	if (rc == -ERR_TOO_LARGE)
+		return api_resp_error(resp, 413, rc, "%s", msg);
+	return api_resp_error(resp, 400, rc, "%s", msg);
+}
+
+/* POST /nodes/health: a data node's verdicts (node_health_report.h has the body). */
+static int h_health(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	struct ctl_health *h = c->health;
+	char msg[160] = "";
+	if (req->peer->kind != API_PEER_DATA)
+		return api_resp_error(resp, 403, -ERR_INVAL, "data nodes report their health only");
+	int st = health_data_node(c, req->peer->id);
+	if (st)
+		return api_resp_error(resp, st, -ERR_INVAL, "%s is not a data node of this cluster",
+				      req->peer->id);
+	int rc = nhr_parse(req->body.p, req->body.len, h->toks, NHR_TOKENS, &h->rep, msg,
+			   sizeof msg);
+	if (rc < 0)
+		return health_parse_error(resp, rc, msg);
+	struct nhr_node *n;
+	if ((rc = nhr_table_put(&h->tab, req->peer->id, &h->rep, loop_now_ms(&c->loop), &n)) < 0)
+		return api_resp_error(resp, 503, rc, "cannot keep the report: %s", err_str(rc));
+	n->fwd = 0;
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		if (c->peers[i].used && c->peers[i].addr[0])
+			n->fwd |= 1u << i;
+	health_pump(c);
+	buf_append_cstr(&resp->body, "{}");
+	return API_DONE;
+}
+
+/* POST /nodes/health/copy: another control node's copy of a report (kept, not copied on). */
+static int h_health_copy(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	struct ctl_health *h = c->health;
+	char msg[160] = "", id[ID_LEN + 1];
+	uint64_t age;
+	int rc = nhr_copy_parse(req->body.p, req->body.len, h->toks, NHR_TOKENS, id, &age, &h->rep,
+				msg, sizeof msg);
+	if (rc < 0)
+		return health_parse_error(resp, rc, msg);
+	int st = health_data_node(c, id);
+	if (st)
+		return api_resp_error(resp, st == 403 ? 400 : st, -ERR_INVAL,
+				      "%s is not a data node of this cluster", id);
+	uint64_t now = loop_now_ms(&c->loop);
+	struct nhr_node *n;
+	if ((rc = nhr_table_put(&h->tab, id, &h->rep, now > age ? now - age : 0, &n)) < 0)
+		return api_resp_error(resp, 503, rc, "cannot keep the report: %s", err_str(rc));
+	buf_append_cstr(&resp->body, "{}");
+	return API_DONE;
+}
+
+static int health_dn_cb(void *arg, const struct cluster_node *n)
+{
+	struct ctl_health *h = arg;
+	if (n->role != CLUSTER_ROLE_DATA || h->ndn >= CTL_MAX_NODES)
+		return 0;
+	snprintf(h->dn[h->ndn].id, sizeof h->dn[0].id, "%s", n->id);
+	snprintf(h->dn[h->ndn].name, sizeof h->dn[0].name, "%s", n->name);
+	h->ndn++;
+	return 0;
+}
+
+/* The committed document's health-checked servers, read again when the revision moved. */
+static int health_list(struct ctl *c)
+{
+	struct ctl_health *h = c->health;
+	if (!h->doc_toks && !(h->doc_toks = malloc(NODE_WEB_TOKENS * sizeof *h->doc_toks)))
+		return -ERR_NOMEM;
+	if (!h->list && !(h->list = malloc(sizeof *h->list)))
+		return -ERR_NOMEM;
+	if (h->list_rev == c->doc_rev && h->list_rev)
+		return h->list_err;
+	h->list->n = 0;
+	h->list->truncated = false;
+	h->list_rev = c->doc_rev;
+	h->list_err = 0;
+	const uint8_t *nl = c->doc ? memchr(c->doc, '\n', c->doc_len) : NULL;
+	if (!nl)
+		return 0; /* nothing deployed */
+	size_t off = (size_t)(nl + 1 - c->doc);
+	if (off + 1 > c->doc_len)
+		return 0;
+	h->list_err = nhr_doc_servers((const char *)c->doc + off, c->doc_len - off - 1, h->doc_toks,
+				      NODE_WEB_TOKENS, h->list);
+	return h->list_err;
+}
+
+/* GET /api/health (--api): per data node, its last report; per health-checked server of
+ * the committed document, one letter per node of "nodes": u up, d down, s the node's report
+ * is stale, n no report (or the server is not in it). */
+static int h_api_health(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	struct ctl_health *h = c->health;
+	struct store_txn t;
+	int rc = health_list(c);
+	if (rc < 0)
+		return api_resp_error(resp, 500, rc, "cannot read the routing document: %s",
+				      err_str(rc));
+	if ((rc = store_txn_begin(&c->store, &t, STORE_TXN_READ)) < 0)
+		return rc;
+	h->ndn = 0;
+	rc = cluster_sm_nodes_each(&c->sm, &t, health_dn_cb, h);
+	store_txn_abort(&t);
+	if (rc < 0)
+		return rc;
+	uint64_t now = loop_now_ms(&c->loop);
+	struct nhr_node *rn[CTL_MAX_NODES];
+	struct json_writer *w = api_resp_json(resp);
+	json_w_obj_begin(w);
+	json_w_key(w, "staleAfterSeconds");
+	json_w_uint(w, NHR_STALE_MS / 1000);
+	json_w_key(w, "revision");
+	json_w_uint(w, c->doc_rev);
+	json_w_key(w, "truncated");
+	json_w_bool(w, h->list->truncated);
+	json_w_key(w, "nodes");
+	json_w_arr_begin(w);
+	for (uint32_t i = 0; i < h->ndn; i++) {
+		struct nhr_node *n = rn[i] = nhr_table_get(&h->tab, h->dn[i].id);
+		json_w_obj_begin(w);
+		json_w_key(w, "id");
+		json_w_str(w, h->dn[i].id);
+		json_w_key(w, "name");
+		json_w_str(w, h->dn[i].name);
+		json_w_key(w, "reported");
+		json_w_bool(w, n != NULL);
+		if (n) {
+			uint64_t age = nhr_node_age(n, now);
+			json_w_key(w, "ageSeconds");
+			json_w_uint(w, age / 1000);
+			json_w_key(w, "stale");
+			json_w_bool(w, age > NHR_STALE_MS);
+			json_w_key(w, "revision");
+			json_w_uint(w, n->revision);
+			json_w_key(w, "servers");
+			json_w_uint(w, n->n);
+			json_w_key(w, "truncated");
+			json_w_bool(w, n->truncated);
+		}
+		json_w_obj_end(w);
+	}
+	json_w_arr_end(w);
+	json_w_key(w, "backends");
+	json_w_obj_begin(w);
+	const struct nhr_srvlist *l = h->list;
+	for (uint32_t i = 0; i < l->n; i++) {
+		struct slice be = nhr_srv_backend(l, i), url = nhr_srv_url(l, i);
+		if (i == 0 || l->s[i].be_off != l->s[i - 1].be_off) {
+			if (i)
+				json_w_obj_end(w);
+			json_w_key_slice(w, be);
+			json_w_obj_begin(w);
+		}
+		char st[CTL_MAX_NODES + 1];
+		uint64_t key = nhr_key(be, url);
+		uint32_t up = 0, down = 0;
+		for (uint32_t k = 0; k < h->ndn; k++) {
+			enum nhr_state s = nhr_node_state(rn[k], now, key);
+			static const char letter[] = {[NHR_NONE] = 'n',
+						      [NHR_STALE] = 's',
+						      [NHR_UP] = 'u',
+						      [NHR_DOWN] = 'd'};
+			st[k] = letter[s];
+			up += s == NHR_UP;
+			down += s == NHR_DOWN;
+		}
+		st[h->ndn] = '\0';
+		json_w_key_slice(w, url);
+		json_w_obj_begin(w);
+		json_w_key(w, "up");
+		json_w_uint(w, up);
+		json_w_key(w, "down");
+		json_w_uint(w, down);
+		json_w_key(w, "nodes");
+		json_w_str(w, st);
+		json_w_obj_end(w);
+	}
+	if (l->n)
+		json_w_obj_end(w);
+	json_w_obj_end(w);
+	json_w_obj_end(w);
+	if (json_w_error(w))
+		return api_resp_error(resp, 500, -ERR_API_RESP_TOO_LARGE,
+				      "the health answer is over the API's response size");
+	return API_DONE;
+}
+
 /* --- Routing streams ------------------------------------------------------------------ */
 
 static void stream_free(struct ctl_stream *s)
@@ -1425,6 +1779,8 @@ int ctl_api_start(struct ctl *c)
 		{"POST", "/renew", API_ROLE_NODE, h_renew, c},
 		{"POST", "/raft", API_ROLE_CONTROL | API_F_RAW_BODY, h_raft, c},
 		{"POST", "/nodes/seen", API_ROLE_CONTROL, h_seen, c},
+		{"POST", "/nodes/health", API_ROLE_DATA | API_F_RAW_BODY, h_health, c},
+		{"POST", "/nodes/health/copy", API_ROLE_CONTROL | API_F_RAW_BODY, h_health_copy, c},
 		{"GET", "/stream/routing", API_ROLE_NODE, h_stream, c},
 		{"GET", "/status", API_ROLE_ANY | API_ROLE_ANON, h_status, c},
 		{"GET", "/ping", API_ROLE_ANY | API_ROLE_ANON, h_ping, c},
@@ -1432,6 +1788,13 @@ int ctl_api_start(struct ctl *c)
 	if ((rc = api_server_add_routes(&c->api, routes, sizeof routes / sizeof routes[0])) < 0)
 		return rc;
 	if (o->api && (rc = ctl_web_start(c)) < 0) /* dashboard, JSON API, /metrics */
+		return rc;
+	if ((rc = health_start(c)) < 0) /* data nodes' health reports */
+		return rc;
+	const struct api_route health_api[] = {
+		{"GET", "/api/health", API_ROLE_ANY | API_ROLE_ANON, h_api_health, c},
+	};
+	if (o->api && (rc = api_server_add_routes(&c->api, health_api, 1)) < 0)
 		return rc;
 	api_server_set_peer_check(&c->api, peer_check, c);
 

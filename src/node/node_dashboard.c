@@ -1,9 +1,11 @@
 /* node_dashboard.c — the dashboard page served at /dashboard/ (node_web.h).
  *
  * One self-contained document: HTML, CSS and JavaScript with no external asset, so it works on
- * an air-gapped network. The script polls /api/cluster, /api/nodes and /api/providers every
- * 3 s and builds the tables with DOM calls (textContent only: names and rules from the
- * routing document are never parsed as HTML).
+ * an air-gapped network. The script polls /api/cluster, /api/nodes, /api/providers and
+ * /api/health every 3 s and builds the tables with DOM calls (textContent only: names and
+ * rules from the routing document are never parsed as HTML). The backends table's "Live
+ * health" column shows, per server, what the data nodes' health reports say (node.md,
+ * "Health reports"): up on all, down on some or all, no report (stale), or not checked.
  */
 #include "node/node_web.h"
 
@@ -91,7 +93,8 @@ const char node_web_dashboard_html[] =
 	"<th>Priority</th></tr></thead><tbody id=\"t-fe\"></tbody></table></div></section>\n"
 	"<section><h2>Backends <span class=\"n\" id=\"n-be\"></span></h2><div class=\"scroll\">"
 	"<table><thead><tr><th>Name</th><th>Servers (weight)</th><th>Load balancer</th>"
-	"<th>Health check</th><th>Max conn</th></tr></thead><tbody id=\"t-be\"></tbody></table>"
+	"<th>Health check</th><th>Live health</th><th>Max conn</th></tr></thead>"
+	"<tbody id=\"t-be\"></tbody></table>"
 	"</div></section>\n"
 	"</main>\n"
 	"<script>\n"
@@ -115,7 +118,25 @@ const char node_web_dashboard_html[] =
 	"function ago(s){if(!s)return '';var d=Math.max(0,Math.round(Date.now()/1000-s));"
 	"if(d<60)return d+' s ago';if(d<3600)return Math.round(d/60)+' min ago';"
 	"return Math.round(d/3600)+' h ago'}\n"
-	"var leaderName='';\n"
+	"var leaderName='',hl=null;\n"
+	/* hpill(backend, url): the live state of one server from /api/health (hl): one letter
+	 * per data node (u up, d down, s stale report, n none). */
+	"function hpill(b,u){var box=el('span');if(!hl){box.appendChild(pill('unknown'));"
+	"return box}var bs=(hl.backends||{})[b];if(!bs){box.appendChild(pill('not checked'));"
+	"return box}var s=bs[u],ns=hl.nodes||[],t=ns.length,up=[],dn=[],st=[],no=[];"
+	"ns.forEach(function(n,i){var c=s?s.nodes.charAt(i):'n';(c==='u'?up:c==='d'?dn:"
+	"c==='s'?st:no).push(n)});function nm(a){return a.map(function(n){return n.name})"
+	".join(', ')}var p=null;if(dn.length===t&&t)p=pill('down on '+t+'/'+t,'bad');"
+	"else if(dn.length)p=pill('down on '+nm(dn)+' ('+up.length+'/'+t+' up)',"
+	"up.length?'warn':'bad');else if(up.length)p=pill('up on '+up.length+'/'+t,"
+	"up.length===t?'ok':'warn');var all=[];if(p)all.push(p);st.forEach(function(n){"
+	"all.push(pill('no report from '+n.name+' for '+n.ageSeconds+' s'))});"
+	"if(no.length&&all.length)all.push(pill('no report from '+nm(no)));"
+	"if(!all.length)all.push(pill(t?'no report':'no data node'));all.forEach(function(x,i){"
+	"if(i)box.appendChild(document.createTextNode(' '));box.appendChild(x)});"
+	"box.title=ns.map(function(n,i){var c=s?s.nodes.charAt(i):'n';return n.name+': '+"
+	"(c==='u'?'up':c==='d'?'down':c==='s'?'no report for '+n.ageSeconds+' s':'no report')})"
+	".join('\\n');return box}\n"
 	"function nodes(n){var rows=[],ready=0,ctl=0,dat=0;leaderName='';"
 	"(n.nodes||[]).forEach(function(x){var r=el('tr');var nm=el('span',null,x.name);"
 	"var c=el('td');c.appendChild(nm);if(x.leader){leaderName=x.name;c.appendChild("
@@ -166,15 +187,20 @@ const char node_web_dashboard_html[] =
 	"if(!sc.firstChild)sc.textContent='no server';r.appendChild(sc);"
 	"var lb=b.loadBalancer||{};var m=(lb.method||'wrr')+(lb.stickiness?' \\u00b7 sticky':'');"
 	"r.appendChild(td(m));var h=b.healthCheck;r.appendChild(td(h&&h.path?pill('GET '+h.path+"
-	"' every '+(h.interval||'30s'),'ok'):pill('none')));"
+	"' every '+(h.interval||'30s'),'ok'):pill('none')));var lc=el('td');"
+	"if(hl&&!(hl.backends||{})[k])lc.appendChild(pill('not checked'));else Object.keys("
+	"b.servers||{}).sort().forEach(function(q){var d=el('div','srv');d.appendChild(hpill(k,"
+	"b.servers[q].url));lc.appendChild(d)});if(!lc.firstChild)lc.textContent='\\u2013';"
+	"r.appendChild(lc);"
 	"r.appendChild(td(b.maxConn&&b.maxConn.amount?b.maxConn.amount:''));brows.push(r)});"
-	"$('n-be').textContent=brows.length;fill('t-be',brows,5,'No backends.');"
+	"$('n-be').textContent=brows.length;fill('t-be',brows,6,'No backends.');"
 	"$('c-fb').textContent=rows.length+' / '+brows.length;"
 	"$('c-fb-s').textContent=ns+' servers'}\n"
 	"function shown(m){$('err').textContent=m;$('err').style.display='block'}\n"
 	"function refresh(){Promise.all([get('../api/nodes'),get('../api/cluster'),"
-	"get('../api/providers')]).then(function(r){try{nodes(r[0]);cluster(r[1]);"
-	"providers(r[2])}catch(e){shown('The dashboard could not show this answer: '+e.message+"
+	"get('../api/providers'),get('../api/health').catch(function(){return null})]).then("
+	"function(r){try{nodes(r[0]);cluster(r[1]);hl=r[3];providers(r[2])}catch(e){shown('The "
+	"dashboard could not show this answer: '+e.message+"
 	"' (a bug: please report it)');return}"
 	"$('err').style.display='none';$('upd').textContent='updated '+new Date()"
 	".toLocaleTimeString()},function(e){shown('Cannot reach the control node: '+e.message)})}\n"

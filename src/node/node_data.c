@@ -32,6 +32,11 @@
  * and on SIGTERM stops when the last worker has drained.
  * Every input is bounded: lines by NODE_STREAM_LINE_MAX, documents by the proxy's
  * max_doc_bytes; anything malformed drops the link (and the document in progress).
+ * Health reports (node_health_report.h): every NHR_DEBOUNCE_MS the node builds its verdicts
+ * (the engine's, or with workers the health board's for the servers of the document it
+ * holds) and, when they changed or NHR_PERIOD_MS passed, POSTs /nodes/health to the control
+ * node it streams from, on a link of its own. One request at a time, never waited for: a
+ * failed one is dropped and the next tick tries again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +50,7 @@
 #include "base/base_log.h"
 #include "base/base_time.h"
 #include "node/node.h"
+#include "node/node_health_report.h"
 #include "node/node_renew.h"
 #include "pki/pki_pem.h"
 #include "proxy/proxy_engine.h"
@@ -93,6 +99,17 @@ struct dn {
 	size_t acc_len, need;
 	uint64_t doc_rev;
 	uint8_t avail; /* the node table's availability (enum cluster_avail), 0: not told yet */
+	/* health reports (node_health_report.h) */
+	struct node_link hr_link;
+	bool hr_init;
+	uint8_t *hr_body;    /* NHR_BODY_MAX */
+	uint64_t hr_sum;     /* of the last body sent */
+	uint64_t hr_sent_at; /* loop ms */
+	uint64_t hr_wait_ms; /* before the same body goes again */
+	bool hr_failing;     /* the last report failed (logged once) */
+	struct loop_timer_id hr_timer;
+	struct nhr_srvlist *hr_list; /* --workers: the document's health-checked servers */
+	json_tok *hr_toks;           /* --workers: table.max_tokens, to read the document */
 	bool stopping;
 	int exit_code;
 };
@@ -212,6 +229,20 @@ static void dn_peers_line(struct dn *d, char *list)
 		dn_save_peers(d);
 }
 
+/* --workers: the servers whose verdicts the master reports, from the document it holds. */
+static void dn_hr_doc(struct dn *d, const char *doc, size_t len)
+{
+	if (!d->hr_list || !d->hr_toks)
+		return;
+	int rc = nhr_doc_servers(doc, len, d->hr_toks, d->lim.table.max_tokens, d->hr_list);
+	if (rc < 0)
+		log_warn("health report: cannot list the document's servers", "err=%s",
+			 err_name(rc));
+	else if (d->hr_list->truncated)
+		log_warn("health report: servers past the cap are not reported",
+			 "reported=%u cap=%u", d->hr_list->n, NHR_SERVERS_MAX);
+}
+
 /* Several workers: check the document here (a refused one never reaches them), keep it in
  * routing.json, and have every worker load it from there (SIGHUP, proxy_workers.h). A worker
  * that cannot apply it yet (tables held by draining requests, a port not free) retries on
@@ -236,6 +267,7 @@ static void dn_apply_workers(struct dn *d, const char *doc, size_t len, uint64_t
 	}
 	d->rev = rev;
 	dn_healthy(d);
+	dn_hr_doc(d, doc, len);
 	proxy_workers_signal(d->workers, SIGHUP);
 	log_info("routing document passed to the workers", "revision=%llu bytes=%zu workers=%u",
 		 (unsigned long long)rev, len, d->lim.workers);
@@ -427,6 +459,86 @@ static void dn_err(struct node_link *k, int err, const char *why, void *arg)
 	dn_schedule(d, true, "routing stream lost; trying another control node", w);
 }
 
+/* --- health reports ------------------------------------------------------------------- */
+
+static void dn_hr_add(void *arg, struct slice backend, struct slice url, bool up)
+{
+	nhr_write_server(arg, backend, url, up);
+}
+
+static void dn_hr_failed(struct dn *d, uint64_t wait_ms, const char *why)
+{
+	d->hr_wait_ms = wait_ms; /* the same body again after this; a change goes at once */
+	if (!d->hr_failing)
+		log_warn("health report not taken; retrying", "addr=%s why=%s", d->hr_link.addr,
+			 why);
+	d->hr_failing = true;
+}
+
+static void dn_hr_resp(struct node_link *k, int status, struct slice body, void *arg)
+{
+	struct dn *d = arg;
+	if (status == 200) {
+		if (d->hr_failing)
+			log_info("health report taken", "addr=%s", k->addr);
+		d->hr_failing = false;
+		d->hr_wait_ms = NHR_PERIOD_MS;
+		return;
+	}
+	char why[240];
+	snprintf(why, sizeof why, "status %d: %.*s", status, (int)(body.len > 200 ? 200 : body.len),
+		 body.p);
+	/* It answered but refused (an older build, a node it does not know): the period. */
+	dn_hr_failed(d, NHR_PERIOD_MS, why);
+}
+
+static void dn_hr_err(struct node_link *k, int err, const char *why, void *arg)
+{
+	dn_hr_failed(arg, NHR_DEBOUNCE_MS, err_name(err));
+}
+
+/* Every NHR_DEBOUNCE_MS: build the report; send it when it changed, when the last one
+ * failed to reach a control node, or NHR_PERIOD_MS after the last one. Never waits. */
+static void dn_hr_tick(struct loop *l, void *arg)
+{
+	struct dn *d = arg;
+	if (d->stopping || !d->npeers || (d->hr_link.has_addr && !node_link_can_send(&d->hr_link)))
+		return; /* a report in flight */
+	struct buf b;
+	struct nhr_writer w;
+	buf_init(&b, d->hr_body, NHR_BODY_MAX);
+	nhr_write_begin(&w, &b, d->rev);
+	if (d->workers && d->hr_list) {
+		for (uint32_t i = 0; i < d->hr_list->n; i++) {
+			bool up = true; /* not judged yet: in rotation, as the workers have it */
+			struct slice be = nhr_srv_backend(d->hr_list, i);
+			struct slice url = nhr_srv_url(d->hr_list, i);
+			if (proxy_workers_health_get(d->workers, be, url, &up) < 0)
+				up = true;
+			nhr_write_server(&w, be, url, up);
+		}
+		w.truncated |= d->hr_list->truncated;
+	} else if (d->eng) {
+		proxy_engine_health_each(d->eng, dn_hr_add, &w);
+	}
+	if (nhr_write_end(&w) < 0)
+		return;
+	uint64_t now = loop_now_ms(l);
+	uint64_t sum = nhr_key(buf_slice(&b), (struct slice){"", 0});
+	if (sum == d->hr_sum && d->hr_sent_at && now - d->hr_sent_at < d->hr_wait_ms)
+		return;
+	d->hr_sum = sum;
+	d->hr_sent_at = now;
+	d->hr_wait_ms = NHR_DEBOUNCE_MS; /* until the answer says otherwise */
+	int rc = node_link_set_addr(&d->hr_link, d->peers[d->cur], NULL);
+	if (rc == 0)
+		rc = node_link_request(&d->hr_link, "POST", "/nodes/health",
+				       "Content-Type: application/json\r\n", b.data, b.len);
+	if (rc < 0)
+		dn_hr_failed(d, NHR_DEBOUNCE_MS,
+			     d->hr_link.errmsg[0] ? d->hr_link.errmsg : err_name(rc));
+}
+
 static void dn_signal(struct loop *l, int signo, void *arg)
 {
 	struct dn *d = arg;
@@ -436,6 +548,10 @@ static void dn_signal(struct loop *l, int signo, void *arg)
 	log_info("data node stopping", "signal=%d", signo);
 	node_link_close(&d->link);
 	loop_timer_cancel(&d->loop, d->retry);
+	loop_timer_cancel(&d->loop, d->hr_timer);
+	d->hr_timer = (struct loop_timer_id){0};
+	if (d->hr_init)
+		node_link_close(&d->hr_link);
 	if (d->workers) {
 		proxy_workers_stop(d->workers); /* /ping 503; loop_stop once all have drained */
 		return;
@@ -473,7 +589,8 @@ static const struct tls_client_config *dn_renewed(void *arg, const struct node_c
 		return NULL;
 	}
 	node_link_set_tls(&d->link, &t->cli); /* the next stream shows it */
-	node_tls_free(d->tls_old);            /* handshakes with it ended long ago: node_renew.h */
+	node_link_set_tls(&d->hr_link, &t->cli);
+	node_tls_free(d->tls_old); /* handshakes with it ended long ago: node_renew.h */
 	d->tls_old = d->tls;
 	d->tls = t;
 	d->creds = *cr;
@@ -502,6 +619,7 @@ static int dn_start_workers(struct dn *d, int al_fd, char *err, size_t cap)
 						sizeof msg);
 		if (rc == 0) {
 			d->rev = doc_revision((const char *)d->acc, b.len);
+			dn_hr_doc(d, (const char *)d->acc, b.len);
 			log_info("the workers serve the routing document kept on disk",
 				 "revision=%llu bytes=%zu", (unsigned long long)d->rev, b.len);
 		} else {
@@ -626,7 +744,15 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	d->acc = malloc(d->lim.table.max_doc_bytes + 2);
 	if (!d->acc)
 		return -ERR_NOMEM;
+	d->hr_body = malloc(NHR_BODY_MAX);
+	if (!d->hr_body)
+		return -ERR_NOMEM;
 	if (many) {
+		d->hr_list = malloc(sizeof *d->hr_list);
+		d->hr_toks = malloc((size_t)d->lim.table.max_tokens * sizeof *d->hr_toks);
+		if (!d->hr_list || !d->hr_toks)
+			return -ERR_NOMEM;
+		d->hr_list->n = 0;
 		if ((rc = dn_start_workers(d, pc.access_log_fd, err, cap)) < 0)
 			return rc;
 	} else if ((rc = proxy_engine_create(&pc, &d->eng, msg, sizeof msg)) < 0) {
@@ -684,6 +810,22 @@ static int dn_start(struct dn *d, char *err, size_t cap)
 	if ((rc = node_link_init(&d->link, &kc)) < 0)
 		return rc;
 	d->link_init = true;
+	struct node_link_config hc = {
+		.loop = &d->loop,
+		.rng = &d->rng,
+		.tls = &d->tls->cli,
+		.out_cap = NHR_BODY_MAX + 1024,
+		.in_cap = 4096,
+		.connect_timeout_ms = 3000,
+		.response_timeout_ms = 5000,
+		.on_resp = dn_hr_resp,
+		.on_err = dn_hr_err,
+		.arg = d,
+	};
+	if ((rc = node_link_init(&d->hr_link, &hc)) < 0)
+		return rc;
+	d->hr_init = true;
+	loop_timer_every(&d->loop, NHR_DEBOUNCE_MS, NHR_DEBOUNCE_MS, dn_hr_tick, d, &d->hr_timer);
 	struct node_renew_config rc_cfg = {
 		.loop = &d->loop,
 		.rng = &d->rng,
@@ -780,6 +922,11 @@ int node_data_run(struct node_opts *o)
 	node_renew_stop(&d.renew); /* before loop_fini: it cancels its timer */
 	if (d.link_init)
 		node_link_fini(&d.link);
+	if (d.hr_init)
+		node_link_fini(&d.hr_link);
+	free(d.hr_body);
+	free(d.hr_list);
+	free(d.hr_toks);
 	proxy_workers_destroy(d.workers);
 	proxy_monitor_stop(d.mon);
 	if (d.eng)

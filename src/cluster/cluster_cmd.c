@@ -151,6 +151,11 @@ static const struct field f_cert[] = {
 	FI64("keep_not_after", cert.keep_not_after),
 	FI64("at", cert.at),
 };
+static const struct field f_addr[] = {
+	FB("id", addr.id, C_ID, ID_LEN, ID_LEN),
+	FB("addr", addr.addr, C_VISIBLE, 1, CLUSTER_ADDR_MAX),
+	FI64("at", addr.at),
+};
 
 #define SPEC(nm, f)                               \
 	{                                         \
@@ -171,6 +176,7 @@ static const struct cmd_spec specs[CLUSTER_CMD_TYPE_MAX + 1] = {
 	[CLUSTER_CMD_REVOKED_PURGE] = SPEC("revoked_purge", f_purge),
 	[CLUSTER_CMD_LIMITS_SET] = SPEC("limits_set", f_limits),
 	[CLUSTER_CMD_NODE_CERT] = SPEC("node_cert", f_cert),
+	[CLUSTER_CMD_NODE_ADDR] = SPEC("node_address", f_addr),
 };
 
 static const struct cmd_spec *spec_of(int type)
@@ -265,6 +271,7 @@ const char *cluster_cmd_type_name(int type)
 		[CLUSTER_CMD_REVOKED_PURGE] = "REVOKED_PURGE",
 		[CLUSTER_CMD_LIMITS_SET] = "LIMITS_SET",
 		[CLUSTER_CMD_NODE_CERT] = "NODE_CERT",
+		[CLUSTER_CMD_NODE_ADDR] = "NODE_ADDRESS",
 	};
 	return type >= 1 && type <= CLUSTER_CMD_TYPE_MAX ? names[type] : "?";
 }

@@ -89,8 +89,9 @@ enum cluster_cmd_type {
 	CLUSTER_CMD_REVOKED_PURGE = 12,  /* forget revoked serials whose certificate expired */
 	CLUSTER_CMD_LIMITS_SET = 13,     /* change the caps */
 	CLUSTER_CMD_NODE_CERT = 14,      /* a node's certificate was renewed */
+	CLUSTER_CMD_NODE_ADDR = 15,      /* a node restarted with another --advertise */
 };
-#define CLUSTER_CMD_TYPE_MAX 14
+#define CLUSTER_CMD_TYPE_MAX 15
 
 /* Node table vocabulary. Stored and encoded as these numbers: never renumber. */
 enum cluster_role {
@@ -155,6 +156,11 @@ struct cluster_cmd_status {
 struct cluster_cmd_avail {
 	struct slice id;
 	uint8_t availability; /* enum cluster_avail */
+	int64_t at;
+};
+struct cluster_cmd_addr {
+	struct slice id;
+	struct slice addr; /* the new advertise address: 1..CLUSTER_ADDR_MAX of visible ASCII */
 	int64_t at;
 };
 struct cluster_cmd_remove {
@@ -228,6 +234,7 @@ struct cluster_cmd {
 		struct cluster_cmd_purge purge;
 		struct cluster_cmd_limits_set limits;
 		struct cluster_cmd_cert cert;
+		struct cluster_cmd_addr addr;
 	} u;
 };
 

@@ -752,6 +752,23 @@ static int apply_avail(struct actx *a, const struct cluster_cmd_avail *c)
 	return res_set(a->res, 0, "node %s is %s", n.name, cluster_avail_str(n.availability));
 }
 
+static int apply_addr(struct actx *a, const struct cluster_cmd_addr *c)
+{
+	struct cluster_node n;
+	int rc = node_load(a->sm, a->t, c->id, &n);
+	if (rc == -ERR_NOTFOUND)
+		return res_set(a->res, rc, "no node %.*s", (int)c->id.len, c->id.p);
+	if (rc < 0)
+		return rc;
+	if (slice_eq(slice_from_cstr(n.addr), c->addr))
+		return res_set(a->res, -ERR_CLUSTER_UNCHANGED, "node %s is already at %s", n.name,
+			       n.addr);
+	copy_cstr(n.addr, sizeof n.addr, c->addr);
+	if ((rc = node_save(a->sm, a->t, &n)) < 0)
+		return rc;
+	return res_set(a->res, 0, "node %s is now at %s", n.name, n.addr);
+}
+
 /* Decide whether `need` (1 or 2) more revoked serials fit at time `now`: 0 (room, *purge set
  * when expired entries must go first) or 1 (refused, res set). */
 static int revoked_room(struct actx *a, int64_t now, uint64_t need, bool *purge)
@@ -1176,6 +1193,7 @@ int cluster_sm_apply_txn(struct cluster_sm *sm, struct store_txn *t, const void 
 	case CLUSTER_CMD_REVOKED_PURGE: return apply_purge(&a, &c.u.purge);
 	case CLUSTER_CMD_LIMITS_SET: return apply_limits(&a, &c.u.limits);
 	case CLUSTER_CMD_NODE_CERT: return apply_cert(&a, &c.u.cert);
+	case CLUSTER_CMD_NODE_ADDR: return apply_addr(&a, &c.u.addr);
 	}
 	return res_set(res, -ERR_CLUSTER_CMD_VERSION, "unknown command type");
 }

@@ -530,6 +530,67 @@ static void on_tick(struct loop *l, void *arg)
 	}
 }
 
+int ctl_addr_propose(struct ctl *c, const char *id, const char *addr)
+{
+	uint64_t now = loop_now_ms(&c->loop);
+	if (!strcmp(c->addr_prop_id, id) && !strcmp(c->addr_prop, addr) &&
+	    now - c->addr_prop_ms < 5000)
+		return 0; /* the same change is on its way: one Raft entry, not one per retry */
+	struct cluster_cmd cmd = {.type = CLUSTER_CMD_NODE_ADDR};
+	cmd.u.addr.id = slice_from_cstr(id);
+	cmd.u.addr.addr = slice_from_cstr(addr);
+	cmd.u.addr.at = ctl_wall_ms();
+	char why[CLUSTER_WHY_MAX];
+	int rc = cluster_cmd_check(&cmd, why, sizeof why);
+	if (rc == 0)
+		rc = ctl_propose(c, &cmd, CTL_P_NONE, NULL, NULL);
+	if (rc == 0) {
+		snprintf(c->addr_prop_id, sizeof c->addr_prop_id, "%s", id);
+		snprintf(c->addr_prop, sizeof c->addr_prop, "%s", addr);
+		c->addr_prop_ms = now;
+	}
+	return rc;
+}
+
+/* The node table keeps the address each control node advertises: the others send it Raft
+ * messages there, and data nodes learn it. A control node restarted with another --advertise
+ * asks the leader to record the new one (NODE_ADDR; itself when it leads), every 2 s until
+ * the table says so. The others can reach it there once that commits; a cluster that needs
+ * this very node for its quorum cannot commit it (nobody reaches the node at its old
+ * address), so after 30 s the node says what to do. */
+static void ctl_addr_check(struct ctl *c, const struct cluster_node *me)
+{
+	uint64_t now = loop_now_ms(&c->loop);
+	if (!strcmp(me->addr, c->o->advertise)) {
+		if (c->addr_since_ms)
+			log_info("the cluster recorded this node's new address", "advertise=%s",
+				 c->o->advertise);
+		c->addr_since_ms = 0;
+		c->addr_warned = false;
+		return;
+	}
+	if (!c->addr_since_ms) {
+		c->addr_since_ms = now;
+		log_info("--advertise changed: asking the cluster to record it",
+			 "known=%s advertise=%s", me->addr, c->o->advertise);
+	} else if (!c->addr_warned && now - c->addr_since_ms > 30000) {
+		c->addr_warned = true;
+		log_warn("the cluster has not recorded this node's new address after 30 s",
+			 "known=%s advertise=%s hint=\"the other control nodes still send to "
+			 "the known address; if they need this node for a quorum they cannot "
+			 "commit the change: restart it with --advertise=%s, then move it once "
+			 "the others are up\"",
+			 me->addr, c->o->advertise, me->addr);
+	}
+	if (now < c->addr_next_ms)
+		return;
+	c->addr_next_ms = now + 2000;
+	if (ctl_is_leader(c))
+		ctl_addr_propose(c, c->ident.node_id, c->o->advertise);
+	else
+		ctl_addr_ask(c);
+}
+
 static void on_status(struct loop *l, void *arg)
 {
 	struct ctl *c = arg;
@@ -548,9 +609,11 @@ static void on_status(struct loop *l, void *arg)
 	/* A node removed from the table (rm-node, clean-up) has nothing left to do. */
 	struct cluster_node me;
 	int rc = cluster_sm_node_get(&c->sm, NULL, slice_from_cstr(c->ident.node_id), &me);
-	if (rc == 0)
+	if (rc == 0) {
 		c->self_seen = true;
-	else if (rc == -ERR_NOTFOUND && c->self_seen && !c->boot_handing)
+		if (me.role == CLUSTER_ROLE_CONTROL)
+			ctl_addr_check(c, &me);
+	} else if (rc == -ERR_NOTFOUND && c->self_seen && !c->boot_handing)
 		ctl_stop(c, 1,
 			 "this node was removed from the cluster (rm-node or clean-up); to "
 			 "join again, clear %s and start it with a token",
@@ -612,6 +675,8 @@ static const struct tls_client_config *ctl_renewed(void *arg, const struct node_
 			node_link_set_tls(&c->peers[i].link, &t->cli);
 	node_link_set_tls(&c->fwd, &t->cli);
 	ctl_health_set_tls(c, &t->cli);
+	if (c->addr_link_init)
+		node_link_set_tls(&c->addr_link, &t->cli);
 	/* Connections that used the set before the current one finished their handshakes long
 	 * ago (a renewal is weeks apart; at least half a minute with test lifetimes), and
 	 * BearSSL reads a configuration only while handshaking. */
@@ -860,6 +925,8 @@ static void ctl_teardown(struct ctl *c)
 		api_server_fini(&c->api);
 	ctl_web_fini(c);
 	ctl_health_fini(c);
+	if (c->addr_link_init)
+		node_link_fini(&c->addr_link);
 	for (int i = 0; i < NODE_PEERS_MAX; i++)
 		if (c->peers[i].used)
 			ctl_transport_fini(&c->peers[i]);

@@ -199,7 +199,18 @@ struct ctl {
 	json_tok *toks;            /* CLUSTER_DEPLOY_TOKENS, to read the deployed configuration */
 	uint8_t *compose;          /* CTL_MAX_ROUTING: routing document being built */
 	bool self_seen;            /* this node was in the node table once */
-	uint64_t handed_at;        /* loop ms when leadership left the bootstrap node */
+	/* A changed --advertise (ctl_addr_check): when this node asked the leader to record it
+	 * (next try after addr_next_ms), since when the table has disagreed, whether the "not
+	 * recorded yet" warning was given; on the leader, the last NODE_ADDR it proposed. */
+	uint64_t addr_next_ms, addr_since_ms;
+	bool addr_warned;
+	struct node_link addr_link; /* POST /nodes/address to one control node after another */
+	bool addr_link_init, addr_busy;
+	int addr_peer;
+	char addr_prop_id[ID_LEN + 1];
+	char addr_prop[CLUSTER_ADDR_MAX + 1];
+	uint64_t addr_prop_ms;
+	uint64_t handed_at; /* loop ms when leadership left the bootstrap node */
 
 	/* bootstrap */
 	bool boot;           /* this process bootstraps the cluster */
@@ -236,6 +247,13 @@ bool ctl_is_leader(const struct ctl *c);
 bool ctl_leader(struct ctl *c, char *id, size_t idcap, char *addr, size_t addrcap);
 void ctl_stop(struct ctl *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int64_t ctl_wall_ms(void);
+/* NODE_ADDR for node id at addr, on the leader, unless the same one went out under 5 s ago:
+ * 0 (proposed, or already on its way), or ctl_propose's error. */
+int ctl_addr_propose(struct ctl *c, const char *id, const char *addr);
+/* Ask the next known control node to record this node's --advertise (POST /nodes/address;
+ * only the leader acts on it, the others answer that they are not). Nothing while a request
+ * is out. */
+void ctl_addr_ask(struct ctl *c);
 void ctl_refresh_peers(struct ctl *c);
 struct ctl_peer *ctl_peer_by_raft(struct ctl *c, uint64_t raft_id);
 struct ctl_peer *ctl_peer_learn(struct ctl *c, const char *node_id, const char *addr);

@@ -1128,6 +1128,105 @@ static int h_raft(struct api_req *req, struct api_resp *resp, void *arg)
 	return API_DONE;
 }
 
+/* POST /nodes/address {"id","addr"} (control nodes, to the leader): a control node restarted
+ * with another --advertise asks for it to be recorded (ctl_addr_check). A node may only move
+ * itself. Answers {} once proposed; the node sees the commit in its own copy of the table. */
+static int h_node_addr(struct api_req *req, struct api_resp *resp, void *arg)
+{
+	struct ctl *c = arg;
+	if (!ctl_is_leader(c))
+		return -ERR_RAFT_NOT_LEADER;
+	char id[ID_LEN + 1], addr[CLUSTER_ADDR_MAX + 1];
+	int il = json_str_field(req->json, "id", id, sizeof id);
+	int al = json_str_field(req->json, "addr", addr, sizeof addr);
+	if (il != ID_LEN || al <= 0)
+		return api_resp_error(resp, 400, -ERR_INVAL,
+				      "want {\"id\":<node ID>,\"addr\":<host:port>} (an address of "
+				      "1..%d characters)",
+				      CLUSTER_ADDR_MAX);
+	if (strcmp(req->peer->id, id) != 0)
+		return api_resp_error(resp, 403, -ERR_INVAL, "a control node may only move itself");
+	struct cluster_node n;
+	int rc = cluster_sm_node_get(&c->sm, NULL, slice_from_cstr(id), &n);
+	if (rc < 0)
+		return api_resp_error(resp, 404, rc, "no node %s", id);
+	if (n.role != CLUSTER_ROLE_CONTROL)
+		return api_resp_error(resp, 400, -ERR_INVAL, "%s is not a control node", n.name);
+	char host[CLUSTER_ADDR_MAX + 1];
+	uint16_t port;
+	if (api_addr_split(addr, host, sizeof host, &port) < 0 || !host[0] || !port)
+		return api_resp_error(resp, 400, -ERR_INVAL, "addr: not host:port: %s", addr);
+	if (strcmp(n.addr, addr) != 0 && (rc = ctl_addr_propose(c, id, addr)) < 0)
+		return rc;
+	buf_append_cstr(&resp->body, "{}");
+	return API_DONE;
+}
+
+static void addr_resp(struct node_link *k, int status, struct slice body, void *arg)
+{
+	struct ctl *c = arg;
+	c->addr_busy = false;
+	if (status != 200)
+		log_debug("address change not taken there", "addr=%s status=%d body=%.*s", k->addr,
+			  status, (int)(body.len > 200 ? 200 : body.len), body.p);
+}
+
+static void addr_err(struct node_link *k, int err, const char *why, void *arg)
+{
+	struct ctl *c = arg;
+	c->addr_busy = false;
+	log_debug("address change not sent", "addr=%s err=%s", k->addr, err_name(err));
+}
+
+void ctl_addr_ask(struct ctl *c)
+{
+	if (c->addr_busy)
+		return;
+	if (!c->addr_link_init) {
+		struct node_link_config lc = {
+			.loop = &c->loop,
+			.rng = &c->rng,
+			.tls = &c->tls->cli,
+			.out_cap = 2048,
+			.in_cap = 4096,
+			.connect_timeout_ms = 2000,
+			.response_timeout_ms = 5000,
+			.on_resp = addr_resp,
+			.on_err = addr_err,
+			.arg = c,
+		};
+		if (node_link_init(&c->addr_link, &lc) < 0)
+			return;
+		c->addr_link_init = true;
+	}
+	char body[64 + ID_LEN + 2 * CLUSTER_ADDR_MAX];
+	struct buf b;
+	buf_init(&b, body, sizeof body);
+	struct json_writer w;
+	json_w_init(&w, &b);
+	json_w_obj_begin(&w);
+	json_w_key(&w, "id");
+	json_w_str(&w, c->ident.node_id);
+	json_w_key(&w, "addr");
+	json_w_str(&w, c->o->advertise);
+	json_w_obj_end(&w);
+	if (json_w_error(&w))
+		return;
+	for (int k = 1; k <= NODE_PEERS_MAX; k++) {
+		int pi = (c->addr_peer + k) % NODE_PEERS_MAX;
+		struct ctl_peer *p = &c->peers[pi];
+		if (!p->used || !p->addr[0])
+			continue;
+		c->addr_peer = pi;
+		if (node_link_set_addr(&c->addr_link, p->addr, p->node_id) == 0 &&
+		    node_link_request(&c->addr_link, "POST", "/nodes/address",
+				      "Content-Type: application/json\r\n", b.data, b.len) == 0) {
+			c->addr_busy = true;
+			return;
+		}
+	}
+}
+
 static int h_seen(struct api_req *req, struct api_resp *resp, void *arg)
 {
 	struct ctl *c = arg;
@@ -1779,6 +1878,7 @@ int ctl_api_start(struct ctl *c)
 		{"POST", "/renew", API_ROLE_NODE, h_renew, c},
 		{"POST", "/raft", API_ROLE_CONTROL | API_F_RAW_BODY, h_raft, c},
 		{"POST", "/nodes/seen", API_ROLE_CONTROL, h_seen, c},
+		{"POST", "/nodes/address", API_ROLE_CONTROL, h_node_addr, c},
 		{"POST", "/nodes/health", API_ROLE_DATA | API_F_RAW_BODY, h_health, c},
 		{"POST", "/nodes/health/copy", API_ROLE_CONTROL | API_F_RAW_BODY, h_health_copy, c},
 		{"GET", "/stream/routing", API_ROLE_NODE, h_stream, c},

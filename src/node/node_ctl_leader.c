@@ -244,6 +244,7 @@ void ctl_applied_hook(struct ctl *c, const struct cluster_result *res, uint64_t 
 	case CLUSTER_CMD_INIT:
 	case CLUSTER_CMD_NODE_JOIN:
 	case CLUSTER_CMD_NODE_REMOVE:
+	case CLUSTER_CMD_NODE_ADDR:
 		c->want_peers_refresh = true;
 		c->want_leader_pass = true;
 		if (c->boot && !c->boot_created && res->type == CLUSTER_CMD_NODE_JOIN &&

@@ -69,8 +69,32 @@ check "deploy through a follower is forwarded to the leader" [ "$RC" -eq 0 ]
 run curl -s --unix-socket "$D/s$F.sock" http://node/status
 check "... and committed (visible on that follower)" has "$OUT" '"deployed":true'
 
-# Kill -9 the leader: another control node takes over, the API keeps working.
+# A follower moved to another address (--listen and --advertise on 127.0.0.2, same port): it
+# asks the leader to record it (NODE_ADDR); the others send it Raft messages there from then on.
 LI=${L#control-node-}
+M=$((6 - LI - F))
+status_field() { curl -s --unix-socket "$D/s$1.sock" http://node/status | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+check "no node asked to move before" bash -c "! grep -q 'advertise changed' $D/c[123].log"
+kill "${PIDS[$M]}"
+{ wait "${PIDS[$M]}"; } 2>/dev/null
+MADDR=127.0.0.2:$((BASE + 10 + M))
+# shellcheck disable=SC2046
+spawn "$T" start-control-node "${TIMING[@]}" $(flags "$M" control-node-"$M" |
+  sed 's/--listen=127.0.0.1:/--listen=127.0.0.2:/; s/--advertise=127.0.0.1:/--advertise=127.0.0.2:/') >>"$D/c$M.log" 2>&1
+PIDS[$M]=$SPAWNED
+if wait_for 20 grep -q "the cluster recorded this node's new address" "$D/c$M.log"; then ok "a control node restarted at another address has it recorded"; else not_ok "a control node restarted at another address has it recorded"; tail -n 8 "$D/c$M.log"; fi
+check "... after asking once it saw the change" grep -q "advertise changed: asking the cluster to record it.*known=127.0.0.1:$((BASE + 10 + M)) advertise=$MADDR" "$D/c$M.log"
+run curl -s --unix-socket "$D/s$LI.sock" http://node/nodes
+check "... the leader's table has the new address" has "$OUT" "\"address\":\"$MADDR\""
+if wait_for 10 bash -c "curl -s --unix-socket $D/s$F.sock http://node/nodes | grep -q '\"address\":\"$MADDR\"'"; then ok "... and the other follower's"; else not_ok "... and the other follower's"; fi
+run "$T" deploy --traefikeesocket="$D/s$F.sock" --entryPoints='Name:http Address:127.0.0.1:3' --defaultentrypoints=http
+check "a deploy after the move commits" [ "$RC" -eq 0 ]
+LC=$(status_field "$LI" commit)
+moved_caught_up() { [ "$(status_field "$M" applied)" -ge "$LC" ] 2>/dev/null; }
+if wait_for 10 moved_caught_up; then ok "... and reaches the moved node at its new address (applied $(status_field "$M" applied) >= $LC)"; else not_ok "... and reaches the moved node at its new address"; curl -s --unix-socket "$D/s$M.sock" http://node/status; echo; fi
+check "... which never warned that the change was stuck" bash -c "! grep -q 'has not recorded' $D/c$M.log"
+
+# Kill -9 the leader: another control node takes over, the API keeps working.
 kill -9 "${PIDS[$LI]}"
 { wait "${PIDS[$LI]}"; } 2>/dev/null
 S=1; [ "$LI" = 1 ] && S=2
@@ -79,4 +103,5 @@ if wait_for 15 new_leader; then ok "killing the leader with -9 elects another ($
 run "$T" deploy --traefikeesocket="$D/s$S.sock" --entryPoints='Name:http Address:127.0.0.1:2' --defaultentrypoints=http
 check "writes work again after the election" [ "$RC" -eq 0 ]
 if wait_for 15 has_n "$S" "$L  *ACCEPTED    DOWN" 1; then ok "the killed leader shows DOWN"; else not_ok "the killed leader shows DOWN"; nodes "$S"; fi
+
 finish

@@ -136,6 +136,9 @@ static struct cluster_cmd sample(int type)
 			(struct cluster_cmd_cert){S(ID1),        B(serial, 16), B(serial + 1, 15),
 						  1715552000000, 1707776000000, 1707000000000};
 		break;
+	case CLUSTER_CMD_NODE_ADDR:
+		c.u.addr = (struct cluster_cmd_addr){S(ID1), S("10.0.0.9:4242"), 16};
+		break;
 	}
 	return c;
 }
@@ -751,10 +754,43 @@ static void vocabulary(void)
 	CHECK(!cluster_name_valid(S(""), CLUSTER_NODE_NAME_MAX));
 }
 
+/* --- NODE_ADDR ---------------------------------------------------------------------------- */
+
+static void node_addr_roundtrip_and_bounds(void)
+{
+	struct cluster_cmd c = sample(CLUSTER_CMD_NODE_ADDR), d;
+	char why[CLUSTER_WHY_MAX] = "";
+	int n = encode(&c, enc, sizeof enc);
+	REQUIRE(n == 4 + (4 + ID_LEN) + (4 + 13) + 8); /* header, id, address, time */
+	CHECK_EQ_INT(enc[3], CLUSTER_CMD_NODE_ADDR);
+	REQUIRE(cluster_cmd_decode(enc, (size_t)n, &d, why, sizeof why) == 0);
+	CHECK_EQ_MEM(d.u.addr.id.p, d.u.addr.id.len, ID1);
+	CHECK_EQ_MEM(d.u.addr.addr.p, d.u.addr.addr.len, "10.0.0.9:4242");
+	CHECK_EQ_INT(d.u.addr.at, 16);
+	CHECK(roundtrip_ok(enc, (size_t)n));
+	CHECK_EQ_STR(cluster_cmd_type_name(CLUSTER_CMD_NODE_ADDR), "NODE_ADDRESS");
+	/* The address as a join's: 1..CLUSTER_ADDR_MAX visible bytes, both sides of the cap. */
+	char big[CLUSTER_ADDR_MAX + 2];
+	memset(big, 'a', sizeof big);
+	c.u.addr.addr = B(big, CLUSTER_ADDR_MAX);
+	CHECK_EQ_INT(cluster_cmd_check(&c, why, sizeof why), 0);
+	c.u.addr.addr = B(big, CLUSTER_ADDR_MAX + 1);
+	CHECK_EQ_INT(cluster_cmd_check(&c, why, sizeof why), -ERR_CLUSTER_CMD);
+	CHECK(strstr(why, "node_address.addr") != NULL);
+	c.u.addr.addr = S("");
+	CHECK_EQ_INT(cluster_cmd_check(&c, why, sizeof why), -ERR_CLUSTER_CMD);
+	c.u.addr.addr = S("10.0.0.9 :4242");
+	CHECK_EQ_INT(cluster_cmd_check(&c, why, sizeof why), -ERR_CLUSTER_CMD);
+	c.u.addr.addr = S("10.0.0.9:4242");
+	c.u.addr.id = S("not-an-id");
+	CHECK_EQ_INT(cluster_cmd_check(&c, why, sizeof why), -ERR_CLUSTER_CMD);
+}
+
 TEST_MAIN(roundtrip_every_type, decoded_fields_are_views, encode_buf_full_leaves_buf,
 	  encode_refuses_invalid, every_prefix_is_refused, trailing_byte_is_refused,
 	  every_byte_flip_is_safe, header_versions, huge_length_is_refused,
 	  negative_time_is_refused, join_field_bounds, join_field_characters, license_bounds,
 	  limits_bounds, init_ca_must_load, init_tokens_must_match, token_rotate_checks,
 	  routing_doc_must_be_object, deploy_seed_config, deploy_shape_errors, vocabulary,
-	  node_cert_roundtrip, node_cert_field_checks, node_cert_decode_refusals)
+	  node_cert_roundtrip, node_cert_field_checks, node_cert_decode_refusals,
+	  node_addr_roundtrip_and_bounds)

@@ -445,6 +445,37 @@ static void availability_changes(void)
 	env_close(&e);
 }
 
+static void address_changes(void)
+{
+	struct env e;
+	struct cluster_node n;
+	char a[ID_LEN + 1], x[ID_LEN + 1];
+	REQUIRE(env_open(&e) == 0);
+	do_init(&e);
+	mkid(1, a);
+	mkid(2, x);
+	join(&e, a, "n1", CLUSTER_ROLE_CONTROL, 0);
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
+	char before[CLUSTER_ADDR_MAX + 1];
+	snprintf(before, sizeof before, "%s", n.addr);
+	struct cluster_cmd c = {.type = CLUSTER_CMD_NODE_ADDR};
+	c.u.addr = (struct cluster_cmd_addr){S(a), S("10.9.8.7:4242"), 5};
+	APPLY(&e, &c, 0);
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
+	CHECK_EQ_STR(n.addr, "10.9.8.7:4242");
+	CHECK_EQ_STR(n.name, "n1"); /* the rest of the row stays */
+	CHECK_EQ_INT(n.role, CLUSTER_ROLE_CONTROL);
+	CHECK_EQ_INT(n.status_at, 1700000001000);
+	APPLY(&e, &c, -ERR_CLUSTER_UNCHANGED);
+	c.u.addr.addr = S(before); /* and back */
+	APPLY(&e, &c, 0);
+	REQUIRE(cluster_sm_node_get(&e.sm, NULL, S(a), &n) == 0);
+	CHECK_EQ_STR(n.addr, before);
+	c.u.addr.id = S(x);
+	APPLY(&e, &c, -ERR_NOTFOUND);
+	env_close(&e);
+}
+
 static void remove_revokes_certificate(void)
 {
 	struct env e;
@@ -1892,14 +1923,14 @@ static void empty_state_snapshot(void)
 
 TEST_MAIN(init_then_queries, commands_before_init_are_refused, init_twice_is_refused,
 	  join_and_list_sorted, join_existing_id_is_refused, status_transitions,
-	  availability_changes, remove_revokes_certificate, revoked_records, find_by_id_or_name,
-	  max_nodes_boundary, routing_set_and_stale, routing_cap_boundary, deploy_valid_and_invalid,
-	  limits_set_and_deploy_cap, license_and_bootstrap_done, token_rotate, max_revoked_boundary,
-	  batch_then_purge, malformed_entry_advances_index, index_must_advance,
-	  refusals_change_nothing, replicas_agree, fault_on_commit_changes_nothing,
-	  state_survives_reopen, export_import_roundtrip, import_byte_by_byte,
-	  import_refuses_damage, failed_import_keeps_state, import_over_local_limit, export_pieces,
-	  empty_state_snapshot, node_cert_renewal_keeps_presented, node_cert_lost_answer,
-	  node_cert_remove_revokes_both, node_cert_refusals_change_nothing, node_cert_max_revoked,
-	  node_remove_needs_room_for_two, node_cert_purge_after_not_after,
-	  node_cert_before_init_and_malformed, node_row_old_format)
+	  availability_changes, address_changes, remove_revokes_certificate, revoked_records,
+	  find_by_id_or_name, max_nodes_boundary, routing_set_and_stale, routing_cap_boundary,
+	  deploy_valid_and_invalid, limits_set_and_deploy_cap, license_and_bootstrap_done,
+	  token_rotate, max_revoked_boundary, batch_then_purge, malformed_entry_advances_index,
+	  index_must_advance, refusals_change_nothing, replicas_agree,
+	  fault_on_commit_changes_nothing, state_survives_reopen, export_import_roundtrip,
+	  import_byte_by_byte, import_refuses_damage, failed_import_keeps_state,
+	  import_over_local_limit, export_pieces, empty_state_snapshot,
+	  node_cert_renewal_keeps_presented, node_cert_lost_answer, node_cert_remove_revokes_both,
+	  node_cert_refusals_change_nothing, node_cert_max_revoked, node_remove_needs_room_for_two,
+	  node_cert_purge_after_not_after, node_cert_before_init_and_malformed, node_row_old_format)

@@ -204,7 +204,8 @@ s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(60)' "$EP2PORT" &
 BLOCKER=$!
 REGRESS_PIDS+=("$BLOCKER")
-sleep 0.3
+held() { (exec 3<>"/dev/tcp/127.0.0.1/$EP2PORT") 2>/dev/null; }
+wait_for 10 held # python takes longer than a fixed pause to bind under load
 N_RETRY=$(grep -c 'refused for now.*retrying' "$D/d1.log")
 run "$T" deploy --traefikeesocket="$D/s0.sock" --entryPoints="Name:http Address:$EP" \
   --entryPoints="Name:alt Address:127.0.0.1:$EP2PORT" --defaultentrypoints=http,alt \

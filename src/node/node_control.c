@@ -376,6 +376,7 @@ static int apply(struct ctl *c, const struct raft_ready *rd)
 		else if (e->type == RAFT_ENTRY_CONF)
 			c->want_leader_pass = true; /* the next membership change may start */
 	}
+	ctl_parked_release(c);
 	return 0;
 }
 
@@ -596,6 +597,7 @@ static void on_status(struct loop *l, void *arg)
 	struct ctl *c = arg;
 	ctl_api_heartbeat(c);
 	ctl_health_tick(c);
+	ctl_parked_release(c);
 	if (ctl_is_leader(c))
 		ctl_leader_pass(c);
 	/* The bootstrap node stops once it handed leadership over (the new leader removes it

@@ -180,6 +180,12 @@ struct ctl {
 	/* forwarding to the leader */
 	struct node_link fwd;
 	struct ctl_fwd_job jobs[CTL_FWD_JOBS];
+	/* Answers of forwarded writes held until this node has applied the write (read your
+	 * writes on the node you asked: ctl_parked_release); used: index != 0. */
+	struct {
+		struct api_handle h;
+		uint64_t index, until_ms;
+	} parked[CTL_FWD_JOBS];
 	int fwd_cur; /* job in flight, -1: none */
 	uint64_t fwd_retry_at;
 
@@ -254,6 +260,9 @@ int ctl_addr_propose(struct ctl *c, const char *id, const char *addr);
  * only the leader acts on it, the others answer that they are not). Nothing while a request
  * is out. */
 void ctl_addr_ask(struct ctl *c);
+/* Finish the held answers of forwarded writes this node has now applied (or held for 3 s:
+ * the write is committed either way). Called after each apply and from the status timer. */
+void ctl_parked_release(struct ctl *c);
 void ctl_refresh_peers(struct ctl *c);
 struct ctl_peer *ctl_peer_by_raft(struct ctl *c, uint64_t raft_id);
 struct ctl_peer *ctl_peer_learn(struct ctl *c, const char *node_id, const char *addr);

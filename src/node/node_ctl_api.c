@@ -93,6 +93,31 @@ static int forward(struct ctl *c, struct api_req *req, struct api_resp *resp)
 
 /* --- Forwarding link ------------------------------------------------------------------ */
 
+/* A write the leader committed at {"index":N,...} that this node has not applied yet: hold
+ * the answer (true) so that a read on this node right after it sees the write. The leader
+ * tells followers its commit index with its next message, so without this a client that
+ * writes and then reads through the same follower often reads the state before its write. */
+static bool fwd_park(struct ctl *c, struct api_handle h, struct slice body)
+{
+	static const char pre[] = "{\"index\":";
+	if (body.len <= sizeof pre - 1 || memcmp(body.p, pre, sizeof pre - 1) != 0)
+		return false;
+	uint64_t index = 0;
+	for (size_t i = sizeof pre - 1; i < body.len && body.p[i] >= '0' && body.p[i] <= '9'; i++)
+		index = index * 10 + (uint64_t)(body.p[i] - '0');
+	if (!index || index > UINT64_MAX / 20 || index <= store_applied(&c->store))
+		return false;
+	for (int i = 0; i < CTL_FWD_JOBS; i++) {
+		if (c->parked[i].index)
+			continue;
+		c->parked[i].h = h;
+		c->parked[i].index = index;
+		c->parked[i].until_ms = loop_now_ms(&c->loop) + 3000;
+		return true;
+	}
+	return false; /* all held: answer now */
+}
+
 static void fwd_done(struct ctl *c, int status, struct slice body, int err, const char *why)
 {
 	if (c->fwd_cur < 0)
@@ -109,14 +134,30 @@ static void fwd_done(struct ctl *c, int status, struct slice body, int err, cons
 				if (buf_append(&r->body, body.p, body.len) < 0)
 					api_resp_error(r, 502, -ERR_TOO_LARGE,
 						       "the leader's answer is too large");
+				else if (status == 200 && fwd_park(c, j->h, body))
+					r = NULL; /* answered once this node has applied it */
 			} else {
 				api_resp_error(r, 503, err, "cannot reach the leader: %s",
 					       why ? why : "unknown");
 			}
-			api_resp_finish(&c->api, j->h);
+			if (r)
+				api_resp_finish(&c->api, j->h);
 		}
 	}
 	j->used = false;
+}
+
+void ctl_parked_release(struct ctl *c)
+{
+	uint64_t applied = store_applied(&c->store), now = loop_now_ms(&c->loop);
+	for (int i = 0; i < CTL_FWD_JOBS; i++) {
+		if (!c->parked[i].index ||
+		    (c->parked[i].index > applied && now < c->parked[i].until_ms))
+			continue;
+		c->parked[i].index = 0;
+		if (api_resp_get(&c->api, c->parked[i].h))
+			api_resp_finish(&c->api, c->parked[i].h);
+	}
 }
 
 static void fwd_resp(struct node_link *k, int status, struct slice body, void *arg)

@@ -69,11 +69,23 @@ check "deploy through a follower is forwarded to the leader" [ "$RC" -eq 0 ]
 run curl -s --unix-socket "$D/s$F.sock" http://node/status
 check "... and committed (visible on that follower)" has "$OUT" '"deployed":true'
 
+# Read your writes on the node you asked: a write through a follower is answered once that
+# follower has applied it (followers learn the commit with the leader's next message; without
+# the wait most reads right after the answer were stale).
+status_field() { curl -s --unix-socket "$D/s$1.sock" http://node/status | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+stale=0
+for _ in $(seq 10); do
+  r=$(curl -s --unix-socket "$D/s$F.sock" -X POST -H 'Content-Type: application/json' -d '{"role":"data"}' http://node/tokens/rotate)
+  idx=$(printf '%s' "$r" | sed -n 's/.*"index":\([0-9]*\).*/\1/p')
+  ap=$(status_field "$F" applied)
+  { [ -n "$idx" ] && [ "${ap:-0}" -ge "$idx" ]; } || stale=$((stale + 1))
+done
+check "writes through a follower are visible there once answered ($stale of 10 stale)" [ "$stale" -eq 0 ]
+
 # A follower moved to another address (--listen and --advertise on 127.0.0.2, same port): it
 # asks the leader to record it (NODE_ADDR); the others send it Raft messages there from then on.
 LI=${L#control-node-}
 M=$((6 - LI - F))
-status_field() { curl -s --unix-socket "$D/s$1.sock" http://node/status | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
 check "no node asked to move before" bash -c "! grep -q 'advertise changed' $D/c[123].log"
 kill "${PIDS[$M]}"
 { wait "${PIDS[$M]}"; } 2>/dev/null

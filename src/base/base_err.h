@@ -164,7 +164,8 @@
 	X(CLUSTER_BACKUP, 195, "invalid backup archive") \
 	X(CLUSTER_BACKUP_VERSION, 196, "backup archive from a newer version") \
 	X(CLUSTER_REVOKED, 197, "certificate serial is revoked") \
-	X(CLUSTER_TOKEN, 198, "join token does not match its verifier, role or cluster CA")
+	X(CLUSTER_TOKEN, 198, "join token does not match its verifier, role or cluster CA") \
+	X(CLUSTER_UPGRADE, 199, "a control node runs an older build that cannot apply this change")
 /* clang-format on */
 
 enum err {

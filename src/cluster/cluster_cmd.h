@@ -92,6 +92,9 @@ enum cluster_cmd_type {
 	CLUSTER_CMD_NODE_ADDR = 15,      /* a node restarted with another --advertise */
 };
 #define CLUSTER_CMD_TYPE_MAX 15
+/* Every build reads the types up to this one; a type above it is proposed only once every
+ * member of the Raft configuration says it reads it (node.md, "Upgrades"). */
+#define CLUSTER_CMD_TYPE_BASE 13
 
 /* Node table vocabulary. Stored and encoded as these numbers: never renumber. */
 enum cluster_role {

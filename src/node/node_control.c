@@ -181,6 +181,27 @@ bool ctl_leader(struct ctl *c, char *id, size_t idcap, char *addr, size_t addrca
 
 /* --- Proposals ------------------------------------------------------------------------ */
 
+int ctl_cmd_supported(struct ctl *c, int type, char *why, size_t cap)
+{
+	if (type <= CLUSTER_CMD_TYPE_BASE)
+		return 0;
+	const struct raft_conf *conf = raft_config(&c->raft);
+	for (uint32_t i = 0; i < conf->n; i++) {
+		if (conf->s[i].id == c->self_raft)
+			continue;
+		struct ctl_peer *p = ctl_peer_by_raft(c, conf->s[i].id);
+		if (p && p->cmd_max >= type)
+			continue;
+		if (why)
+			snprintf(why, cap,
+				 "control node %s has not said that it reads %s (an older build, "
+				 "or not heard from since this node leads): upgrade it, or wait",
+				 p ? p->node_id : "?", cluster_cmd_type_name(type));
+		return -ERR_CLUSTER_UPGRADE;
+	}
+	return 0;
+}
+
 int ctl_propose(struct ctl *c, const struct cluster_cmd *cmd, enum ctl_pending_kind kind,
 		const struct api_handle *h, struct ctl_pending **out)
 {
@@ -188,6 +209,18 @@ int ctl_propose(struct ctl *c, const struct cluster_cmd *cmd, enum ctl_pending_k
 		*out = NULL;
 	if (!ctl_is_leader(c))
 		return -ERR_RAFT_NOT_LEADER;
+	/* A type an older member cannot decode would be refused there, and its state would
+	 * differ from the others' (cluster-state.md). */
+	char why[200];
+	int urc = ctl_cmd_supported(c, (int)cmd->type, why, sizeof why);
+	if (urc < 0) {
+		if (loop_now_ms(&c->loop) - c->upgrade_log_ms > 60000) {
+			c->upgrade_log_ms = loop_now_ms(&c->loop);
+			log_warn("change not proposed", "type=%s why=\"%s\"",
+				 cluster_cmd_type_name((int)cmd->type), why);
+		}
+		return urc;
+	}
 	struct ctl_pending *p = NULL;
 	if (kind != CTL_P_NONE) {
 		for (int i = 0; i < CTL_PENDING_MAX && !p; i++)

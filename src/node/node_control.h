@@ -83,6 +83,9 @@ struct ctl_peer {
 	unsigned fails;
 	uint64_t dropped, sent;
 	uint64_t last_err_log;
+	/* The highest command type the peer's build reads (its X-Tee-Commands header on
+	 * POST /raft); 0 until it sent one, or an older build that does not say. */
+	uint8_t cmd_max;
 	struct ctl *ctl;
 };
 
@@ -216,7 +219,8 @@ struct ctl {
 	char addr_prop_id[ID_LEN + 1];
 	char addr_prop[CLUSTER_ADDR_MAX + 1];
 	uint64_t addr_prop_ms;
-	uint64_t handed_at; /* loop ms when leadership left the bootstrap node */
+	uint64_t upgrade_log_ms; /* last "change not proposed" for an older member */
+	uint64_t handed_at;      /* loop ms when leadership left the bootstrap node */
 
 	/* bootstrap */
 	bool boot;           /* this process bootstraps the cluster */
@@ -272,6 +276,12 @@ int ctl_transport_init(struct ctl *c, struct ctl_peer *p);
 void ctl_transport_fini(struct ctl_peer *p);
 void ctl_transport_send(struct ctl *c, const struct raft_msg *m);
 void ctl_transport_flush(struct ctl *c);
+/* 0 when every member of the Raft configuration reads command type `type`, else
+ * -ERR_CLUSTER_UPGRADE with the first member that does not named in why. */
+int ctl_cmd_supported(struct ctl *c, int type, char *why, size_t cap);
+/* The highest command type this node says it reads: CLUSTER_CMD_TYPE_MAX, or for tests
+ * TRAEFIKEE_TEST_COMMANDS=<n> (a node that plays an older build; CLUSTER_CMD_TYPE_BASE..). */
+int ctl_cmd_max_announced(void);
 int ctl_transport_receive(struct ctl *c, const char *peer_id, struct slice body,
 			  struct slice advertise, char *err, size_t cap);
 

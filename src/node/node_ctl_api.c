@@ -1165,6 +1165,16 @@ static int h_raft(struct api_req *req, struct api_resp *resp, void *arg)
 				       api_req_header(req, "X-Tee-Advertise"), err, sizeof err);
 	if (rc < 0)
 		return api_resp_error(resp, 400, rc, "%s", err);
+	/* What the sender's build reads (ctl_cmd_supported); none: an older build. */
+	struct ctl_peer *p = ctl_peer_by_raft(c, node_raft_id(req->peer->id));
+	if (p) {
+		struct slice v = api_req_header(req, "X-Tee-Commands");
+		unsigned n = 0;
+		for (size_t i = 0; i < v.len && n <= 255; i++)
+			n = v.p[i] >= '0' && v.p[i] <= '9' ? n * 10 + (unsigned)(v.p[i] - '0')
+							   : 256;
+		p->cmd_max = n <= 255 ? (uint8_t)n : 0;
+	}
 	buf_append_cstr(&resp->body, "{}");
 	return API_DONE;
 }

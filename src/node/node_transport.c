@@ -131,11 +131,33 @@ void ctl_transport_send(struct ctl *c, const struct raft_msg *m)
 	p->qlen += 4 + (size_t)n;
 }
 
+int ctl_cmd_max_announced(void)
+{
+	static int v = -1;
+	if (v < 0) {
+		v = CLUSTER_CMD_TYPE_MAX;
+		const char *e = getenv("TRAEFIKEE_TEST_COMMANDS");
+		if (e && *e) {
+			char *end;
+			long n = strtol(e, &end, 10);
+			if (!*end && n >= CLUSTER_CMD_TYPE_BASE && n <= CLUSTER_CMD_TYPE_MAX) {
+				v = (int)n;
+				log_warn("announcing fewer command types (TRAEFIKEE_TEST_COMMANDS, "
+					 "for "
+					 "tests)",
+					 "max=%d", v);
+			}
+		}
+	}
+	return v;
+}
+
 void ctl_transport_flush(struct ctl *c)
 {
 	uint64_t now = loop_now_ms(&c->loop);
-	char hdr[NODE_ADDR_MAX + 32];
-	snprintf(hdr, sizeof hdr, "X-Tee-Advertise: %s\r\n", c->o->advertise);
+	char hdr[NODE_ADDR_MAX + 64];
+	snprintf(hdr, sizeof hdr, "X-Tee-Advertise: %s\r\nX-Tee-Commands: %d\r\n", c->o->advertise,
+		 ctl_cmd_max_announced());
 	for (int i = 0; i < NODE_PEERS_MAX; i++) {
 		struct ctl_peer *p = &c->peers[i];
 		if (!p->used || !p->qlen || now < p->retry_at || !node_link_can_send(&p->link))

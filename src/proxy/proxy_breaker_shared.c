@@ -6,64 +6,9 @@
 #include <unistd.h>
 
 #include "base/base_err.h"
+#include "base/base_hash.h"
 
 _Static_assert(PROXY_CBS_MAX_WORKERS <= 64, "holders is a uint64_t");
-
-/* ---- SipHash-2-4 of segments (as proxy_lb.c's) ------------------------------------------- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                   \
-	do {                       \
-		v0 += v1;          \
-		v1 = ROTL(v1, 13); \
-		v1 ^= v0;          \
-		v0 = ROTL(v0, 32); \
-		v2 += v3;          \
-		v3 = ROTL(v3, 16); \
-		v3 ^= v2;          \
-		v0 += v3;          \
-		v3 = ROTL(v3, 21); \
-		v3 ^= v0;          \
-		v2 += v1;          \
-		v1 = ROTL(v1, 17); \
-		v1 ^= v2;          \
-		v2 = ROTL(v2, 32); \
-	} while (0)
-
-static uint64_t sip_segs(uint64_t k0, uint64_t k1, const struct slice *seg, size_t n)
-{
-	uint64_t v0 = 0x736f6d6570736575ull ^ k0, v1 = 0x646f72616e646f6dull ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ull ^ k0, v3 = 0x7465646279746573ull ^ k1;
-	uint64_t m = 0;
-	size_t total = 0;
-	unsigned fill = 0;
-	for (size_t k = 0; k < n; k++) {
-		const uint8_t *p = (const uint8_t *)seg[k].p;
-		for (size_t i = 0; i < seg[k].len; i++) {
-			m |= (uint64_t)p[i] << (8 * fill);
-			if (++fill == 8) {
-				v3 ^= m;
-				SIPROUND;
-				SIPROUND;
-				v0 ^= m;
-				m = 0;
-				fill = 0;
-			}
-		}
-		total += seg[k].len;
-	}
-	m |= (uint64_t)(total & 0xff) << 56;
-	v3 ^= m;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= m;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* ---- layout --------------------------------------------------------------------------------- */
 
@@ -141,7 +86,7 @@ uint64_t proxy_cbs_key(const struct proxy_cbs *s, struct slice name, struct slic
 	le64(tail + 8, epoch);
 	static const char nul = 0;
 	struct slice seg[5] = {name, {&nul, 1}, expr, {&nul, 1}, {(const char *)tail, 16}};
-	uint64_t k = sip_segs(s->k0, s->k1, seg, 5);
+	uint64_t k = hash_sip24_segs(s->k0, s->k1, seg, 5);
 	return k ? k : 1;
 }
 

@@ -1,5 +1,6 @@
 /* Unit tests for base_id, base_rand, base_time and base_log. */
 #include "base/base_err.h"
+#include "base/base_hash.h"
 #include "base/base_id.h"
 #include "base/base_log.h"
 #include "base/base_rand.h"
@@ -154,5 +155,39 @@ static void backoff_steps_and_caps(void)
 	CHECK_EQ_INT(time_backoff_next(0, 50, 20), 20);
 }
 
+/* SipHash-2-4: the reference vectors (key 00..0f, message 00..len-1), and one message cut into
+ * segments every way at two points gives the same value. */
+static void siphash_vectors_and_segments(void)
+{
+	uint8_t key[16], msg[64];
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 64; i++)
+		msg[i] = (uint8_t)i;
+	uint64_t k0 = 0, k1 = 0;
+	for (int i = 7; i >= 0; i--) {
+		k0 = k0 << 8 | key[i];
+		k1 = k1 << 8 | key[8 + i];
+	}
+	struct slice one = {(const char *)msg, 0};
+	CHECK(hash_sip24_segs(k0, k1, &one, 1) == 0x726fdb47dd0e0e31ull);
+	CHECK(hash_sip24_segs(k0, k1, NULL, 0) == 0x726fdb47dd0e0e31ull);
+	one.len = 15;
+	CHECK(hash_sip24_segs(k0, k1, &one, 1) == 0xa129ca6149be45e5ull);
+	one.len = 64;
+	uint64_t whole = hash_sip24_segs(k0, k1, &one, 1);
+	CHECK(whole == 0xacd2c40b8502cad8ull);
+	int bad = 0;
+	for (size_t a = 0; a <= 64; a++)
+		for (size_t b = a; b <= 64; b++) {
+			struct slice seg[3] = {{(const char *)msg, a},
+					       {(const char *)msg + a, b - a},
+					       {(const char *)msg + b, 64 - b}};
+			bad += hash_sip24_segs(k0, k1, seg, 3) != whole;
+		}
+	CHECK_EQ_INT(bad, 0);
+	CHECK(hash_sip24_segs(k0 ^ 1, k1, &one, 1) != whole); /* the key matters */
+}
+
 TEST_MAIN(id_known_values, id_valid_edges, id_generate_distinct, rand_seeded_is_reproducible,
-	  time_civil_dates, log_lines, backoff_steps_and_caps)
+	  time_civil_dates, log_lines, backoff_steps_and_caps, siphash_vectors_and_segments)

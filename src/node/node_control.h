@@ -26,6 +26,7 @@
 #include "cluster/cluster_sm.h"
 #include "loop/loop.h"
 #include "node/node.h"
+#include "node/node_joinlimit.h"
 #include "node/node_link.h"
 #include "node/node_renew.h"
 #include "provider/provider.h"
@@ -219,8 +220,9 @@ struct ctl {
 	char addr_prop_id[ID_LEN + 1];
 	char addr_prop[CLUSTER_ADDR_MAX + 1];
 	uint64_t addr_prop_ms;
-	uint64_t upgrade_log_ms; /* last "change not proposed" for an older member */
-	uint64_t handed_at;      /* loop ms when leadership left the bootstrap node */
+	uint64_t upgrade_log_ms;     /* last "change not proposed" for an older member */
+	struct joinlimit join_limit; /* failed joins per source address (node_ctl_api.c) */
+	uint64_t handed_at;          /* loop ms when leadership left the bootstrap node */
 
 	/* bootstrap */
 	bool boot;           /* this process bootstraps the cluster */

@@ -873,27 +873,26 @@ static int propose_with_cert(struct ctl *c, struct api_resp *resp, const struct 
 /* Failed joins per client address (node_joinlimit.h). They are counted on the node the client
  * talks to: a follower checks the proof of a join it passes on itself (the leader's answer is
  * still the one the client gets), and the leader does not count joins a follower passed on
- * under the follower's address. One table per process, set up on the first join. */
-static struct joinlimit join_limit;
-
-static struct joinlimit *join_limiter(void)
+ * under the follower's address. One table per control node (c->join_limit), set up on the first
+ * join. */
+static struct joinlimit *join_limiter(struct ctl *c)
 {
-	if (join_limit.burst)
-		return &join_limit;
+	if (c->join_limit.burst)
+		return &c->join_limit;
 	uint32_t burst = JOINLIMIT_BURST_DEFAULT, refill_ms = JOINLIMIT_REFILL_MS_DEFAULT;
 	const char *env = getenv(JOINLIMIT_ENV);
 	if (env && *env && joinlimit_parse_params(env, &burst, &refill_ms) == 0)
 		log_warn("join limit set by " JOINLIMIT_ENV " (for tests)", "burst=%u refill=%us",
 			 burst, refill_ms / 1000);
-	joinlimit_init(&join_limit, burst, refill_ms);
-	return &join_limit;
+	joinlimit_init(&c->join_limit, burst, refill_ms);
+	return &c->join_limit;
 }
 
 /* Count a failed join by src; the first time it runs out, say so (once: node_joinlimit.h). */
-static void join_failed(const struct joinlimit_key *src, uint64_t now_ms)
+static void join_failed(struct ctl *c, const struct joinlimit_key *src, uint64_t now_ms)
 {
 	struct joinlimit_answer a;
-	joinlimit_fail(join_limiter(), src, now_ms, &a);
+	joinlimit_fail(join_limiter(c), src, now_ms, &a);
 	if (a.report) {
 		char who[JOINLIMIT_KEY_TEXT];
 		joinlimit_key_text(src, who);
@@ -986,7 +985,7 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 		       joinlimit_key_from_addr(req->peer->addr, &src) == 0;
 	if (counted) {
 		struct joinlimit_answer la;
-		joinlimit_check(join_limiter(), &src, now_ms, &la);
+		joinlimit_check(join_limiter(c), &src, now_ms, &la);
 		if (la.verdict != JOINLIMIT_OK)
 			return join_refuse(resp, &src, &la);
 	}
@@ -1009,7 +1008,7 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 	    node_unhex(nonce_h, (size_t)no, nonce, sizeof nonce) < 0 ||
 	    node_unhex(proof_h, (size_t)nf, proof, sizeof proof) < 0) {
 		if (counted)
-			join_failed(&src, now_ms);
+			join_failed(c, &src, now_ms);
 		return api_resp_error(resp, 400, -ERR_INVAL,
 				      "want {\"role\",\"name\",\"advertise\",\"pub\",\"nonce\","
 				      "\"proof\"}");
@@ -1021,14 +1020,14 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 		if (counted && vrc == 0)
 			vrc = join_proof_check(c, role, nonce, pub, proof, NULL);
 		if (vrc == -ERR_PKI_BAD_PROOF)
-			join_failed(&src, now_ms);
+			join_failed(c, &src, now_ms);
 		return forward(c, req, resp);
 	}
 
 	int rc = nonce_check(c, nonce);
 	if (rc < 0) {
 		if (counted && rc == -ERR_PKI_BAD_PROOF)
-			join_failed(&src, now_ms);
+			join_failed(c, &src, now_ms);
 		return api_resp_error(resp, 403, rc == -ERR_TIMEOUT ? rc : -ERR_PKI_BAD_PROOF,
 				      rc == -ERR_TIMEOUT ? "join challenge expired; retry"
 							 : "join challenge not issued by this "
@@ -1041,7 +1040,7 @@ static int h_join(struct api_req *req, struct api_resp *resp, void *arg)
 		log_warn("join refused: bad token proof", "peer=%s role=%s name=%s",
 			 req->peer->addr, role_s, log_q(q, sizeof q, name));
 		if (counted)
-			join_failed(&src, now_ms);
+			join_failed(c, &src, now_ms);
 		return api_resp_error(resp, 403, -ERR_PKI_BAD_PROOF,
 				      "the join token is not valid for a %s node of this cluster",
 				      role_s);

@@ -152,6 +152,17 @@ else
   check "dashboard: the plain backend is \"not checked\" ($PLAIN)" has "$PLAIN" "[not checked/]"
   JSERR=$(grep -E ':CONSOLE.*(Uncaught|Refused to|Error|Failed)' "$D/chrome.err")
   check "no JavaScript error in Chromium's console${JSERR:+ ($JSERR)}" [ -z "$JSERR" ]
+  # A picture of the pills for people (build/regress/dashboard-health.png).
+  HOME="$D/home" XDG_CONFIG_HOME="$D/home/.config" XDG_CACHE_HOME="$D/home/.cache" \
+    spawn timeout 60 "$CHROME" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
+    --no-first-run --no-default-browser-check --disable-extensions --disable-background-networking \
+    --user-data-dir="$D/chrome" --virtual-time-budget=5000 --hide-scrollbars \
+    --window-size=1400,1000 --screenshot="$D/health.png" "http://$API1/dashboard/" >/dev/null 2>&1
+  wait "$SPAWNED"
+  check "a 1400 x 1000 screenshot of the dashboard ($(file -b "$D/health.png" 2>/dev/null))" \
+    has "$(file -b "$D/health.png" 2>/dev/null)" "PNG image data, 1400 x 1000"
+  mkdir -p "$REGRESS_TOP/build/regress"
+  [ -s "$D/health.png" ] && cp "$D/health.png" "$REGRESS_TOP/build/regress/dashboard-health.png"
 fi
 
 # Stop server A: it goes down on both data nodes, on both control nodes.

@@ -56,4 +56,28 @@ moved() { [ "$(addr_of 0 2)" = "127.0.0.2:$((BASE + 12))" ] && [ "$(addr_of 1 2)
 if wait_for 30 moved; then ok "once every member reads it, NODE_ADDR is proposed and applied everywhere"; else not_ok "once every member reads it, NODE_ADDR is proposed and applied everywhere"; addr_of 0 2; addr_of 1 2; fi
 if wait_for 15 grep -q "the cluster recorded this node's new address" "$D/c2.log"; then ok "... and the moved node sees it"; else not_ok "... and the moved node sees it"; tail -n 5 "$D/c2.log"; fi
 if wait_for 20 ready3; then ok "three control nodes READY again"; else not_ok "three control nodes READY again"; nodes 0; fi
+
+# POST /nodes/address refusals, to the leader (control-node-0's --listen) with control-node-1's
+# certificate. addr_post PORT BODY: the status; the answer in $D/post.out.
+addr_post() {
+  curl -s -o "$D/post.out" -w '%{http_code}' --max-time 5 --cacert "$D/s1/ca.crt" \
+    --cert "$D/s1/node.crt" --key "$D/s1/node.key" -H 'Content-Type: application/json' \
+    --data-binary "$2" "https://127.0.0.1:$1/nodes/address"
+}
+nid() { sed -n 's/.*"nodeId":"\([^"]*\)".*/\1/p' "$D/s$1/node.json"; }
+ID1=$(nid 1); ID2=$(nid 2); L0=$((BASE + 10))
+st=$(addr_post "$L0" "{\"id\":\"$ID2\",\"addr\":\"127.0.0.9:1\"}")
+check "moving another control node: 403 ($st: $(cat "$D/post.out"))" [ "$st" = 403 ]
+check "... saying a node moves only itself" grep -q "may only move itself" "$D/post.out"
+st=$(addr_post "$L0" '{}')
+check "no id or address: 400 ($st)" [ "$st" = 400 ]
+st=$(addr_post "$L0" "{\"id\":\"$ID1\",\"addr\":\"no-port\"}")
+check "an address that is not host:port: 400 ($st: $(cat "$D/post.out"))" [ "$st" = 400 ]
+check "... naming it" grep -q "not host:port: no-port" "$D/post.out"
+st=$(addr_post "$((BASE + 11))" "{\"id\":\"$ID1\",\"addr\":\"127.0.0.9:1\"}")
+check "sent to a follower: refused as not the leader ($st: $(cat "$D/post.out"))" [ "$st" = 503 ]
+st=$(addr_post "$L0" "{\"id\":\"$ID1\",\"addr\":\"127.0.0.1:$((BASE + 11))\"}")
+check "its own unchanged address: 200, nothing to do ($st)" [ "$st" = 200 ]
+sleep 1
+check "... and every refusal left control-node-1 where it was" [ "$(addr_of 0 1)" = "127.0.0.1:$((BASE + 11))" ]
 finish
